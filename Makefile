@@ -1,0 +1,46 @@
+# depthpipe: `make repro` runs the pipeline, `make test` the test suite; both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export GX_ANALYTICS_ENABLED := false
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# the stage commands in dvc.yaml run `python`: the venv's
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: venv repro test test-fast lock ui clean-venv
+
+venv: $(STAMP)
+
+# requirements.lock pins every package (torch 2.14.1 + torchvision 0.29.2 from PyPI: the pair that imports
+# together on CPU-only machines too); the package itself is installed editable without re-resolving.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --no-input -r requirements.lock
+	$(BIN)/pip install --quiet --no-input --no-deps -e .
+	$(BIN)/python -c "import torch, torchvision, mlflow, great_expectations, dvc; print('venv ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	@touch $(STAMP)
+
+repro: venv
+	$(BIN)/dvc repro
+
+test: venv
+	$(BIN)/python -m pytest
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow"
+
+# Re-resolve requirements.in into requirements.lock in a throw-away venv.
+lock:
+	rm -rf /tmp/depthpipe-lock && $(PYTHON) -m venv /tmp/depthpipe-lock
+	/tmp/depthpipe-lock/bin/pip install --quiet -r requirements.in
+	/tmp/depthpipe-lock/bin/pip freeze --exclude-editable > requirements.lock
+
+ui: venv
+	$(BIN)/depthpipe ui
+
+clean-venv:
+	rm -rf $(VENV)

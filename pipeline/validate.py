@@ -1,0 +1,25 @@
+"""DVC stage `validate`: great-expectations checks on per-frame statistics; bad data stops the pipeline."""
+
+import sys
+from pathlib import Path
+
+from depthpipe.stage import run_stage
+
+
+def main(params: dict, root: Path) -> int:
+    from depthpipe.data.validate import failure_lines, validate_dataset
+
+    raw = root / "data" / "raw"
+    report = validate_dataset(raw / "labeled.mat", raw / "splits.mat", params,
+                              root / "reports" / "validation.json", root / "reports" / "frame_stats.csv")
+    if not report["success"]:
+        for line in failure_lines(report):
+            print(line, file=sys.stderr)
+        print("validate: data rejected, see reports/validation.json", file=sys.stderr)
+        return 1
+    print(f"validate: {report['frames']} frames passed {report['evaluated_expectations']} expectations")
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage("validate", main)

@@ -1,0 +1,85 @@
+"""Files a training run leaves behind, and how to load them safely.
+
+``models/<variant>/``
+    ``model.pt``     the best weights: a plain ``state_dict`` (tensors only, loadable with
+                     ``torch.load(..., weights_only=True)``);
+    ``config.json``  what is needed to rebuild the network and interpret its output (variant, model params,
+                     input/output size, depth range, provenance);
+    ``checkpoints/`` one resumable training checkpoint per epoch (model, optimiser, scheduler and RNG
+                     states, all as tensors and plain containers so ``weights_only=True`` loads them).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from depthpipe.errors import DepthpipeError
+from depthpipe.io import atomic_path, write_json_atomic
+
+MODEL_FILE = "model.pt"
+CONFIG_FILE = "config.json"
+
+
+def save_trained(model_dir: str | os.PathLike[str], state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any]) -> None:
+    """Write ``model.pt`` and ``config.json`` atomically into ``model_dir``."""
+    d = Path(model_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    save_tensors(d / MODEL_FILE, {k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
+    write_json_atomic(d / CONFIG_FILE, dict(config))
+
+
+def save_tensors(path: str | os.PathLike[str], obj: Any) -> None:
+    """``torch.save`` atomically and byte-reproducibly.
+
+    Serialising to memory first keeps the archive's inner folder name fixed (``archive/``) instead of the
+    temporary file's name, so the same tensors always give the same bytes (DVC cache hits).
+    """
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``config.json`` of a trained model directory."""
+    path = Path(model_dir) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DepthpipeError(f"{path}: not found (is {model_dir} a trained model directory?)") from None
+    except json.JSONDecodeError as exc:
+        raise DepthpipeError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``torch.load`` with ``weights_only=True`` and a one-line error naming the file."""
+    p = Path(path)
+    if not p.exists():
+        raise DepthpipeError(f"{p}: checkpoint not found")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle with code, ...
+        raise DepthpipeError(f"{p}: cannot load checkpoint safely ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def load_trained(model_dir: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the trained network of ``model_dir`` in eval mode on the CPU, with its config."""
+    from depthpipe.models import build_model  # local: keeps this module importable without torchvision
+
+    config = read_config(model_dir)
+    model = build_model(config["variant"], config["model"])
+    state = load_state_dict(Path(model_dir) / MODEL_FILE)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise DepthpipeError(
+            f"{Path(model_dir) / MODEL_FILE}: weights do not match {config['variant']} with {config['model']} "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+    return model.eval(), config

@@ -1,0 +1,159 @@
+"""Feeding prepared HDF5 splits to a model.
+
+Batches are read from ``data/prepared/<split>.h5`` in one sorted slice per batch (large, chunk-aligned reads),
+kept as uint8 until they reach the device, and augmented there (:func:`augment_batch`), so the host does
+little per image. Order is a pure function of (seed, epoch): runs, resumes and ranks agree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from depthpipe.errors import DepthpipeError
+
+TRAIN_KEYS = ("rgb", "target", "mask", "label", "depth")
+
+
+def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic held-out validation part of the train split: (train positions, val positions), sorted."""
+    if not 0 <= val_fraction < 1:
+        raise DepthpipeError(f"params.yaml: train.*.val_fraction must be in [0, 1) (got {val_fraction})")
+    g = torch.Generator().manual_seed(int(seed) + 7919)
+    perm = torch.randperm(n, generator=g).numpy()
+    n_val = int(round(n * val_fraction)) if val_fraction > 0 else 0
+    n_val = min(max(n_val, 1 if val_fraction > 0 and n > 1 else 0), n - 1)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+class PreparedBatches(Dataset):
+    """A map-style dataset whose items are whole batches: ``ds[[i, j, ...]]`` -> dict of tensors.
+
+    ``rgb`` (B,3,H,W) uint8, ``target`` (B,1,h,w) float32, ``mask`` (B,1,h,w) bool, ``label`` (B,h,w) int64,
+    ``depth`` (B,1,h,w) float32 metres. The HDF5 file is opened lazily in each worker process.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], positions: Sequence[int] | None = None,
+                 keys: Sequence[str] = TRAIN_KEYS) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DepthpipeError(f"{self.path}: prepared data not found (run `dvc repro prepare`)")
+        with h5py.File(self.path, "r") as f:
+            for k in keys:
+                if k not in f:
+                    raise DepthpipeError(f"{self.path}: missing key '{k}'")
+            self.n_total = int(f["rgb"].shape[0])
+            self.attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
+        self.positions = np.arange(self.n_total) if positions is None else np.asarray(positions, dtype=np.int64)
+        self.keys = tuple(keys)
+        self._f: h5py.File | None = None
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_f"] = None
+        return state
+
+    def __getitem__(self, items: Sequence[int]) -> dict[str, torch.Tensor]:
+        if self._f is None:
+            self._f = h5py.File(self.path, "r")
+        pos = self.positions[np.asarray(items, dtype=np.int64)]
+        order = np.argsort(pos, kind="stable")
+        sorted_pos = pos[order]
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        out: dict[str, torch.Tensor] = {}
+        for k in self.keys:
+            arr = self._f[k][sorted_pos][inverse]  # h5py needs increasing indices
+            t = torch.from_numpy(np.ascontiguousarray(arr))
+            if k == "rgb":
+                t = t.permute(0, 3, 1, 2).contiguous()
+            elif k == "mask":
+                t = t.bool().unsqueeze(1)
+            elif k in ("label", "label_full"):
+                t = t.long()
+            elif t.ndim == 3:
+                t = t.unsqueeze(1)
+            out[k] = t
+        return out
+
+
+class EpochBatchSampler(Sampler[list[int]]):
+    """Shuffled batches of positions for one rank, a pure function of (seed, epoch, rank, world_size).
+
+    Every rank sees ``len // (batch_size * world_size)`` batches (the remainder is dropped when
+    ``drop_last``), and together the ranks cover the same global batches a single process would with
+    ``batch_size * world_size``.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool = True, drop_last: bool = True,
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.shuffle, self.drop_last, self.rank, self.world = shuffle, drop_last, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def global_batches(self) -> list[np.ndarray]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).numpy()
+        else:
+            order = np.arange(self.n)
+        gb = self.batch_size * self.world
+        stop = (self.n // gb) * gb if self.drop_last else self.n
+        return [order[i : i + gb] for i in range(0, stop, gb)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.global_batches():
+            part = batch[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+            if len(part):
+                yield part.tolist()
+
+    def __len__(self) -> int:
+        return len(self.global_batches())
+
+
+def make_loader(ds: PreparedBatches, sampler: EpochBatchSampler, workers: int, pin_memory: bool) -> DataLoader:
+    """A DataLoader yielding whole batches (``batch_size=None``), with persistent, pinned workers if asked."""
+    return DataLoader(
+        ds, sampler=sampler, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+def augment_batch(batch: dict[str, torch.Tensor], flip: torch.Tensor, perm: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Horizontal flip (image, depth, target, mask, labels) and RGB channel swap, on whatever device the batch is.
+
+    ``flip`` (B,) bool: which samples to mirror; ``perm`` (B,3) int64: channel order per sample
+    (``[0, 1, 2]`` keeps RGB). Pure: returns a new dict.
+    """
+    out = dict(batch)
+    f = flip.to(batch["rgb"].device)
+    for k, v in batch.items():
+        if v.ndim >= 3:
+            fv = f.view(-1, *([1] * (v.ndim - 1)))
+            out[k] = torch.where(fv, v.flip(-1), v)
+    p = perm.to(batch["rgb"].device)
+    idx = p.view(p.shape[0], 3, 1, 1).expand_as(out["rgb"])
+    out["rgb"] = torch.gather(out["rgb"], 1, idx)
+    return out
+
+
+def random_augment_params(batch_size: int, generator: torch.Generator, hflip: bool, channel_swap: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw (flip, perm) for :func:`augment_batch` from a CPU generator (deterministic)."""
+    flip = torch.rand(batch_size, generator=generator) < 0.5 if hflip else torch.zeros(batch_size, dtype=torch.bool)
+    if channel_swap:
+        perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(batch_size)])
+    else:
+        perm = torch.arange(3).repeat(batch_size, 1)
+    return flip, perm

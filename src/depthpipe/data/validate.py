@@ -1,0 +1,439 @@
+"""Data validation of a NYU-layout labeled ``.mat``: per-frame statistics checked by a Great Expectations suite.
+
+The labeled file is streamed once, frame by frame, into a small table with one row per frame
+(:func:`frame_statistics`); a GX Core 1.x expectation suite built from the ``validate`` params
+(:func:`build_suite`) runs on that table; :func:`validate_dataset` writes a deterministic JSON report (a DVC
+metrics file) and the statistics as CSV, and returns the report. It does not raise on bad data: the stage
+script prints :func:`failure_lines` and exits non-zero. Bad params, an unreadable file or a missing key do
+raise a one-line :class:`~depthpipe.errors.DepthpipeError`.
+
+Statistics table (one row per frame, in file order):
+
+==================  ==========================================================================
+frame               0-based position in the file
+nyu_index           1-based index, as used by ``trainNdxs``/``testNdxs``
+split               ``train``, ``test``, ``none`` (in neither list) or ``both`` (in both)
+height, width       frame size in pixels
+rgb_mean_r/g/b      per-channel mean of the RGB image (0..255)
+rgb_std             standard deviation over all RGB values
+depth_min/max/      over the valid pixels (finite and > 0); empty (NaN) when a frame has no such
+mean/median         pixel, which the suite's column checks skip (``valid_fraction`` = 0 fails instead)
+valid_fraction      fraction of pixels with finite depth in (0, max_depth]
+nan/inf/neg_count   pixels with NaN, +-inf, or negative depth (-inf counts as inf and negative)
+label_min/max       smallest and largest label id (0 = unlabeled)
+n_classes           distinct nonzero label ids
+content_hash        sha1 of the RGB bytes followed by the float32 depth bytes (finds duplicate frames)
+==================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.io as sio
+from tqdm import tqdm
+
+from depthpipe.data.nyu_mat import Frame, NYULabeledFile
+from depthpipe.errors import DepthpipeError
+from depthpipe.io import atomic_path, write_json_atomic
+from depthpipe.params import require, section
+
+if TYPE_CHECKING:  # great_expectations takes ~3 s to import: only the suite functions load it
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult
+
+COLUMNS = (
+    "frame", "nyu_index", "split", "height", "width",
+    "rgb_mean_r", "rgb_mean_g", "rgb_mean_b", "rgb_std",
+    "depth_min", "depth_max", "depth_mean", "depth_median", "valid_fraction",
+    "nan_count", "inf_count", "neg_count",
+    "label_min", "label_max", "n_classes", "content_hash",
+)  # fmt: skip
+SPLIT_KEYS = ("trainNdxs", "testNdxs")
+SPLITS = ("train", "test")
+MAX_LISTED_FRAMES = 50  # offending frames listed per failed expectation in the report
+CSV_FLOAT_FORMAT = "%.6g"  # stable across platforms: summation-order noise stays below the printed digits
+FRAME_KEY = "frame"
+
+
+# -- params ----------------------------------------------------------------------------------------------
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked ``validate`` section of ``params`` (the whole params mapping, as from ``load_params``).
+
+    Returns ``{"max_depth": float, "min_valid_fraction": float, "max_label": int, "expected_frames": int | None}``;
+    a missing or out-of-range value raises a one-line :class:`DepthpipeError` naming ``validate.<key>``.
+    """
+    sec = section(params, "validate")
+    for key in ("max_depth", "min_valid_fraction", "max_label", "expected_frames"):
+        require(key in sec, f"validate.{key}", "is missing")
+    max_depth, min_valid = sec["max_depth"], sec["min_valid_fraction"]
+    max_label, expected = sec["max_label"], sec["expected_frames"]
+    require(_is_number(max_depth) and max_depth > 0, "validate.max_depth", f"must be a number > 0, got {max_depth!r}")
+    require(
+        _is_number(min_valid) and 0 <= min_valid <= 1,
+        "validate.min_valid_fraction",
+        f"must be a number in [0, 1], got {min_valid!r}",
+    )
+    require(_is_int(max_label) and max_label >= 1, "validate.max_label", f"must be an integer >= 1, got {max_label!r}")
+    require(
+        expected is None or (_is_int(expected) and expected >= 1),
+        "validate.expected_frames",
+        f"must be null or an integer >= 1, got {expected!r}",
+    )
+    return {
+        "max_depth": float(max_depth),
+        "min_valid_fraction": float(min_valid),
+        "max_label": int(max_label),
+        "expected_frames": None if expected is None else int(expected),
+    }
+
+
+# -- statistics ------------------------------------------------------------------------------------------
+def split_membership(splits_path: str | os.PathLike[str], n_frames: int) -> list[str]:
+    """``train``/``test``/``none``/``both`` for each of ``n_frames`` frames, from the raw 1-based indices.
+
+    Unlike :func:`depthpipe.data.meta.read_splits` this does not reject a frame listed in both splits (the
+    suite reports it, naming the frames); a missing key or an index outside ``1..n_frames`` raises.
+    """
+    path = Path(splits_path)
+    if not path.exists():
+        raise DepthpipeError(f"{path}: split file not found")
+    try:
+        mat = sio.loadmat(path, variable_names=list(SPLIT_KEYS))
+    except Exception as exc:  # scipy raises a zoo of types for corrupt files
+        raise DepthpipeError(f"{path}: not a readable MATLAB split file ({type(exc).__name__}: {exc})") from None
+    member = np.zeros((2, n_frames), dtype=bool)
+    for row, key in enumerate(SPLIT_KEYS):
+        if key not in mat:
+            raise DepthpipeError(f"{path}: missing key '{key}' in split file")
+        raw = np.asarray(mat[key]).ravel()
+        if raw.dtype.kind not in "uif" or (raw.dtype.kind == "f" and not np.all(raw == np.round(raw))):
+            raise DepthpipeError(f"{path}: key '{key}' must hold integer frame indices, got dtype {raw.dtype}")
+        idx = raw.astype(np.int64)
+        bad = idx[(idx < 1) | (idx > n_frames)]
+        if bad.size:
+            raise DepthpipeError(
+                f"{path}: key '{key}' has index {int(bad[0])} outside 1..{n_frames} (the data has {n_frames} frames)"
+            )
+        member[row, idx - 1] = True
+    names = np.array(["none", "train", "test", "both"])
+    return names[member[0].astype(np.int64) + 2 * member[1].astype(np.int64)].tolist()
+
+
+def frame_row(frame: Frame, split: str, max_depth: float) -> dict[str, Any]:
+    """The statistics row of one frame (see the module docstring for the columns)."""
+    rgb, depth, label = frame.rgb, frame.depth, frame.label
+    h, w = depth.shape
+    n_pix = h * w
+    levels = np.arange(256, dtype=np.int64)
+    hists = [np.bincount(rgb[..., c].ravel(), minlength=256).astype(np.int64) for c in range(3)]
+    sums = [int(hist @ levels) for hist in hists]
+    total = sum(hists)
+    s1, s2 = int(total @ levels), int(total @ (levels * levels))
+    n_rgb = 3 * n_pix
+    rgb_var = (s2 * n_rgb - s1 * s1) / (n_rgb * n_rgb)  # exact integer moments, then one division
+
+    nan_count = int(np.count_nonzero(np.isnan(depth)))
+    inf_count = int(np.count_nonzero(np.isinf(depth)))
+    neg_count = int(np.count_nonzero(depth < 0))
+    valid = depth[np.isfinite(depth) & (depth > 0)]
+    if valid.size:
+        d_min, d_max = float(valid.min()), float(valid.max())
+        d_mean, d_median = float(valid.mean(dtype=np.float64)), float(np.median(valid))
+    else:
+        d_min = d_max = d_mean = d_median = math.nan
+    in_range = int(np.count_nonzero(valid <= max_depth))
+
+    counts = np.bincount(label.ravel())
+    digest = hashlib.sha1(np.ascontiguousarray(rgb), usedforsecurity=False)
+    digest.update(np.ascontiguousarray(depth, dtype=np.float32))
+    return {
+        "frame": frame.index,
+        "nyu_index": frame.index + 1,
+        "split": split,
+        "height": int(h),
+        "width": int(w),
+        "rgb_mean_r": sums[0] / n_pix,
+        "rgb_mean_g": sums[1] / n_pix,
+        "rgb_mean_b": sums[2] / n_pix,
+        "rgb_std": math.sqrt(max(rgb_var, 0.0)),
+        "depth_min": d_min,
+        "depth_max": d_max,
+        "depth_mean": d_mean,
+        "depth_median": d_median,
+        "valid_fraction": in_range / n_pix,
+        "nan_count": nan_count,
+        "inf_count": inf_count,
+        "neg_count": neg_count,
+        "label_min": int(label.min()),
+        "label_max": int(label.max()),
+        "n_classes": int(np.count_nonzero(counts[1:])),
+        "content_hash": digest.hexdigest(),
+    }
+
+
+def frame_statistics(
+    mat_path: str | os.PathLike[str],
+    splits_path: str | os.PathLike[str],
+    *,
+    max_depth: float = 10.0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """One statistics row per frame of the labeled file, reading each frame once (bounded memory).
+
+    ``max_depth`` bounds ``valid_fraction`` (pass ``validate.max_depth``). Opening errors (not HDF5,
+    truncated, a missing key, mismatched shapes) propagate as :class:`DepthpipeError` from the reader.
+    """
+    rows: list[dict[str, Any]] = []
+    with NYULabeledFile(mat_path) as nyu:
+        splits = split_membership(splits_path, len(nyu))
+        frames = tqdm(
+            nyu.frames(), total=len(nyu), desc=f"validate {nyu.path.name}", unit="frame", disable=not progress
+        )
+        for frame in frames:
+            rows.append(frame_row(frame, splits[frame.index], max_depth))
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+# -- the suite -------------------------------------------------------------------------------------------
+def _import_gx() -> Any:
+    """``great_expectations``, imported with analytics off (no network use, no usage reports)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations
+
+    return great_expectations
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def build_suite(params: Mapping[str, Any], n_frames: int) -> "gx.ExpectationSuite":
+    """The expectation suite for the statistics table, from the ``validate`` params.
+
+    ``validate.expected_frames`` null means ``n_frames`` (the file's frame count). Each expectation carries a
+    one-line ``description`` of the rule that :func:`failure_lines` prints.
+    """
+    gx = _import_gx()
+    E = gx.expectations
+    p = validate_params(params)
+    max_depth, min_valid, max_label = p["max_depth"], p["min_valid_fraction"], p["max_label"]
+    expected = n_frames if p["expected_frames"] is None else p["expected_frames"]
+    source = "validate.expected_frames" if p["expected_frames"] is not None else "the file's frame count"
+    md = _fmt(max_depth)
+    rules = [
+        E.ExpectTableRowCountToEqual(value=expected, description=f"expected {expected} frames ({source})"),
+        E.ExpectColumnValuesToBeInSet(
+            column="split",
+            value_set=list(SPLITS),
+            description="frames in no split or in both (expected split in {train, test} from trainNdxs/testNdxs)",
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="nan_count", min_value=0, max_value=0, description="NaN depth (expected nan_count == 0)"
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="inf_count", min_value=0, max_value=0, description="infinite depth (expected inf_count == 0)"
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="neg_count", min_value=0, max_value=0, description="negative depth (expected neg_count == 0)"
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="depth_max",
+            max_value=max_depth,
+            description=f"depth beyond max_depth (expected depth_max <= {md} m)",
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="valid_fraction",
+            min_value=min_valid,
+            max_value=1.0,
+            description=(
+                f"too few valid depth pixels (expected valid_fraction >= {_fmt(min_valid)}; "
+                f"valid = finite, > 0 and <= {md} m)"
+            ),
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="label_min", min_value=0, description="negative labels (expected label_min >= 0)"
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="label_max",
+            min_value=0,
+            max_value=max_label,
+            description=f"labels beyond max_label (expected label_max <= {max_label})",
+        ),
+        E.ExpectColumnValuesToBeUnique(
+            column="content_hash", description="duplicate frames (expected content_hash unique: same RGB and depth)"
+        ),
+    ]
+    for order, rule in enumerate(rules):
+        rule.meta = {"order": order}
+    # Passed to the constructor: ``suite.add_expectation`` needs an active data context (it looks up a store).
+    suite = gx.ExpectationSuite(name="depthpipe_nyu_frames", expectations=rules)
+    if len(suite.expectations) != len(rules):  # the constructor logs and drops an invalid expectation
+        raise DepthpipeError("validate: internal error: the expectation suite rejected an expectation")
+    return suite
+
+
+def run_suite(suite: "gx.ExpectationSuite", stats: pd.DataFrame) -> "ExpectationSuiteValidationResult":
+    """Run ``suite`` on the statistics table in a fresh ephemeral GX context (nothing is written to disk).
+
+    Results use the COMPLETE format with ``frame`` as the index column, so each failure lists its frames.
+    """
+    gx = _import_gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    asset = context.data_sources.add_pandas("depthpipe").add_dataframe_asset("frame_statistics")
+    batch = asset.add_batch_definition_whole_dataframe("all_frames")
+    suite = context.suites.add(suite)
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name="validate", data=batch, suite=suite))
+    return definition.run(
+        batch_parameters={"dataframe": stats},
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [FRAME_KEY]},
+    )
+
+
+def _json_value(v: Any) -> Any:
+    """A JSON-safe, stably printed scalar (numpy scalars unwrapped, floats to 6 significant digits)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float):
+        return float(f"{v:.6g}")
+    return v
+
+
+def _exception_message(info: Any) -> str | None:
+    """The first line of the exception GX caught while evaluating an expectation, or None.
+
+    ``exception_info`` is either one ``{"raised_exception", "exception_message", ...}`` dict or a dict of
+    them keyed by metric.
+    """
+    if not isinstance(info, Mapping):
+        return None
+    if "raised_exception" in info:
+        if not info.get("raised_exception"):
+            return None
+        lines = str(info.get("exception_message") or "error").strip().splitlines()
+        return lines[0] if lines else "error"
+    for value in info.values():
+        message = _exception_message(value)
+        if message is not None:
+            return message
+    return None
+
+
+def _failure(result: Any) -> dict[str, Any]:
+    cfg = result.expectation_config
+    column = cfg.kwargs.get("column")
+    entry: dict[str, Any] = {
+        "expectation": cfg.type,
+        "column": column,
+        "description": cfg.description or cfg.type,
+    }
+    if column is None:  # a table-level expectation: the row count
+        entry.update(frames=[], values=[], count=int(result.result.get("observed_value", 0)))
+        return entry
+    error = _exception_message(result.exception_info)
+    if error is not None:
+        entry.update(frames=[], values=[], count=0, error=error)
+        return entry
+    hits = sorted(
+        ((int(row[FRAME_KEY]), _json_value(row.get(column))) for row in result.result.get("unexpected_index_list") or []),
+    )
+    entry.update(
+        frames=[f for f, _ in hits[:MAX_LISTED_FRAMES]],
+        values=[v for _, v in hits[:MAX_LISTED_FRAMES]],
+        count=int(result.result.get("unexpected_count", len(hits))),
+    )
+    return entry
+
+
+def summarize(stats: pd.DataFrame, result: "ExpectationSuiteValidationResult") -> dict[str, Any]:
+    """The report dict (see :func:`validate_dataset`) from the statistics and the GX validation result."""
+    ordered = sorted(result.results, key=lambda r: (r.expectation_config.meta or {}).get("order", 0))
+    failed = [_failure(r) for r in ordered if not r.success]
+    statistics = result.statistics
+    split = stats["split"]
+    return {
+        "success": bool(result.success),
+        "frames": int(len(stats)),
+        "train_frames": int((split == "train").sum()),
+        "test_frames": int((split == "test").sum()),
+        "evaluated_expectations": int(statistics["evaluated_expectations"]),
+        "successful_expectations": int(statistics["successful_expectations"]),
+        "failed": failed,
+    }
+
+
+def write_stats_csv(stats: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """The statistics table as CSV, atomically; same data -> same bytes (fixed float format, ``\\n`` lines)."""
+    with atomic_path(path) as tmp:
+        stats.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+
+
+def validate_dataset(
+    mat_path: str | os.PathLike[str],
+    splits_path: str | os.PathLike[str],
+    params: Mapping[str, Any],
+    report_path: str | os.PathLike[str],
+    stats_path: str | os.PathLike[str],
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Validate a labeled file: statistics, suite, report. Returns the report; does not raise on bad data.
+
+    Writes ``report_path`` (JSON, sorted keys) and ``stats_path`` (CSV), both atomically and deterministically.
+    The report::
+
+        {"success": bool, "frames": n, "train_frames": n, "test_frames": n,
+         "evaluated_expectations": n, "successful_expectations": n,
+         "failed": [{"expectation": gx type, "column": column or null, "description": one line,
+                     "frames": [first 50 offending frames, 0-based], "values": [their values],
+                     "count": offending frames (for the row count: the frames found)}]}
+
+    ``train_frames``/``test_frames`` count frames whose split is exactly ``train``/``test``. Bad params raise
+    before the file is read.
+    """
+    p = validate_params(params)
+    stats = frame_statistics(mat_path, splits_path, max_depth=p["max_depth"], progress=progress)
+    suite = build_suite(params, len(stats))
+    report = summarize(stats, run_suite(suite, stats))
+    write_stats_csv(stats, stats_path)
+    write_json_atomic(report_path, report)
+    return report
+
+
+def failure_lines(report: Mapping[str, Any]) -> list[str]:
+    """One line per failed expectation, e.g.
+    ``validate: NaN depth (expected nan_count == 0): 2 frames [3, 7] (nan_count: 12, 1)``."""
+    lines = []
+    for item in report.get("failed", []):
+        desc, column, count = item["description"], item["column"], item["count"]
+        if item.get("error"):
+            lines.append(f"validate: {desc}: could not be evaluated ({item['error']})")
+            continue
+        if column is None:
+            lines.append(f"validate: {desc}: found {count}")
+            continue
+        frames = item["frames"]
+        more = f" (first {len(frames)} of {count})" if count > len(frames) else ""
+        noun = "frame" if count == 1 else "frames"
+        values = ""
+        if column != "content_hash" and item.get("values"):
+            values = f" ({column}: {', '.join(str(v) for v in item['values'])})"
+        lines.append(f"validate: {desc}: {count} {noun} {frames}{more}{values}")
+    return lines

@@ -1,0 +1,329 @@
+"""Every MLflow call of the project lives here.
+
+The tracking store is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<repo root>/mlflow.db``, anchored
+at the repo root (``DVC_ROOT`` inside DVC stages) so ``dvc exp run --temp`` and ``--queue`` runs, which
+execute in other directories, all land in the same store. Nothing here calls out to the network unless
+the tracking URI points at a server.
+
+Each DVC stage and variant gets one run, tagged so the UI can group and filter them:
+``depthpipe.stage``, ``depthpipe.variant``, ``depthpipe.pipeline_run`` (shared by all stages of one
+``dvc repro``), ``mlflow.source.git.commit``, ``dvc.stage``, ``dvc.exp_name``, ``depthpipe.data.source``
+and ``depthpipe.data.sha256``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import mlflow  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+PIPELINE_RUN_ENV = "DEPTHPIPE_PIPELINE_RUN"
+MAX_PARAM_LEN = 6000
+
+
+def tracking_uri(root: str | os.PathLike[str]) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the SQLite store at ``<root>/mlflow.db``."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def configure(root: str | os.PathLike[str], experiment: str) -> str:
+    """Point MLflow at the project's store and experiment; returns the tracking URI."""
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment(experiment)
+    return uri
+
+
+def git_commit(root: str | os.PathLike[str]) -> str:
+    """The commit checked out at ``root`` (``unknown`` outside git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _process_start_ticks(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _dvc_ancestor() -> tuple[int, str] | None:
+    """The nearest ancestor process running ``dvc`` (pid, start time), on Linux."""
+    pid = os.getppid()
+    for _ in range(12):
+        if pid <= 1:
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        if any(Path(part.decode(errors="replace")).name in ("dvc", "dvc.exe") or part == b"dvc" for part in cmdline[:3]):
+            ticks = _process_start_ticks(pid)
+            return (pid, ticks or "0")
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return None
+
+
+def pipeline_run_id() -> str:
+    """One id shared by every stage of one ``dvc repro`` / ``dvc exp run``.
+
+    ``DEPTHPIPE_PIPELINE_RUN`` when set; else derived from the DVC process that launched this stage (its pid
+    and start time, so every stage it runs agrees); else a fresh id (a stage run by hand).
+    """
+    env = os.environ.get(PIPELINE_RUN_ENV)
+    if env:
+        return env
+    anc = _dvc_ancestor()
+    if anc is None:
+        return uuid.uuid4().hex[:12]
+    return hashlib.sha1(f"{os.uname().nodename}-{anc[0]}-{anc[1]}".encode()).hexdigest()[:12]
+
+
+def stage_tags(
+    root: str | os.PathLike[str], stage: str, variant: str | None, data_source: str | None, data_sha256: str | None
+) -> dict[str, str]:
+    """The tags every run carries."""
+    tags = {
+        "depthpipe.stage": stage,
+        "depthpipe.pipeline_run": pipeline_run_id(),
+        "mlflow.source.git.commit": git_commit(root),
+        "dvc.stage": os.environ.get("DVC_STAGE", stage if variant is None else f"{stage}@{variant}"),
+    }
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+    if variant:
+        tags["depthpipe.variant"] = variant
+    if data_source:
+        tags["depthpipe.data.source"] = data_source
+    if data_sha256:
+        tags["depthpipe.data.sha256"] = data_sha256
+    return tags
+
+
+class RunLogger:
+    """A thin handle on one active MLflow run."""
+
+    def __init__(self, run: mlflow.ActiveRun) -> None:
+        self.run_id: str = run.info.run_id
+        self.experiment_id: str = run.info.experiment_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        clean = {k: (str(v)[:MAX_PARAM_LEN] if v is not None else "null") for k, v in params.items()}
+        items = list(clean.items())
+        for i in range(0, len(items), 90):  # MLflow caps a batch at 100 params
+            mlflow.log_params(dict(items[i : i + 90]))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        clean = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
+        if clean:
+            mlflow.log_metrics(clean, step=step)
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        if Path(path).exists():
+            mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_dict(self, obj: Mapping[str, Any], name: str) -> None:
+        mlflow.log_dict(dict(obj), name)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        mlflow.set_tags(dict(tags))
+
+    def log_dataset(self, path: str | os.PathLike[str], name: str, digest: str, context: str, n_frames: int) -> None:
+        """Log the prepared HDF5 ``path`` as an MLflow dataset input (source: its file URI; digest: its sha256)."""
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            source = resolve_dataset_source(Path(path).resolve().as_uri())
+        ds = MetaDataset(source=source, name=name, digest=digest[:36])
+        mlflow.log_input(ds, context=context, tags={"frames": str(n_frames), "sha256": digest})
+
+
+@contextlib.contextmanager
+def stage_run(
+    root: str | os.PathLike[str],
+    experiment: str,
+    stage: str,
+    variant: str | None,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+    system_metrics: bool = True,
+    run_id: str | None = None,
+) -> Iterator[RunLogger]:
+    """Open (or, with ``run_id``, resume) the MLflow run of one stage and variant.
+
+    ``params`` are logged flattened; a failure inside the block ends the run as FAILED.
+    """
+    configure(root, experiment)
+    name = stage if variant is None else f"{stage}-{variant}"
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, tags=dict(tags),
+                          log_system_metrics=system_metrics) as run:
+        logger = RunLogger(run)
+        if params and run_id is None:
+            logger.log_params(params)
+        yield logger
+
+
+def find_runs(root: str | os.PathLike[str], experiment: str, filter_string: str = "") -> list[Any]:
+    """Runs of ``experiment`` matching an MLflow ``filter_string``, newest first."""
+    configure(root, experiment)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    return MlflowClient().search_runs([exp.experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"])
+
+
+# --- model registry (export stage, `depthpipe promote`) -----------------------------------------------------
+# Exported models are logged with MLflow's ``pt2`` serialization (``torch.export`` program, no pickle; mlflow
+# 3.17 deprecates ``export_model=True`` in favour of ``serialization_format="pt2"``), with a tensor signature
+# (batch dimension -1, exported as dynamic) and an input example, registered as ``depthpipe-<variant>``.
+# Load with ``mlflow.pyfunc.load_model("models:/depthpipe-<variant>@champion")`` (predict on a float32
+# (N,3,H,W) array in [0,1] -> (N,1,H,W) metres) or ``mlflow.pytorch.load_model`` (a torch module).
+
+REGISTERED_MODEL_PREFIX = "depthpipe-"
+CANDIDATE_ALIAS = "candidate"
+CHAMPION_ALIAS = "champion"
+
+
+def registered_model_name(variant: str) -> str:
+    """The registry name of a variant: ``depthpipe-<variant>``."""
+    return f"{REGISTERED_MODEL_PREFIX}{variant}"
+
+
+def _live_run(client: MlflowClient, run_id: str | None) -> Any:
+    """The run ``run_id`` if it exists in the store and is not deleted, else ``None``."""
+    if not run_id:
+        return None
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # MlflowException (not found), malformed id, ...
+        return None
+    return None if run.info.lifecycle_stage == "deleted" else run
+
+
+def log_exported_model(
+    root: str | os.PathLike[str],
+    experiment: str,
+    variant: str,
+    module: Any,
+    input_example: Any,
+    output_example: Any,
+    run_id: str | None = None,
+    run_experiment: str | None = None,
+    data_sha256: str | None = None,
+    export_dir: str | os.PathLike[str] | None = None,
+    parity_m: Mapping[str, float] | None = None,
+    alias: str = CANDIDATE_ALIAS,
+) -> dict[str, Any]:
+    """Log ``module`` (RGB -> metres) with pt2 serialization, register it and point ``alias`` at the new version.
+
+    The model goes to the variant's train run ``run_id`` when it exists in the store (its status is kept),
+    else to a new run of ``experiment`` tagged ``depthpipe.stage=export``. Returns name, version, alias,
+    run id and URIs.
+    """
+    import mlflow.pytorch
+    import torch
+    from mlflow.models import infer_signature
+
+    del run_experiment  # the run's own experiment is used when resuming
+    configure(root, experiment)
+    client = MlflowClient()
+    name = registered_model_name(variant)
+    existing = _live_run(client, run_id)
+    if existing is not None:
+        mlflow.set_experiment(experiment_id=existing.info.experiment_id)
+        final_status = existing.info.status if existing.info.status in ("FINISHED", "FAILED", "KILLED") else "FINISHED"
+        run = mlflow.start_run(run_id=existing.info.run_id)
+    else:
+        final_status = "FINISHED"
+        tags = stage_tags(root, "export", variant, None, data_sha256)
+        run = mlflow.start_run(run_name=f"export-{variant}", tags=tags)
+    status = "FAILED"
+    try:
+        signature = infer_signature(input_example, output_example)
+        info = mlflow.pytorch.log_model(
+            module,
+            name="model",
+            serialization_format="pt2",
+            signature=signature,
+            input_example=input_example,
+            registered_model_name=name,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}", "numpy"],
+            metadata={"depthpipe.variant": variant, "input": "float32 RGB in [0,1], NCHW",
+                      "output": "depth in metres (N,1,H,W)"},
+        )
+        if parity_m:
+            mlflow.log_metrics({f"export.parity_{k}_max_abs_m": float(v) for k, v in parity_m.items()})
+        if export_dir is not None and (Path(export_dir) / "export.json").exists():
+            mlflow.log_artifact(str(Path(export_dir) / "export.json"), artifact_path="export")
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(name, alias, version)
+        version_tags = {"depthpipe.variant": variant, "depthpipe.stage": "export",
+                        "mlflow.source.git.commit": git_commit(root)}
+        if data_sha256:
+            version_tags["depthpipe.data.sha256"] = data_sha256
+        for key, value in (parity_m or {}).items():
+            version_tags[f"depthpipe.parity.{key}_max_abs_m"] = f"{float(value):.3g}"
+        for key, value in version_tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        status = final_status
+        return {
+            "name": name,
+            "version": version,
+            "alias": alias,
+            "run_id": run.info.run_id,
+            "resumed_train_run": existing is not None,
+            "model_uri": f"models:/{name}@{alias}",
+            "logged_model_uri": info.model_uri,
+        }
+    finally:
+        mlflow.end_run(status=status)
+
+
+def model_version_for_alias(root: str | os.PathLike[str], experiment: str, name: str, alias: str) -> str | None:
+    """The version of registered model ``name`` that carries ``alias`` (``None``: no such model or alias)."""
+    configure(root, experiment)
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except Exception:  # RESOURCE_DOES_NOT_EXIST / INVALID_PARAMETER_VALUE
+        return None
+
+
+def set_model_alias(root: str | os.PathLike[str], experiment: str, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` of registered model ``name`` at ``version`` (moving it if it is elsewhere)."""
+    configure(root, experiment)
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def model_aliases(root: str | os.PathLike[str], experiment: str, name: str) -> dict[str, str]:
+    """``{alias: version}`` of registered model ``name`` (empty when it does not exist)."""
+    configure(root, experiment)
+    try:
+        model = MlflowClient().get_registered_model(name)
+    except Exception:
+        return {}
+    return {str(k): str(v) for k, v in (model.aliases or {}).items()}

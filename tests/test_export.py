@@ -1,0 +1,249 @@
+"""The export stage: .pt2 and ONNX parity on real NYU frames, dynamic batch, parity failure, MLflow registry.
+
+One small DenseDepth (decoder_width 0.25, 64x96 input, seeded random weights whose head is rescaled so the
+output spans a realistic depth range instead of saturating at the clamp) is exported once per module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+from depthpipe.checkpoint import save_trained  # noqa: E402
+from depthpipe.errors import DepthpipeError  # noqa: E402
+
+REAL = Path("/work/shared/nyu/real-test10.npz")
+INPUT_HW = (64, 96)
+DD_PARAMS = {"decoder_width": 0.25, "encoder_weights": "none"}
+
+
+def real_frames(hw: tuple[int, int]) -> np.ndarray:
+    """The real NYU test frames resized to ``hw`` (uint8); skips the test when the file is absent."""
+    if not REAL.exists():
+        pytest.skip(f"{REAL} not present")
+    from PIL import Image
+
+    rgb = np.load(REAL)["rgb"]
+    return np.stack([np.asarray(Image.fromarray(f).resize((hw[1], hw[0]), Image.BILINEAR)) for f in rgb])
+
+
+def calibrate_head(model: nn.Module, head: nn.Conv2d, x: torch.Tensor, mean: float, std: float) -> None:
+    """Rescale the last (linear) conv so its output over ``x`` has the given mean/std."""
+    seen: dict[str, torch.Tensor] = {}
+    hook = head.register_forward_hook(lambda m, i, o: seen.setdefault("o", o.detach()))
+    with torch.no_grad():
+        model.eval()(x)
+    hook.remove()
+    mu, sd = seen["o"].mean(), seen["o"].std()
+    with torch.no_grad():
+        head.weight.mul_(std / sd)
+        head.bias.copy_((head.bias - mu) * (std / sd) + mean)
+
+
+def make_model_dir(path: Path, frames: np.ndarray, run_id: str | None) -> Path:
+    from depthpipe.export import images_to_tensor
+    from depthpipe.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("densedepth", DD_PARAMS)
+    calibrate_head(model, model.conv3, images_to_tensor(frames[:4]), mean=8.0, std=3.0)
+    config = {
+        "variant": "densedepth",
+        "model": DD_PARAMS,
+        "input_size": list(INPUT_HW),
+        "output_size": [INPUT_HW[0] // 2, INPUT_HW[1] // 2],
+        "min_depth": 0.1,
+        "max_depth": 10.0,
+        "git_commit": "0123456789abcdef",
+        "data_sha256": "f" * 64,
+        "mlflow_run_id": run_id,
+        "mlflow_experiment": "depthpipe",
+    }
+    save_trained(path, model.state_dict(), config)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("export_root")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        yield root
+
+
+@pytest.fixture(scope="module")
+def exported(env: Path):
+    """(root, model_dir, out_dir, frames, result, train_run_id): one registered export."""
+    from depthpipe import tracking
+    from depthpipe.export import export_model
+
+    frames = real_frames(INPUT_HW)
+    with tracking.stage_run(env, "depthpipe", "train", "densedepth", {"lr": 1e-3},
+                            {"depthpipe.stage": "train"}, system_metrics=False) as run:
+        train_run_id = run.run_id
+    model_dir = make_model_dir(env / "models" / "densedepth", frames, train_run_id)
+    metrics = {"abs_rel": 0.21, "delta1": 0.7, "rmse": 0.8, "frames": 10, "baseline": {"abs_rel": 0.5}}
+    (env / "metrics").mkdir()
+    (env / "metrics" / "densedepth.json").write_text(json.dumps(metrics))
+    out_dir = env / "exports" / "densedepth"
+    result = export_model(
+        model_dir, out_dir, frames[:4], tolerance=1e-3, opset=18, root=env,
+        metrics_path=env / "metrics" / "densedepth.json", register=True, experiment="depthpipe",
+    )
+    return env, model_dir, out_dir, frames, result, train_run_id
+
+
+def eager_metres(model_dir: Path, x: torch.Tensor) -> np.ndarray:
+    from depthpipe.export import wrap_trained
+
+    wrapped, _ = wrap_trained(model_dir)
+    with torch.no_grad():
+        return wrapped(x).numpy()
+
+
+def test_parity_files_and_model_card(exported):
+    root, model_dir, out_dir, frames, result, _ = exported
+    assert sorted(p.name for p in out_dir.iterdir()) == ["export.json", "model.onnx", "model.pt2"]  # no temp files
+    text = (out_dir / "export.json").read_text()
+    report = json.loads(text)
+    assert text == json.dumps(report, indent=2, sort_keys=True) + "\n"  # deterministic layout
+    assert report["passed"] is True and report["tolerance_m"] == 1e-3
+    assert report["parity"]["max_abs_diff_m"]["pt2"] < 1e-4
+    assert report["parity"]["max_abs_diff_m"]["onnx"] < 1e-3
+    assert report["parity"]["frames"] == 4 and report["parity"]["batch_sizes"] == [3, 1]
+    card = report["model_card"]
+    assert card["input"]["spec"] == "float32 RGB in [0,1], NCHW" and card["input"]["size"] == list(INPUT_HW)
+    assert card["output"]["spec"] == "depth in metres (N,1,H,W)"
+    assert card["normalisation"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert card["normalisation"]["std"] == pytest.approx([0.229, 0.224, 0.225])
+    assert card["depth_range_m"] == [0.1, 10.0]
+    assert card["source"]["git_commit"] == "0123456789abcdef" and card["source"]["data_sha256"] == "f" * 64
+    assert card["test_metrics"]["abs_rel"] == 0.21
+    assert "registry" not in report and "registry" in result
+    # the eager model is not trivially saturated at the clamp: parity is measured on real depth values
+    from depthpipe.export import images_to_tensor
+
+    depth = eager_metres(model_dir, images_to_tensor(frames[:4]))
+    assert depth.shape == (4, 1, *INPUT_HW)
+    assert ((depth > 0.2) & (depth < 9.9)).mean() > 0.5 and depth.std() > 0.3
+
+
+def test_dynamic_batch_pt2_and_onnx(exported):
+    from depthpipe.export import images_to_tensor, load_pt2, onnx_session
+
+    _, model_dir, out_dir, frames, _, _ = exported
+    pt2 = load_pt2(out_dir / "model.pt2")
+    sess = onnx_session(out_dir / "model.onnx")
+    assert isinstance(sess.get_inputs()[0].shape[0], str)  # symbolic batch dim
+    for sl in (slice(4, 5), slice(5, 8)):  # batch 1 and 3 (the export example had 2)
+        x = images_to_tensor(frames[sl])
+        ref = eager_metres(model_dir, x)
+        with torch.no_grad():
+            out_pt2 = pt2(x).numpy()
+        out_onnx = sess.run(["depth_m"], {"rgb": x.numpy()})[0]
+        assert out_pt2.shape == out_onnx.shape == (x.shape[0], 1, *INPUT_HW)
+        assert np.abs(out_pt2 - ref).max() < 1e-4
+        assert np.abs(out_onnx - ref).max() < 1e-3
+
+
+def test_parity_failure_writes_report_and_raises(exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A forced 1 cm mismatch between eager and exported graphs fails a 1 mm tolerance."""
+    import depthpipe.export as ex
+    from depthpipe import tracking
+
+    root, model_dir, out_dir, frames, result, _ = exported
+    # reuse the module's exported files instead of exporting again (speed); the eager side is shifted by 1 cm
+    monkeypatch.setattr(ex, "export_pt2", lambda m, x, path: shutil.copy(out_dir / "model.pt2", path))
+    monkeypatch.setattr(ex, "export_onnx", lambda m, x, path, opset: shutil.copy(out_dir / "model.onnx", path))
+    real_wrap = ex.wrap_trained
+
+    class Shifted(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+            self.model = inner.model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x) + 0.01
+
+    def shifted_wrap(d):
+        wrapped, config = real_wrap(d)
+        return Shifted(wrapped), config
+
+    monkeypatch.setattr(ex, "wrap_trained", shifted_wrap)
+    bad = tmp_path / "bad"
+    with pytest.raises(DepthpipeError, match=r"export.json: parity failed: .* > tolerance 0.001 m"):
+        ex.export_model(model_dir, bad, frames[:4], tolerance=1e-3, opset=18, root=root,
+                        metrics_path=None, register=True, experiment="depthpipe")
+    report = json.loads((bad / "export.json").read_text())
+    assert report["passed"] is False
+    assert report["parity"]["max_abs_diff_m"]["pt2"] == pytest.approx(0.01, rel=1e-3)
+    assert report["model_card"]["test_metrics"] is None
+    # nothing was registered for the failed export
+    name = "depthpipe-densedepth"
+    assert tracking.model_version_for_alias(root, "depthpipe", name, "candidate") == result["registry"]["version"]
+
+
+def test_bad_parity_images_rejected(exported, tmp_path: Path):
+    from depthpipe.export import export_model
+
+    root, model_dir, _, frames, _, _ = exported
+    with pytest.raises(DepthpipeError, match=r"parity images must be \(N,64,96,3\) uint8"):
+        export_model(model_dir, tmp_path / "x", frames[:2, :32], 1e-3, 18, root, None, False, "depthpipe")
+
+
+def test_registry_candidate_predicts_like_export(exported):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from depthpipe import tracking
+    from depthpipe.export import images_to_tensor
+
+    root, model_dir, out_dir, frames, result, train_run_id = exported
+    reg = result["registry"]
+    assert reg["name"] == "depthpipe-densedepth" and reg["alias"] == "candidate"
+    assert reg["run_id"] == train_run_id and reg["resumed_train_run"] is True  # logged to the train run
+    tracking.configure(root, "depthpipe")
+    client = MlflowClient()
+    run = client.get_run(train_run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["export.parity_pt2_max_abs_m"] < 1e-4
+    mv = client.get_model_version_by_alias("depthpipe-densedepth", "candidate")
+    assert mv.version == reg["version"] and mv.tags["depthpipe.variant"] == "densedepth"
+
+    model = mlflow.pyfunc.load_model("models:/depthpipe-densedepth@candidate")
+    inputs = model.metadata.get_input_schema().inputs[0]
+    assert inputs.shape == (-1, 3, *INPUT_HW) and str(inputs.type) == "float32"
+    print(model.metadata.flavors)
+    x = images_to_tensor(frames[5:8])  # batch 3: the logged pt2 has a dynamic batch too
+    pred = np.asarray(model.predict(x.numpy()))
+    ref = eager_metres(model_dir, x)
+    assert pred.shape == ref.shape
+    assert np.abs(pred - ref).max() < 1e-4
+
+
+def test_promote_only_when_gate_passes(exported):
+    from depthpipe import tracking
+    from depthpipe.export import promote
+
+    root, *_, result, _ = exported
+    name = "depthpipe-densedepth"
+    version = result["registry"]["version"]
+    with pytest.raises(DepthpipeError, match="gate did not pass"):
+        promote("densedepth", root, "depthpipe", gate_ok=False)
+    assert "champion" not in tracking.model_aliases(root, "depthpipe", name)
+    assert promote("densedepth", root, "depthpipe", gate_ok=True) == version
+    assert tracking.model_aliases(root, "depthpipe", name) == {"candidate": version, "champion": version}
+    with pytest.raises(DepthpipeError, match="no 'candidate' version"):
+        promote("semantic_booster", root, "depthpipe", gate_ok=True)
