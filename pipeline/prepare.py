@@ -13,7 +13,7 @@ def main(params: dict, root: Path) -> int:
     source = json.loads((raw / "source.json").read_text())
     summary = prepare_dataset(raw / "labeled.mat", raw / "splits.mat", root / params["data"]["class_mapping"],
                               root / "data" / "prepared", params["prepare"],
-                              source_sha256=source.get("sha256", ""), source=source.get("source", ""))
+                              source_sha256=source.get("labeled_sha256", ""), source=source.get("source", ""))
     print(f"prepare: {summary}")
     return 0
 

@@ -40,11 +40,18 @@ def check_params(p: Mapping[str, Any]) -> None:
     mn, mx = p.get("min_depth"), p.get("max_depth")
     require(isinstance(mx, (int, float)) and mx > 0, "evaluate.max_depth", f"must be > 0 (got {mx!r})")
     require(isinstance(mn, (int, float)) and 0 < mn < mx, "evaluate.min_depth", f"must be in (0, max_depth) (got {mn!r})")
-    require(isinstance(p.get("batch_size"), int) and p["batch_size"] >= 1, "evaluate.batch_size", "must be an integer >= 1")
-    require(isinstance(p.get("flip_tta"), bool), "evaluate.flip_tta", "must be true or false")
+    bs = p.get("batch_size")
+    require(isinstance(bs, int) and not isinstance(bs, bool) and bs >= 1, "evaluate.batch_size",
+            f"must be an integer >= 1 (got {bs!r})")
+    require(isinstance(p.get("flip_tta"), bool), "evaluate.flip_tta", f"must be true or false (got {p.get('flip_tta')!r})")
+    gf = p.get("grid_frames", 4)
+    require(isinstance(gf, int) and not isinstance(gf, bool) and gf >= 1, "evaluate.grid_frames",
+            f"must be an integer >= 1 (got {gf!r})")
     bins = p.get("depth_bins")
-    require(isinstance(bins, list) and len(bins) >= 2 and all(b < c for b, c in zip(bins, bins[1:])),
-            "evaluate.depth_bins", "must be an increasing list of at least 2 edges")
+    require(isinstance(bins, list) and len(bins) >= 2
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bins)
+            and all(b < c for b, c in zip(bins, bins[1:])),
+            "evaluate.depth_bins", f"must be an increasing list of at least 2 numbers (got {bins!r})")
 
 
 @torch.no_grad()

@@ -100,29 +100,33 @@ def _batch_dim() -> Any:
     return torch.export.Dim("batch", min=1, max=MAX_BATCH)
 
 
-def export_pt2(module: nn.Module, example: Tensor, path: Path) -> None:
-    """``torch.export`` ``module`` with a dynamic batch dimension and save it atomically to ``path``."""
+def export_program(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
+    """``torch.export`` of ``module`` on ``example`` with a dynamic batch dimension (1..MAX_BATCH)."""
     with torch.no_grad():
-        program = torch.export.export(module, (example,), dynamic_shapes={"x": {0: _batch_dim()}})
+        return torch.export.export(module, (example,), dynamic_shapes={"x": {0: _batch_dim()}})
+
+
+def export_pt2(program: torch.export.ExportedProgram, path: Path) -> None:
+    """Save ``program`` atomically to ``path``."""
     with atomic_path(path) as tmp:
         torch.export.save(program, tmp)
 
 
-def export_onnx(module: nn.Module, example: Tensor, path: Path, opset: int) -> None:
-    """Dynamo ONNX export (dynamic batch, weights inside the file), checked with ``onnx.checker``, atomically."""
+def export_onnx(program: torch.export.ExportedProgram, path: Path, opset: int) -> None:
+    """Dynamo ONNX export of ``program`` (its dynamic batch is kept; weights inside the file), checked with
+    ``onnx.checker``, written atomically."""
     import onnx
 
     with atomic_path(path) as tmp:
         with torch.no_grad():
             torch.onnx.export(
-                module,
-                (example,),
+                program,
+                (),
                 str(tmp),
                 dynamo=True,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 opset_version=opset,
-                dynamic_shapes={"x": {0: _batch_dim()}},
                 external_data=False,
                 optimize=True,
                 verbose=False,
@@ -286,9 +290,10 @@ def export_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     reps = -(-EXAMPLE_BATCH // len(images))
     example = images_to_tensor(np.concatenate([images] * reps)[:EXAMPLE_BATCH])
-    torch.manual_seed(0)
-    export_pt2(wrapped, example, out_dir / PT2_FILE)
-    export_onnx(wrapped, example, out_dir / ONNX_FILE, opset)
+    program = export_program(wrapped, example)
+    export_pt2(program, out_dir / PT2_FILE)
+    export_onnx(program, out_dir / ONNX_FILE, opset)
+    del program
 
     par = parity(wrapped, out_dir / PT2_FILE, out_dir / ONNX_FILE, images, batch_size=parity_batch)
     diffs = par["max_abs_diff_m"]

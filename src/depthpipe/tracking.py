@@ -27,6 +27,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 import mlflow  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from depthpipe.params import flatten  # noqa: E402
+
 PIPELINE_RUN_ENV = "DEPTHPIPE_PIPELINE_RUN"
 MAX_PARAM_LEN = 6000
 
@@ -124,9 +126,10 @@ def stage_tags(
 class RunLogger:
     """A thin handle on one active MLflow run."""
 
-    def __init__(self, run: mlflow.ActiveRun) -> None:
+    def __init__(self, run: mlflow.ActiveRun, resumed: bool = False) -> None:
         self.run_id: str = run.info.run_id
         self.experiment_id: str = run.info.experiment_id
+        self.resumed: bool = resumed  # True when an existing run was reopened (its params are already logged)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         clean = {k: (str(v)[:MAX_PARAM_LEN] if v is not None else "null") for k, v in params.items()}
@@ -176,16 +179,28 @@ def stage_run(
 ) -> Iterator[RunLogger]:
     """Open (or, with ``run_id``, resume) the MLflow run of one stage and variant.
 
-    ``params`` are logged flattened; a failure inside the block ends the run as FAILED.
+    ``params`` are logged flattened (``{'a': {'b': 1}}`` -> ``a.b``); a failure inside the block ends the run
+    as FAILED. A ``run_id`` that is not in the store (another tracking URI, a deleted run) starts a new run
+    instead of failing; :attr:`RunLogger.resumed` tells which happened.
     """
     configure(root, experiment)
     name = stage if variant is None else f"{stage}-{variant}"
+    if run_id and not _run_exists(run_id):
+        run_id = None
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, tags=dict(tags),
                           log_system_metrics=system_metrics) as run:
-        logger = RunLogger(run)
-        if params and run_id is None:
-            logger.log_params(params)
+        logger = RunLogger(run, resumed=bool(run_id))
+        if params and not run_id:
+            logger.log_params(flatten(params))
         yield logger
+
+
+def _run_exists(run_id: str) -> bool:
+    """Whether ``run_id`` is a live (not deleted) run of the configured store."""
+    try:
+        return MlflowClient().get_run(run_id).info.lifecycle_stage != "deleted"
+    except Exception:  # MlflowException (RESOURCE_DOES_NOT_EXIST), malformed id
+        return False
 
 
 def find_runs(root: str | os.PathLike[str], experiment: str, filter_string: str = "") -> list[Any]:

@@ -110,7 +110,7 @@ class TrainConfig:
             nproc_per_node=get("nproc_per_node", int, lambda v: v >= 1, "must be an integer >= 1"),
             nnodes=get("nnodes", int, lambda v: v >= 1, "must be an integer >= 1"),
             rdzv_endpoint=str(p.get("rdzv_endpoint", "127.0.0.1:29500")),
-            loss=dict(get("loss", dict, why="must be a mapping of loss weights")),
+            loss=_checked_loss(variant, get("loss", dict, why="must be a mapping of loss weights")),
         )
 
     def effective(self, world_size: int) -> dict[str, float]:
@@ -118,6 +118,16 @@ class TrainConfig:
         eff_batch = self.batch_size * world_size
         lr = self.lr * eff_batch / self.base_batch_size if self.lr_scaling == "linear" else self.lr
         return {"effective_batch_size": eff_batch, "effective_lr": lr, "world_size": world_size}
+
+
+def _checked_loss(variant: str, loss: Mapping[str, Any]) -> dict:
+    """``train.<variant>.loss`` as given, checked now (unknown keys, bad weights) rather than at the first step."""
+    from depthpipe.losses import BOOSTER_LOSS_DEFAULTS, DENSEDEPTH_LOSS_DEFAULTS, _loss_params
+
+    defaults = {"densedepth": DENSEDEPTH_LOSS_DEFAULTS, "semantic_booster": BOOSTER_LOSS_DEFAULTS}.get(variant)
+    if defaults is not None:
+        _loss_params(variant, loss, defaults)
+    return dict(loss)
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -285,9 +295,10 @@ def run_training(variant: str, params: Mapping[str, Any], root: Path, prepared_d
                if info.is_main else contextlib.nullcontext())
     images_per_s = 0.0
     with run_ctx as run:
-        if run is not None and run_id is None:
+        if run is not None and not run.resumed:
             run.log_dataset(train_h5, "nyu-prepared-train", data_digest, "training", full.n_total)
         loader = make_loader(train_ds, sampler, cfg.workers, pin_memory=device.type == "cuda")
+        global_batch = cfg.batch_size * info.world_size
         for epoch in range(start_epoch, cfg.epochs):
             sampler.set_epoch(epoch)
             gen = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch)
@@ -297,7 +308,11 @@ def run_training(variant: str, params: Mapping[str, Any], root: Path, prepared_d
             bar = tqdm(loader, desc=f"train {variant} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                        disable=not (progress and info.is_main), leave=False)
             for i, batch in enumerate(bar):
-                flip, perm = random_augment_params(len(batch["rgb"]), gen, cfg.hflip, cfg.channel_swap)
+                # Drawn for the whole global batch and sliced to this rank's part, so N processes with batch B
+                # augment exactly as one process with batch N*B does (and every rank's draws stay in step).
+                flip, perm = random_augment_params(global_batch, gen, cfg.hflip, cfg.channel_swap)
+                part = slice(info.rank * cfg.batch_size, info.rank * cfg.batch_size + len(batch["rgb"]))
+                flip, perm = flip[part], perm[part]
                 b = augment_batch(_to_device(batch, device, cfg.channels_last and device.type == "cuda"), flip, perm)
                 with _autocast(device, cfg.amp):
                     out = step_fn(b["rgb"])

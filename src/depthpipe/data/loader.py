@@ -66,13 +66,12 @@ class PreparedBatches(Dataset):
         if self._f is None:
             self._f = h5py.File(self.path, "r")
         pos = self.positions[np.asarray(items, dtype=np.int64)]
-        order = np.argsort(pos, kind="stable")
-        sorted_pos = pos[order]
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(len(order))
+        # h5py needs strictly increasing indices: read the unique positions in order, then restore the asked
+        # order (and any repeats).
+        sorted_pos, inverse = np.unique(pos, return_inverse=True)
         out: dict[str, torch.Tensor] = {}
         for k in self.keys:
-            arr = self._f[k][sorted_pos][inverse]  # h5py needs increasing indices
+            arr = self._f[k][sorted_pos][inverse.reshape(-1)]
             t = torch.from_numpy(np.ascontiguousarray(arr))
             if k == "rgb":
                 t = t.permute(0, 3, 1, 2).contiguous()
@@ -120,7 +119,8 @@ class EpochBatchSampler(Sampler[list[int]]):
                 yield part.tolist()
 
     def __len__(self) -> int:
-        return len(self.global_batches())
+        # Batches this rank yields: a last partial global batch (``drop_last=False``) may not reach every rank.
+        return sum(1 for b in self.global_batches() if len(b) > self.rank * self.batch_size)
 
 
 def make_loader(ds: PreparedBatches, sampler: EpochBatchSampler, workers: int, pin_memory: bool) -> DataLoader:

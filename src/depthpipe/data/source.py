@@ -138,7 +138,9 @@ def materialise_source(data: Mapping[str, Any], root: str | os.PathLike[str], ou
     ``data`` is the (recipe-merged) ``data`` section of ``params.yaml``; relative paths in it are resolved
     against ``root``. ``workers`` (synthetic only; default ``data.synthetic.workers`` or 1) never changes the
     bytes written. The summary (for ``out_dir/source.json``) holds ``source``, ``frames``, ``train``/``test``
-    sizes, the sha256 and size of both outputs and where they came from (``url``, ``file``, ``synthetic``).
+    sizes, the sha256 and size of both outputs and where they came from (``url``, ``file`` and
+    ``splits_file`` as written in the params, or the ``synthetic`` settings); it depends only on the inputs,
+    not on the machine or the paths.
     """
     require(isinstance(data, Mapping), "data", f"must be a mapping (got {type(data).__name__})")
     root, out = Path(root), Path(out_dir)
@@ -174,13 +176,16 @@ def materialise_source(data: Mapping[str, Any], root: str | os.PathLike[str], ou
             labeled_sha = nyu["sha256"].lower() if nyu.get("sha256") else None  # verified by download()
         else:
             labeled_src = _path_param(data, "file", root, "a NYU-layout labeled .mat")
-            summary["file"] = str(labeled_src)
+            summary["file"] = str(data["file"])  # as given in params.yaml: no machine-specific path
             labeled_sha = None
         n = _frame_count(labeled_src)  # checks the NYU layout; errors name the file
         read_splits(split_src, n)  # the split must fit the frames; errors name the split file
-        summary["placed_by"] = link_or_copy(labeled_src, labeled)
+        if source == "nyu":
+            link_or_copy(labeled_src, labeled)  # our own download cache: a hard link saves 3 GB
+        else:
+            _copy(labeled_src, labeled)  # never link a user's file: DVC's cache would make it read-only
         _copy(split_src, splits)
-        summary["splits_file"] = str(split_src)
+        summary["splits_file"] = str(data["splits_file"])
 
     n_frames = _frame_count(labeled)
     train, test = read_splits(splits, n_frames)

@@ -577,7 +577,7 @@ def _fridge(b: _Builder) -> None:
         return
     cx, cy, yaw, _, _ = spot
     b.local_box((cx, cy, yaw), b.new_obj(), "refridgerator", "wood", _color(rng, [(0.88, 0.88, 0.86), (0.6, 0.62, 0.64)]),
-                (0, 0, h / 2), (w / 2, d / 2, h / 2), front="fridge", rows=2)
+                (0, 0, h / 2), (w / 2, d / 2, h / 2), front="fridge", rows=2, grain=0.01)
     b.occupy(cx, cy, w, d, yaw)
 
 
@@ -952,12 +952,17 @@ def _hit_box(s: _Surface, o: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.
     rows, cols = np.nonzero(hit)
     if rows.size == 0:
         return
-    th = tn[rows, cols]
-    # which slab was entered last gives the face; its normal opposes the ray along that axis
+    # which slab was entered last gives the face; its normal opposes the ray along that axis. The entry
+    # distances are recomputed for the hit pixels with exactly the same float32 operations, so the equality
+    # test below is exact.
     dl = [a[rows, cols] for a in ld]
+    enter = []
     with np.errstate(divide="ignore", invalid="ignore"):
-        enter = [np.minimum((-h - o_a) / d, (h - o_a) / d) for d, o_a, h in zip(dl, lo, (float(x) for x in s.half))]
-    axis = np.where(enter[0] >= th, 0, np.where(enter[1] >= th, 1, 2))
+        for d, o_a, h in zip(dl, lo, (float(x) for x in s.half)):
+            inv = np.float32(1.0) / d
+            enter.append(np.minimum((-h - o_a) * inv, (h - o_a) * inv))
+    th = np.maximum(np.maximum(enter[0], enter[1]), enter[2])
+    axis = np.where(enter[0] == th, 0, np.where(enter[1] == th, 1, 2))
     dsel = np.where(axis == 0, dl[0], np.where(axis == 1, dl[1], dl[2]))
     t[rows, cols] = th
     sid[rows, cols] = index

@@ -1,0 +1,46 @@
+"""The `depthpipe` command (depthpipe.cli): wiring of the user-facing verbs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from depthpipe.cli import build_parser, main
+
+BIN = Path(sys.executable).parent
+
+
+def test_models_prints_parameter_counts(tmp_path, capsys):
+    params = yaml.safe_load(open("params.yaml"))
+    params["models"]["densedepth"]["decoder_width"] = 1.0
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(params))
+    assert main(["models", "--params", str(p)]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("densedepth"))
+    assert abs(float(line.split()[1]) - 42.6) <= 0.1  # the paper's 42.6 M
+    assert any(l.startswith("semantic_booster") for l in out.splitlines())
+
+
+def test_console_script_is_installed():
+    res = subprocess.run([str(BIN / "depthpipe"), "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0
+    for verb in ("models", "predict", "gate", "promote", "ui"):
+        assert verb in res.stdout
+
+
+def test_predict_requires_a_model():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["predict", "x.png"])
+
+
+def test_errors_are_one_line_with_exit_code(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("recipe: missing\nrecipes: {cpu: {}}\n")
+    assert main(["models"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "recipe 'missing' is not defined" in err[0]

@@ -1,0 +1,205 @@
+"""The download stage's source switch (``depthpipe.data.source.materialise_source``)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from depthpipe.data.meta import load_class_mapping, read_splits
+from depthpipe.data.nyu_mat import NYULabeledFile
+from depthpipe.data.source import materialise_source
+from depthpipe.data.synthetic import LABEL_CLASSES, label_ids
+from depthpipe.errors import DepthpipeError
+from depthpipe.io import sha256_file
+from http_server import FileServer, file_server  # noqa: F401 (fixture)
+from nyu_fixtures import write_simple_splits, write_small_nyu
+
+ROOT = Path(__file__).resolve().parents[1]
+MAPPING = ROOT / "data" / "classMapping40.mat"
+
+
+def _data(**over: Any) -> dict[str, Any]:
+    """A ``data`` params section like params.yaml's, with overrides (dotted keys allowed)."""
+    data: dict[str, Any] = {
+        "source": "synthetic",
+        "file": None,
+        "splits_file": "data/splits.mat",
+        "class_mapping": str(MAPPING),
+        "nyu": {"url": "http://127.0.0.1:9/nyu_depth_v2_labeled.mat", "size": None, "sha256": None,
+                "cache_dir": "cache", "retries": 1, "backoff_s": 0.01, "timeout_s": 10},
+        "synthetic": {"frames": 6, "seed": 0, "test_fraction": 0.2},
+    }
+    for key, value in over.items():
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node[p]
+        node[parts[-1]] = value
+    return data
+
+
+@pytest.fixture
+def small_nyu(tmp_path: Path) -> Path:
+    """A project root holding a small NYU-layout file (4 frames of 48x64) and a split for it."""
+    root = tmp_path / "root"
+    (root / "data").mkdir(parents=True)
+    write_small_nyu(root / "data" / "small.mat", n=4, h=48, w=64)
+    write_simple_splits(root / "data" / "splits.mat", 4, n_test=1)
+    return root
+
+
+# -- synthetic --------------------------------------------------------------------------------
+def test_synthetic_is_deterministic_and_nyu_readable(tmp_path: Path) -> None:
+    a = materialise_source(_data(), tmp_path, tmp_path / "a", progress=False)
+    b = materialise_source(_data(), tmp_path, tmp_path / "b", progress=False)
+    assert a == b
+    assert a["source"] == "synthetic" and a["frames"] == 6 and (a["train"], a["test"]) == (5, 1)
+    assert a["labeled_sha256"] == sha256_file(tmp_path / "a" / "labeled.mat")
+    assert a["splits_sha256"] == sha256_file(tmp_path / "a" / "splits.mat")
+    assert (tmp_path / "a" / "labeled.mat").read_bytes() == (tmp_path / "b" / "labeled.mat").read_bytes()
+    lut, names40, names894 = load_class_mapping(MAPPING)
+    ids = label_ids(MAPPING)
+    with NYULabeledFile(tmp_path / "a" / "labeled.mat") as f:
+        assert len(f) == 6 and (f.height, f.width) == (480, 640)
+        names = f.names()
+        assert len(names) == 894 and names[20] == "wall" and names[10] == "floor" and names[3] == "ceiling"
+        assert all(re.match(r"synthetic_(bedroom|living_room|office|kitchen)_\d{4}$", s) for s in f.scenes())
+        seen: set[int] = set()
+        for fr in f.frames(raw_depth=True):
+            assert fr.rgb.dtype == np.uint8 and fr.rgb.shape == (480, 640, 3)
+            assert fr.depth.dtype == np.float32 and 0 < fr.depth.min() and fr.depth.max() <= 10
+            assert fr.raw_depth is not None and 0 < (fr.raw_depth == 0).mean() < 0.3
+            present = np.unique(fr.label)
+            seen |= set(present.tolist())
+            for k in present:  # every id is named, and maps to the 40-class of the object it was drawn as
+                name = names[k - 1]
+                assert ids[name] == k and names40[lut[k] - 1] == LABEL_CLASSES[name]
+    assert {ids["wall"], ids["floor"]} <= seen
+
+
+def test_synthetic_split_fits(tmp_path: Path) -> None:
+    s = materialise_source(_data(**{"synthetic.frames": 5, "synthetic.test_fraction": 0.4}), tmp_path,
+                           tmp_path / "out", progress=False)
+    train, test = read_splits(tmp_path / "out" / "splits.mat", 5)
+    assert (train.size, test.size) == (3, 2) == (s["train"], s["test"])
+
+
+# -- file -------------------------------------------------------------------------------------
+def test_file_source_links_and_copies(small_nyu: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    s = materialise_source(_data(source="file", file="data/small.mat"), small_nyu, out, progress=False)
+    src = small_nyu / "data" / "small.mat"
+    assert s["source"] == "file" and s["frames"] == 4 and (s["train"], s["test"]) == (3, 1)
+    assert s["file"] == "data/small.mat" and s["splits_file"] == "data/splits.mat"
+    assert s["labeled_sha256"] == sha256_file(src) == sha256_file(out / "labeled.mat")
+    assert (out / "splits.mat").read_bytes() == (small_nyu / "data" / "splits.mat").read_bytes()
+    assert os.path.samefile(src, out / "labeled.mat")  # a hard link (same file system here)
+    # again: replaces the outputs atomically, leaves no temporaries
+    materialise_source(_data(source="file", file=str(src)), small_nyu, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["labeled.mat", "splits.mat"]
+
+
+def test_file_source_errors(small_nyu: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(DepthpipeError, match=r"^params.yaml: data.file must name a NYU-layout labeled .mat \(got None\)$"):
+        materialise_source(_data(source="file"), small_nyu, out)
+    with pytest.raises(DepthpipeError, match=r"^params.yaml: data.file names .*nope.mat, which does not exist$"):
+        materialise_source(_data(source="file", file="data/nope.mat"), small_nyu, out)
+    (small_nyu / "data" / "text.mat").write_text("not a mat file")
+    with pytest.raises(DepthpipeError, match="text.mat: not a readable MATLAB v7.3"):
+        materialise_source(_data(source="file", file="data/text.mat"), small_nyu, out)
+    write_simple_splits(small_nyu / "data" / "big_splits.mat", 10, n_test=2)
+    with pytest.raises(DepthpipeError, match=r"big_splits.mat: key 'trainNdxs' has index 5 outside 1..4"):
+        materialise_source(_data(source="file", file="data/small.mat", splits_file="data/big_splits.mat"),
+                           small_nyu, out)
+    with pytest.raises(DepthpipeError, match=r"^params.yaml: data.splits_file names .*missing.mat, which does not exist$"):
+        materialise_source(_data(source="file", file="data/small.mat", splits_file="data/missing.mat"),
+                           small_nyu, out)
+    assert not out.exists() or not any(out.iterdir())
+
+
+# -- nyu --------------------------------------------------------------------------------------
+def test_nyu_source_downloads_then_reuses(small_nyu: Path, tmp_path: Path, file_server: FileServer) -> None:  # noqa: F811
+    blob = (small_nyu / "data" / "small.mat").read_bytes()
+    url = file_server.add("/mit/nyu_depth_v2_labeled.mat", blob)
+    sha = hashlib.sha256(blob).hexdigest()
+    data = _data(source="nyu", **{"nyu.url": url, "nyu.size": len(blob), "nyu.sha256": sha})
+    out = tmp_path / "out"
+    file_server.cut_next = 1  # the first transfer breaks half-way
+    s = materialise_source(data, small_nyu, out, progress=False)
+    assert s["source"] == "nyu" and s["url"] == url and s["frames"] == 4
+    assert s["labeled_sha256"] == sha == sha256_file(out / "labeled.mat")
+    cached = small_nyu / "cache" / "nyu_depth_v2_labeled.mat"
+    assert cached.read_bytes() == blob
+    assert os.path.samefile(cached, out / "labeled.mat")
+    assert len(file_server.requests) == 2  # cut, then completed (resuming: see test_download)
+    # a second run finds the verified download in the cache: no request
+    s2 = materialise_source(data, small_nyu, tmp_path / "out2", progress=False)
+    assert s2 == s and len(file_server.requests) == 2
+
+
+def test_nyu_source_checksum_error(small_nyu: Path, tmp_path: Path, file_server: FileServer) -> None:  # noqa: F811
+    blob = (small_nyu / "data" / "small.mat").read_bytes()
+    url = file_server.add("/nyu_depth_v2_labeled.mat", blob)
+    data = _data(source="nyu", **{"nyu.url": url, "nyu.sha256": "a" * 64})
+    with pytest.raises(DepthpipeError, match="sha256 mismatch: expected a{64}"):
+        materialise_source(data, small_nyu, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "labeled.mat").exists()
+
+
+# -- params -----------------------------------------------------------------------------------
+def test_unknown_source(tmp_path: Path) -> None:
+    with pytest.raises(DepthpipeError) as err:
+        materialise_source(_data(source="x"), tmp_path, tmp_path / "out")
+    assert str(err.value) == "params.yaml: data.source must be one of synthetic, nyu, file (got 'x')"
+
+
+@pytest.mark.parametrize(
+    "over,message",
+    [
+        ({"synthetic.frames": 1}, r"data.synthetic.frames must be an integer >= 2 \(got 1\)$"),
+        ({"synthetic.frames": "10"}, r"data.synthetic.frames must be an integer >= 2 \(got '10'\)$"),
+        ({"synthetic.frames": True}, r"data.synthetic.frames must be an integer >= 2 \(got True\)$"),
+        ({"synthetic.seed": -1}, r"data.synthetic.seed must be an integer >= 0 \(got -1\)$"),
+        ({"synthetic.test_fraction": 1.0}, "data.synthetic.test_fraction must be a number with 0 < test_fraction < 1"),
+        ({"synthetic.test_fraction": None}, "data.synthetic.test_fraction must be a number"),
+        ({"synthetic": None}, r"data.synthetic must be a mapping \(got None\)$"),
+        ({"class_mapping": "nope.mat"}, "data.class_mapping names .*nope.mat, which does not exist"),
+        ({"source": "nyu", "nyu.url": "ftp://x/y.mat"}, "data.nyu.url must be an http\\(s\\) URL"),
+        ({"source": "nyu", "nyu.size": -5}, "data.nyu.size must be a positive integer or null"),
+        ({"source": "nyu", "nyu.sha256": "zz"}, "data.nyu.sha256 must be 64 hex digits or null"),
+        ({"source": "nyu", "nyu.retries": 1.5}, "data.nyu.retries must be an integer in 0..100"),
+        ({"source": "nyu", "nyu.backoff_s": -1}, "data.nyu.backoff_s must be a number >= 0"),
+        ({"source": "nyu", "nyu.timeout_s": 0}, "data.nyu.timeout_s must be a number > 0"),
+        ({"source": "nyu", "nyu.cache_dir": None}, "data.nyu.cache_dir must be a directory path"),
+    ],
+)
+def test_bad_params(tmp_path: Path, over: dict[str, Any], message: str) -> None:
+    root = tmp_path / "root"
+    (root / "data").mkdir(parents=True)
+    write_simple_splits(root / "data" / "splits.mat", 4)
+    with pytest.raises(DepthpipeError, match="^params.yaml: " + message) as err:
+        materialise_source(_data(**copy.deepcopy(over)), root, tmp_path / "out")
+    assert "\n" not in str(err.value)
+
+
+def test_link_or_copy_falls_back_to_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from depthpipe.data import source as src_mod
+
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"payload")
+
+    def no_link(*args: object) -> None:
+        raise OSError("cross-device link")
+
+    monkeypatch.setattr(src_mod.os, "link", no_link)
+    assert src_mod.link_or_copy(src, tmp_path / "out" / "b.bin") == "copy"
+    assert (tmp_path / "out" / "b.bin").read_bytes() == b"payload"
+    assert not os.path.samefile(src, tmp_path / "out" / "b.bin")
