@@ -142,6 +142,12 @@ def fresh_store(directory: Path, template: Path) -> str:
     return f"sqlite:///{db}"
 
 
+@pytest.fixture(scope="session")
+def new_store(_mlflow_template: Path) -> Callable[[Path], str]:
+    """``new_store(directory)``: the tracking URI of ``directory/mlflow.db`` (made from the template if absent)."""
+    return lambda directory: fresh_store(Path(directory), _mlflow_template)
+
+
 @pytest.fixture
 def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _mlflow_template: Path) -> str:
     """``MLFLOW_TRACKING_URI`` -> a fresh SQLite store in this test's tmp dir; returns the URI."""

@@ -88,6 +88,7 @@ def make_model_dir(path: Path, frames: np.ndarray, run_id: str | None) -> Path:
 def env(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("export_root")
     with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)  # a new experiment's default artifact root is ./mlruns of the working directory
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
         yield root
@@ -115,10 +116,15 @@ def exported(env: Path):
     return env, model_dir, out_dir, frames, result, train_run_id
 
 
+_EAGER: dict[Path, nn.Module] = {}
+
+
 def eager_metres(model_dir: Path, x: torch.Tensor) -> np.ndarray:
     from depthpipe.export import wrap_trained
 
-    wrapped, _ = wrap_trained(model_dir)
+    if model_dir not in _EAGER:
+        _EAGER[model_dir] = wrap_trained(model_dir)[0]
+    wrapped = _EAGER[model_dir]
     with torch.no_grad():
         return wrapped(x).numpy()
 
@@ -220,7 +226,7 @@ def test_registry_candidate_predicts_like_export(exported):
     from mlflow.tracking import MlflowClient
 
     from depthpipe import tracking
-    from depthpipe.export import images_to_tensor
+    from depthpipe.export import DepthInMetres, images_to_tensor
 
     root, model_dir, out_dir, frames, result, train_run_id = exported
     reg = result["registry"]
@@ -237,7 +243,8 @@ def test_registry_candidate_predicts_like_export(exported):
     model = mlflow.pyfunc.load_model("models:/depthpipe-densedepth@candidate")
     inputs = model.metadata.get_input_schema().inputs[0]
     assert inputs.shape == (-1, 3, *INPUT_HW) and str(inputs.type) == "float32"
-    print(model.metadata.flavors)
+    raw = model.get_raw_model()  # pt2 serialization: a torch.export program, not the pickled DepthInMetres
+    assert isinstance(raw, torch.fx.GraphModule) and not isinstance(raw, DepthInMetres)
     x = images_to_tensor(frames[5:8])  # batch 3: the logged pt2 has a dynamic batch too
     pred = np.asarray(model.predict(x.numpy()))
     ref = eager_metres(model_dir, x)
@@ -259,3 +266,16 @@ def test_promote_only_when_gate_passes(exported):
     assert tracking.model_aliases(root, "depthpipe", name) == {"candidate": version, "champion": version}
     with pytest.raises(DepthpipeError, match="no 'candidate' version"):
         promote("semantic_booster", root, "depthpipe", gate_ok=True)
+
+
+def test_export_params_check():
+    from depthpipe.export import export_params_check
+
+    assert export_params_check({"tolerance": 1e-3, "opset": 18, "parity_frames": 4, "register": True}) == (
+        1e-3, 18, 4, True)
+    with pytest.raises(DepthpipeError, match="export.tolerance"):
+        export_params_check({"tolerance": -1, "opset": 18, "parity_frames": 4})
+    with pytest.raises(DepthpipeError, match="export.opset"):
+        export_params_check({"tolerance": 0.0, "opset": "18", "parity_frames": 4})
+    with pytest.raises(DepthpipeError, match="export.parity_frames"):
+        export_params_check({"tolerance": 0.0, "opset": 18, "parity_frames": 0})

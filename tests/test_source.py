@@ -92,7 +92,7 @@ def test_synthetic_split_fits(tmp_path: Path) -> None:
 
 
 # -- file -------------------------------------------------------------------------------------
-def test_file_source_links_and_copies(small_nyu: Path, tmp_path: Path) -> None:
+def test_file_source_copies(small_nyu: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     s = materialise_source(_data(source="file", file="data/small.mat"), small_nyu, out, progress=False)
     src = small_nyu / "data" / "small.mat"
@@ -100,7 +100,7 @@ def test_file_source_links_and_copies(small_nyu: Path, tmp_path: Path) -> None:
     assert s["file"] == "data/small.mat" and s["splits_file"] == "data/splits.mat"
     assert s["labeled_sha256"] == sha256_file(src) == sha256_file(out / "labeled.mat")
     assert (out / "splits.mat").read_bytes() == (small_nyu / "data" / "splits.mat").read_bytes()
-    assert os.path.samefile(src, out / "labeled.mat")  # a hard link (same file system here)
+    assert not os.path.samefile(src, out / "labeled.mat")  # a user's file is copied, never hard-linked
     # again: replaces the outputs atomically, leaves no temporaries
     materialise_source(_data(source="file", file=str(src)), small_nyu, out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["labeled.mat", "splits.mat"]
@@ -138,7 +138,7 @@ def test_nyu_source_downloads_then_reuses(small_nyu: Path, tmp_path: Path, file_
     assert s["labeled_sha256"] == sha == sha256_file(out / "labeled.mat")
     cached = small_nyu / "cache" / "nyu_depth_v2_labeled.mat"
     assert cached.read_bytes() == blob
-    assert os.path.samefile(cached, out / "labeled.mat")
+    assert os.path.samefile(cached, out / "labeled.mat")  # our own download cache: hard-linked
     assert len(file_server.requests) == 2  # cut, then completed (resuming: see test_download)
     # a second run finds the verified download in the cache: no request
     s2 = materialise_source(data, small_nyu, tmp_path / "out2", progress=False)

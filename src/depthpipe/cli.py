@@ -35,9 +35,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from depthpipe.predict import predict_images
+    from depthpipe.predict import expand_inputs, predict_images
 
-    results = predict_images([Path(p) for p in args.images], Path(args.model), Path(args.out), backend=args.backend)
+    results = predict_images(expand_inputs(args.images), Path(args.model), Path(args.out), backend=args.backend)
     failed = 0
     for src, err in results:
         if err:

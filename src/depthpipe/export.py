@@ -201,11 +201,22 @@ def _sig(x: float) -> float | str:
     return float(f"{x:.4g}")
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN/inf floats replaced by ``None`` (export.json is strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def _read_metrics(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        return json.loads(Path(path).read_text())
+        return _finite(json.loads(Path(path).read_text()))
     except FileNotFoundError:
         raise DepthpipeError(f"{path}: metrics file not found (run the evaluate stage first)") from None
     except json.JSONDecodeError as exc:
@@ -288,14 +299,30 @@ def export_model(
     metrics = _read_metrics(metrics_path)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / EXPORT_JSON).unlink(missing_ok=True)  # never leave a stale verdict beside new model files
     reps = -(-EXAMPLE_BATCH // len(images))
     example = images_to_tensor(np.concatenate([images] * reps)[:EXAMPLE_BATCH])
-    program = export_program(wrapped, example)
+    try:
+        program = export_program(wrapped, example)
+    except Exception as exc:
+        raise DepthpipeError(
+            f"{model_dir}: torch.export failed ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]})"
+        ) from None
     export_pt2(program, out_dir / PT2_FILE)
-    export_onnx(program, out_dir / ONNX_FILE, opset)
+    try:
+        export_onnx(program, out_dir / ONNX_FILE, opset)
+    except DepthpipeError:
+        raise
+    except Exception as exc:
+        raise DepthpipeError(
+            f"{out_dir / ONNX_FILE}: ONNX export (opset {opset}) failed "
+            f"({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]})"
+        ) from None
     del program
 
-    par = parity(wrapped, out_dir / PT2_FILE, out_dir / ONNX_FILE, images, batch_size=parity_batch)
+    # batches of parity_batch (and a remainder), or of 1 when there are fewer frames: never only the example's 2
+    batch = parity_batch if len(images) >= parity_batch else 1
+    par = parity(wrapped, out_dir / PT2_FILE, out_dir / ONNX_FILE, images, batch_size=batch)
     diffs = par["max_abs_diff_m"]
     passed = all(d <= tolerance for d in diffs.values())
     import onnxruntime as ort

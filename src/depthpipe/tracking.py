@@ -25,6 +25,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from depthpipe.params import flatten  # noqa: E402
@@ -46,6 +47,13 @@ def configure(root: str | os.PathLike[str], experiment: str) -> str:
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        # artifacts beside the store at the repo root, not in ./mlruns of whatever directory a stage runs in
+        location = (Path(root).resolve() / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
+        try:
+            MlflowClient(uri).create_experiment(experiment, artifact_location=location)
+        except MlflowException:
+            pass  # created meanwhile by a concurrent stage
     mlflow.set_experiment(experiment)
     return uri
 

@@ -2,8 +2,10 @@
 
 The bytes stream into ``<cache_dir>/<name>.part``; when the transfer breaks (connection cut, timeout, short read,
 a 5xx answer) the next attempt asks for the rest with ``Range: bytes=N-`` after an exponential back-off, so a
-later run (or the next attempt) never fetches a byte twice. A server that ignores the range (answers 200) makes
-the download restart from zero; 416 (range not satisfiable) means the ``.part`` already holds everything.
+later run (or the next attempt) never fetches the kept bytes again. A server that ignores the range (answers
+200) makes the download restart from zero; 416 (range not satisfiable) means the ``.part`` already holds
+everything.
+Bytes are appended one read chunk at a time, so a cut loses at most the chunk being read (``chunk_bytes``).
 
 Verification, in order: the size (when known), then the sha256 (when given). The hash is computed
 incrementally while the bytes arrive when a single response delivered the whole file from byte 0; after any

@@ -9,9 +9,11 @@
   ``data.nyu.size``/``sha256``; the split is ``data.splits_file``;
 * ``file``: a NYU-layout labeled file already on disk (``data.file``), with ``data.splits_file``.
 
-Large inputs are placed by hard link (a copy where linking is impossible, e.g. across file systems), so a
-2.8 GiB file is not duplicated; nothing ever writes into ``labeled.mat`` after it is placed. Every output is
-renamed into place only when complete. Relative paths in the params are resolved against ``root``.
+The verified NYU download is placed by hard link from the download cache (a copy where linking is
+impossible, e.g. across file systems), so the 2.8 GiB file is not duplicated; a user's ``data.file`` is
+copied, never linked (DVC may make its outputs read-only, which through a hard link would change the user's
+file). Nothing ever writes into ``labeled.mat`` after it is placed. Every output is renamed into place only
+when complete. Relative paths in the params are resolved against ``root``.
 """
 
 from __future__ import annotations
@@ -128,6 +130,12 @@ def _frame_count(path: Path) -> int:
         return len(f)
 
 
+def default_workers(frames: int) -> int:
+    """Processes for rendering ``frames`` synthetic frames: the CPUs (at most 4) for 64 frames or more, else 1
+    (starting a process costs about a second). The bytes written never depend on it."""
+    return min(os.cpu_count() or 1, 4) if frames >= 64 else 1
+
+
 # ------------------------------------------------------------------------------------------------
 # The stage
 # ------------------------------------------------------------------------------------------------
@@ -136,11 +144,11 @@ def materialise_source(data: Mapping[str, Any], root: str | os.PathLike[str], ou
     """Write ``out_dir/labeled.mat`` and ``out_dir/splits.mat`` from the ``data`` params; return a summary.
 
     ``data`` is the (recipe-merged) ``data`` section of ``params.yaml``; relative paths in it are resolved
-    against ``root``. ``workers`` (synthetic only; default ``data.synthetic.workers`` or 1) never changes the
-    bytes written. The summary (for ``out_dir/source.json``) holds ``source``, ``frames``, ``train``/``test``
-    sizes, the sha256 and size of both outputs and where they came from (``url``, ``file`` and
-    ``splits_file`` as written in the params, or the ``synthetic`` settings); it depends only on the inputs,
-    not on the machine or the paths.
+    against ``root``. ``workers`` (synthetic only; default ``data.synthetic.workers`` if set, else
+    :func:`default_workers`) never changes the bytes written. The summary (for ``out_dir/source.json``) holds
+    ``source``, ``frames``, ``train``/``test`` sizes, the sha256 and size of both outputs and where they came
+    from (``url``, ``file`` and ``splits_file`` as written in the params, or the ``synthetic`` settings); it
+    depends only on the inputs, not on the machine or the paths.
     """
     require(isinstance(data, Mapping), "data", f"must be a mapping (got {type(data).__name__})")
     root, out = Path(root), Path(out_dir)
@@ -154,7 +162,8 @@ def materialise_source(data: Mapping[str, Any], root: str | os.PathLike[str], ou
     if source == "synthetic":
         syn = _check_synthetic(data)
         mapping = _path_param(data, "class_mapping", root, "the class mapping file")
-        n_workers = int(workers if workers is not None else syn.get("workers", 1))
+        n_workers = workers if workers is not None else syn.get("workers", default_workers(int(syn["frames"])))
+        n_workers = int(n_workers)
         info = write_synthetic(labeled, splits, frames=int(syn["frames"]), seed=int(syn["seed"]),
                                test_fraction=float(syn["test_fraction"]), class_mapping=mapping,
                                workers=n_workers, progress=progress)

@@ -39,7 +39,7 @@ import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -703,8 +703,8 @@ def _curtains(b: _Builder, wall: int, s0: float, ww: float, sill: float, wh: flo
 # -- rooms -------------------------------------------------------------------------------------------
 _ROOM_SIZES = {  # (W range, D range): W across the view, D along it
     "bedroom": ((3.0, 4.6), (3.4, 6.0)),
-    "living_room": ((3.6, 6.0), (4.5, 9.8)),
-    "office": ((3.2, 6.5), (4.0, 10.0)),
+    "living_room": ((3.6, 6.0), (4.5, 10.0)),
+    "office": ((3.2, 6.5), (4.0, 10.3)),
     "kitchen": ((2.6, 4.5), (3.2, 7.0)),
 }
 
@@ -819,9 +819,10 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 def _build_scene(rng: np.random.Generator) -> _Scene:
     kind = ROOM_TYPES[int(rng.integers(len(ROOM_TYPES)))]
     (w0, w1), (d0, d1) = _ROOM_SIZES[kind]
-    size = np.array([rng.uniform(w0, w1), rng.uniform(d0, d1), rng.uniform(2.45, 2.95)])
+    # room length skewed towards the small end (most rooms are small), up to ~10 m in living rooms/offices
+    size = np.array([rng.uniform(w0, w1), d0 + (d1 - d0) * rng.random() ** 1.3, rng.uniform(2.45, 2.95)])
     w, d, h = (float(v) for v in size)
-    cam = np.array([rng.uniform(0.5, w - 0.5), rng.uniform(0.35, max(0.6, 0.3 * d)),
+    cam = np.array([rng.uniform(0.5, w - 0.5), rng.uniform(0.35, max(0.6, 0.25 * d)),
                     float(np.clip(rng.normal(1.4, 0.18), 1.0, 1.8))])
     target = np.array([rng.uniform(0.15 * w, 0.85 * w), rng.uniform(0.6 * d, d)])
     yaw = math.atan2(-(target[0] - cam[0]), target[1] - cam[1]) + float(rng.normal(0, 0.08))
@@ -1336,10 +1337,10 @@ def _raw_depth(depth: np.ndarray, no_depth: np.ndarray, fx: float, rng: np.rando
     # specular / dark blobs: a smooth random field thresholded to cover a few percent (4-pixel cells)
     hc, wc = -(-h // 4), -(-w // 4)
     field = ndimage.zoom(rng.random((hc // 8 + 2, wc // 8 + 2), dtype=np.float32), 8, order=1)[:hc, :wc]
-    blobs = field > 1 - float(rng.uniform(0.0, 0.06))
+    blobs = field > 1 - float(rng.uniform(0.01, 0.07))
     holes |= np.repeat(np.repeat(blobs, 4, 0), 4, 1)[:h, :w]
     # speckle and a thin invalid border
-    holes |= rnd > 1 - float(rng.uniform(0.005, 0.03))
+    holes |= rnd > 1 - float(rng.uniform(0.01, 0.04))
     bt, bb, bl, br = (int(x) for x in rng.integers(0, max(2, h // 48), 4))
     holes[:bt], holes[h - bb:], holes[:, :bl], holes[:, w - br:] = True, True, True, True
     raw[holes] = 0
@@ -1440,7 +1441,10 @@ def write_synthetic(path: str | os.PathLike[str], splits_path: str | os.PathLike
 
     The ``names`` cell holds the 894 names of ``classMapping40.mat`` (label id ``k`` is ``names[k-1]``). Both files
     are written under temporary names and renamed when complete; the same arguments give byte-identical files
-    whatever ``workers`` is. Returns a summary (frames, seed, split sizes, image size, frames per room type).
+    whatever ``workers`` is. With ``workers > 1`` the frames are rendered by a pool of ``spawn``-started
+    processes (in order, written by this process), so a calling script needs the usual
+    ``if __name__ == "__main__":`` guard. Returns a summary (frames, seed, split sizes, image size, frames per
+    room type).
     """
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
         raise DepthpipeError(f"synthetic: frames must be an integer >= 2 (got {frames!r})")

@@ -1,0 +1,203 @@
+"""The evaluate stage on the session's tiny trained models: metrics, baseline, reports, flip TTA, params errors.
+
+The test split holds 4 frames with full-resolution (120x160) ground truth; the models predict at 32x48.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from depthpipe.checkpoint import load_trained
+from depthpipe.errors import DepthpipeError
+from depthpipe.evaluate import DEPTH_KEYS, check_params, evaluate_variant, predict_full
+from depthpipe.metrics import depth_metrics
+
+VARIANTS = ("densedepth", "semantic_booster")
+TEST_FRAMES = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, trained, tiny_data, _tiny_params_base, new_store):
+    """Each variant evaluated once (default ``evaluate`` params: Eigen crop, no TTA) into its own folder."""
+    root = tmp_path_factory.mktemp("evaluated")
+    uri = new_store(root / "mlflow")
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        for variant in VARIANTS:
+            t = trained(variant)
+            metrics_path = root / "metrics" / f"{variant}.json"
+            report_dir = root / "reports" / variant
+            returned = evaluate_variant(variant, copy.deepcopy(_tiny_params_base), root, t.model_dir, tiny_data.prepared,
+                                        metrics_path, report_dir, progress=False)
+            out[variant] = {"returned": returned, "metrics_path": metrics_path, "report_dir": report_dir,
+                            "trained": t, "uri": uri}
+    return out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_metrics_json_has_every_key_and_sane_values(variant, evaluated) -> None:
+    e = evaluated[variant]
+    metrics = json.loads(e["metrics_path"].read_text())
+    assert metrics == e["returned"]
+    for k in DEPTH_KEYS:
+        assert k in metrics and math.isfinite(metrics[k]), k
+        assert k in metrics["baseline"], f"baseline.{k}"
+    assert metrics["frames"] == TEST_FRAMES
+    assert metrics["baseline"]["mean_depth"] > 0
+    for m in (metrics, metrics["baseline"]):
+        assert m["abs_rel"] >= 0 and m["rmse"] >= 0 and m["sq_rel"] >= 0
+        assert 0 <= m["delta1"] <= m["delta2"] <= m["delta3"] <= 1
+    if variant == "semantic_booster":
+        assert 0 <= metrics["miou"] <= 1 and 0 <= metrics["pixel_acc"] <= 1
+    else:
+        assert "miou" not in metrics and "pixel_acc" not in metrics
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_reports_per_frame_error_by_depth_and_grid(variant, evaluated, tiny_data) -> None:
+    e = evaluated[variant]
+    rows = _rows(e["report_dir"] / "per_frame.csv")
+    with h5py.File(tiny_data.test_h5, "r") as f:
+        index = f["index"][()].tolist()
+    assert len(rows) == TEST_FRAMES == len(index)
+    assert [int(r["nyu_index"]) for r in rows] == index
+    assert [int(r["position"]) for r in rows] == list(range(TEST_FRAMES))
+    for k in DEPTH_KEYS:
+        assert np.mean([float(r[k]) for r in rows]) == pytest.approx(e["returned"][k], abs=1e-5)
+    if variant == "semantic_booster":
+        assert all(0 <= float(r["pixel_acc"]) <= 1 for r in rows)
+
+    bins = _rows(e["report_dir"] / "error_by_depth.csv")
+    assert [r["depth_bin"] for r in bins] == [f"{i}-{i + 1}" for i in range(10)]
+    assert sum(int(r["pixels"]) for r in bins) > 0
+
+    grid = e["report_dir"] / "grid.png"
+    assert grid.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(grid) as im:
+        im.verify()
+    with Image.open(grid) as im:
+        assert im.format == "PNG" and im.width > 100 and im.height > 100
+
+
+def test_baseline_is_the_train_mean_depth_everywhere(evaluated, tiny_data) -> None:
+    """Recompute the mean-depth baseline independently: train-split mean of valid output-size depths."""
+    with h5py.File(tiny_data.train_h5, "r") as f:
+        depth, mask = f["depth"][()], f["mask"][()].astype(bool)
+    mean_depth = float(depth[mask].astype(np.float64).mean())
+    with h5py.File(tiny_data.test_h5, "r") as f:
+        gts = f["depth_full"][()]
+    ours = [depth_metrics(np.full_like(g, mean_depth), g, min_depth=1e-3, max_depth=10.0, crop="eigen") for g in gts]
+
+    e = evaluated["densedepth"]
+    metrics = e["returned"]
+    assert metrics["baseline"]["mean_depth"] == pytest.approx(mean_depth, abs=1e-6)
+    row0 = _rows(e["report_dir"] / "per_frame.csv")[0]  # one frame, value by value
+    for k in DEPTH_KEYS:
+        assert float(row0[f"baseline_{k}"]) == pytest.approx(ours[0][k], rel=1e-5, abs=1e-9), k
+        assert metrics["baseline"][k] == pytest.approx(np.mean([m[k] for m in ours]), abs=2e-6), k
+    # the baseline does not depend on the model
+    assert evaluated["semantic_booster"]["returned"]["baseline"] == metrics["baseline"]
+
+
+def test_evaluate_run_is_logged(evaluated) -> None:
+    e = evaluated["semantic_booster"]
+    client = MlflowClient(tracking_uri=e["uri"])
+    exp = client.get_experiment_by_name("depthpipe")
+    runs = client.search_runs([exp.experiment_id], "tags.`depthpipe.stage` = 'evaluate' and "
+                                                   "tags.`depthpipe.variant` = 'semantic_booster'")
+    assert len(runs) == 1
+    run = runs[0]
+    config = json.loads((e["trained"].model_dir / "config.json").read_text())
+    assert run.data.tags["depthpipe.train_run"] == config["mlflow_run_id"]
+    assert run.data.metrics["test_abs_rel"] == pytest.approx(e["returned"]["abs_rel"])
+    assert run.data.metrics["test_miou"] == pytest.approx(e["returned"]["miou"])
+    assert "baseline_rmse" in run.data.metrics
+    assert run.data.params["evaluate.crop"] == "eigen"
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"per_frame.csv", "error_by_depth.csv", "grid.png", "semantic_booster.json", "config.json"} <= arts
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["nyu-prepared-test"]
+
+
+def test_flip_tta_runs_and_is_flip_equivariant(evaluated, trained, tiny_data, _tiny_params_base, tmp_path,
+                                               mlflow_store) -> None:
+    t = trained("semantic_booster")
+    params = copy.deepcopy(_tiny_params_base)
+    params["evaluate"].update(flip_tta=True, crop="none", grid_frames=2)
+    metrics = evaluate_variant("semantic_booster", params, tmp_path, t.model_dir, tiny_data.prepared,
+                               tmp_path / "m.json", tmp_path / "r", progress=False)
+    assert metrics["frames"] == TEST_FRAMES and 0 <= metrics["miou"] <= 1
+    assert all(math.isfinite(metrics[k]) for k in DEPTH_KEYS)
+    assert metrics["baseline"] != evaluated["semantic_booster"]["returned"]["baseline"]  # crop none vs eigen
+
+    # averaging a prediction with its mirrored twin makes the result mirror with the input
+    model, config = load_trained(t.model_dir)
+    with h5py.File(tiny_data.test_h5, "r") as f:
+        rgb = f["rgb"][:2]
+    kw = dict(full_size=(120, 160), max_depth=config["max_depth"], min_depth=config["min_depth"], clip=(1e-3, 10.0))
+    d, lab = predict_full(model, rgb, flip_tta=True, **kw)
+    d_m, lab_m = predict_full(model, np.ascontiguousarray(rgb[:, :, ::-1]), flip_tta=True, **kw)
+    assert d.shape == (2, 120, 160) and lab.shape == (2, 120, 160) and lab.dtype == np.uint8
+    np.testing.assert_allclose(d_m, d[:, :, ::-1], rtol=1e-5, atol=1e-5)
+    assert lab.min() >= 1 and lab.max() <= 40
+    plain, _ = predict_full(model, rgb, flip_tta=False, **kw)
+    assert not np.allclose(plain, d)  # TTA did something
+
+
+@pytest.mark.parametrize("edit,key", [
+    ({"crop": "center"}, "evaluate.crop"),
+    ({"min_depth": 20.0}, "evaluate.min_depth"),
+    ({"max_depth": -1}, "evaluate.max_depth"),
+    ({"batch_size": 0}, "evaluate.batch_size"),
+    ({"batch_size": True}, "evaluate.batch_size"),
+    ({"flip_tta": "yes"}, "evaluate.flip_tta"),
+    ({"depth_bins": [3, 1, 5]}, "evaluate.depth_bins"),
+    ({"depth_bins": [0, "x"]}, "evaluate.depth_bins"),
+    ({"grid_frames": 0}, "evaluate.grid_frames"),
+])
+def test_bad_evaluate_params_give_a_one_line_error(edit, key, trained, tiny_data, _tiny_params_base, tmp_path) -> None:
+    params = copy.deepcopy(_tiny_params_base)
+    params["evaluate"].update(edit)
+    with pytest.raises(DepthpipeError) as exc:
+        check_params(params["evaluate"])
+    assert key in str(exc.value) and "\n" not in str(exc.value)
+    with pytest.raises(DepthpipeError, match=key.replace(".", r"\.")):
+        evaluate_variant("densedepth", params, tmp_path, tmp_path / "no_model", tiny_data.prepared,
+                         tmp_path / "m.json", tmp_path / "r", progress=False)
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_wrong_variant_or_missing_inputs(trained, tiny_data, _tiny_params_base, tmp_path) -> None:
+    params = copy.deepcopy(_tiny_params_base)
+    dd = trained("densedepth").model_dir
+    with pytest.raises(DepthpipeError, match="holds variant 'densedepth', expected 'semantic_booster'"):
+        evaluate_variant("semantic_booster", params, tmp_path, dd, tiny_data.prepared, tmp_path / "m.json", tmp_path / "r")
+    with pytest.raises(DepthpipeError, match="prepared data not found"):
+        evaluate_variant("densedepth", params, tmp_path, dd, tmp_path / "nowhere", tmp_path / "m.json", tmp_path / "r")
+    with pytest.raises(DepthpipeError, match="config.json: not found"):
+        evaluate_variant("densedepth", params, tmp_path, tmp_path / "no_model", tiny_data.prepared, tmp_path / "m.json",
+                         tmp_path / "r")
