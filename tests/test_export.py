@@ -20,6 +20,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from depthpipe.checkpoint import save_trained  # noqa: E402
+from model_fixtures import calibrate  # noqa: E402
 from depthpipe.errors import DepthpipeError  # noqa: E402
 
 REAL = Path("/work/shared/nyu/real-test10.npz")
@@ -35,30 +36,6 @@ def real_frames(hw: tuple[int, int]) -> np.ndarray:
 
     rgb = np.load(REAL)["rgb"]
     return np.stack([np.asarray(Image.fromarray(f).resize((hw[1], hw[0]), Image.BILINEAR)) for f in rgb])
-
-
-def calibrate(model: nn.Module, head: nn.Conv2d, x: torch.Tensor, mean: float, std: float) -> None:
-    """Make seeded random weights behave like trained ones on ``x``.
-
-    BatchNorm running stats are set from ``x`` (without it activations decay into denormals through the deep
-    encoder, which makes eager CPU convolutions 5-20x slower), then the last (linear) conv is rescaled so its
-    output has the given mean/std (instead of saturating at the depth clamp).
-    """
-    for mod in model.modules():
-        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
-            mod.reset_running_stats()
-            mod.momentum = None  # cumulative average over the calibration batch
-    with torch.no_grad():
-        model.train()(x)
-    seen: dict[str, torch.Tensor] = {}
-    hook = head.register_forward_hook(lambda m, i, o: seen.setdefault("o", o.detach()))
-    with torch.no_grad():
-        model.eval()(x)
-    hook.remove()
-    mu, sd = seen["o"].mean(), seen["o"].std()
-    with torch.no_grad():
-        head.weight.mul_(std / sd)
-        head.bias.copy_((head.bias - mu) * (std / sd) + mean)
 
 
 def make_model_dir(path: Path, frames: np.ndarray, run_id: str | None) -> Path:

@@ -16,31 +16,13 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from depthpipe.checkpoint import save_trained  # noqa: E402
+from model_fixtures import calibrate  # noqa: E402
 from depthpipe.errors import DepthpipeError  # noqa: E402
 
 REAL = Path("/work/shared/nyu/real-test10.npz")
 INPUT_HW = (64, 96)
 SB_PARAMS = {"backbone": "resnet18", "encoder_weights": "none", "lsu": True, "num_classes": 40}
 TOL_M = 1.5e-3  # 1e-3 m ONNX parity + 0.5 mm PNG quantisation
-
-
-def calibrate(model: nn.Module, head: nn.Conv2d, x: torch.Tensor, mean: float, std: float) -> None:
-    """BatchNorm stats from ``x`` (no denormal slow-down), then rescale the last conv to the given mean/std."""
-    for mod in model.modules():
-        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
-            mod.reset_running_stats()
-            mod.momentum = None
-    with torch.no_grad():
-        model.train()(x)
-    seen: dict[str, torch.Tensor] = {}
-    hook = head.register_forward_hook(lambda m, i, o: seen.setdefault("o", o.detach()))
-    with torch.no_grad():
-        model.eval()(x)
-    hook.remove()
-    mu, sd = seen["o"].mean(), seen["o"].std()
-    with torch.no_grad():
-        head.weight.mul_(std / sd)
-        head.bias.copy_((head.bias - mu) * (std / sd) + mean)
 
 
 @pytest.fixture(scope="module")

@@ -170,16 +170,37 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch:
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def code_digest() -> str:
+    """sha256 of the library's Python sources: a checkpoint made by other code is never resumed."""
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        h.update(f.relative_to(pkg).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def fingerprint(variant: str, cfg: TrainConfig, model_params: Mapping, data_digest: str, world_size: int) -> str:
-    """What a checkpoint must match to be resumed: params, data and process count."""
+    """What a checkpoint must match to be resumed: params, data, process count and library code."""
     blob = json.dumps({"variant": variant, "train": asdict(cfg), "model": dict(model_params),
-                       "data": data_digest, "world": world_size}, sort_keys=True, default=str)
+                       "data": data_digest, "world": world_size, "code": code_digest()}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """bf16 runs natively here: any CUDA GPU, or a CPU with AVX512-BF16/AMX (oneDNN); emulated bf16 is slower."""
+    if device.type == "cuda":
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    if device.type == "cuda" and amp == "bf16":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast where ``amp: bf16`` and the device runs bf16 natively; float32 otherwise."""
+    if amp == "bf16" and bf16_supported(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -198,7 +219,7 @@ def validate(model: nn.Module, ds: PreparedBatches, variant: str, cfg: TrainConf
     losses, per_image = [], []
     sampler = EpochBatchSampler(len(ds), cfg.batch_size, seed=0, shuffle=False, drop_last=False)
     for batch in make_loader(ds, sampler, 0, False):
-        b = _to_device(batch, device, cfg.channels_last and device.type == "cuda")
+        b = _to_device(batch, device, cfg.channels_last)
         with _autocast(device, cfg.amp):
             out = model(b["rgb"])
         loss, _ = compute_loss(variant, {k: v.float() for k, v in out.items()}, b, cfg.loss, max_depth, min_depth)
@@ -252,7 +273,7 @@ def run_training(variant: str, params: Mapping[str, Any], root: Path, prepared_d
     model = build_model(variant, model_params).to(device)
     if info.enabled and cfg.sync_bn and device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if cfg.channels_last and device.type == "cuda":
+    if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg, eff["effective_lr"])
     sampler = EpochBatchSampler(len(train_ds), cfg.batch_size, cfg.seed, rank=info.rank, world_size=info.world_size)
@@ -313,7 +334,7 @@ def run_training(variant: str, params: Mapping[str, Any], root: Path, prepared_d
                 flip, perm = random_augment_params(global_batch, gen, cfg.hflip, cfg.channel_swap)
                 part = slice(info.rank * cfg.batch_size, info.rank * cfg.batch_size + len(batch["rgb"]))
                 flip, perm = flip[part], perm[part]
-                b = augment_batch(_to_device(batch, device, cfg.channels_last and device.type == "cuda"), flip, perm)
+                b = augment_batch(_to_device(batch, device, cfg.channels_last), flip, perm)
                 with _autocast(device, cfg.amp):
                     out = step_fn(b["rgb"])
                 loss, _ = compute_loss(variant, {k: v.float() for k, v in out.items()}, b, cfg.loss, max_depth, min_depth)
