@@ -5,7 +5,7 @@
 Generates (once, cached in --workdir) a full-size synthetic NYU-layout file, then for each run, in fresh
 child processes: (1) a bare read of every frame's images, depths and labels with h5py, (2) the prepare stage
 on the same file. Prints frames/s of both, their ratio (prepare time / bare-read time) and prepare's peak
-RSS, with the median over runs. Targets: peak RSS under 1 GiB whatever the frame count; ratio <= 2.
+RSS, with the median over runs. Targets: peak RSS under 1 GiB whatever the frame count (the largest process: the writer or one worker); ratio <= 2.
 """
 
 from __future__ import annotations
@@ -34,17 +34,20 @@ if mode == "bare":
             f["images"][i]; f["depths"][i]; f["labels"][i]
 else:
     from depthpipe.data.prepare import prepare_dataset
-    params = {"input_size": [h, w], "output_scale": 0.5, "min_depth": 0.1, "max_depth": 10.0, "chunk_frames": 8}
+    params = {"input_size": [h, w], "output_scale": 0.5, "min_depth": 0.1, "max_depth": 10.0, "chunk_frames": 8,
+              "workers": int(sys.argv[8])}
     s = prepare_dataset(Path(mat), Path(splits), Path(sys.argv[7]), Path(out), params, progress=False)
     n = s["train_frames"] + s["test_frames"]
 dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "frames": n, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(json.dumps({"seconds": dt, "frames": n, "peak_rss_mib": rss / 1024}))
 """
 
 
-def child(mode: str, mat: Path, splits: Path, out: Path, size: tuple[int, int]) -> dict:
+def child(mode: str, mat: Path, splits: Path, out: Path, size: tuple[int, int], workers: int = 1) -> dict:
     res = subprocess.run([sys.executable, "-c", CHILD, mode, str(mat), str(splits), str(out), str(size[0]), str(size[1]),
-                          str(ROOT / "data" / "classMapping40.mat")], capture_output=True, text=True, check=True)
+                          str(ROOT / "data" / "classMapping40.mat"), str(workers)], capture_output=True, text=True,
+                         check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -54,6 +57,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--input-size", type=int, nargs=2, default=[480, 640])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for generating the file")
+    ap.add_argument("--prepare-workers", type=int, default=2, help="prepare.workers (the stage default is 2)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/depthpipe-bench"))
     args = ap.parse_args()
 
@@ -70,7 +74,7 @@ def main() -> None:
     rows = []
     for r in range(args.runs):
         bare = child("bare", mat, splits, args.workdir / "unused", size)
-        prep = child("prepare", mat, splits, args.workdir / "prepared", size)
+        prep = child("prepare", mat, splits, args.workdir / "prepared", size, args.prepare_workers)
         ratio = prep["seconds"] / bare["seconds"]
         rows.append((bare, prep, ratio))
         print(f"run {r + 1}: bare read {bare['frames'] / bare['seconds']:.1f} frames/s, prepare "

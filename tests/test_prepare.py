@@ -115,3 +115,15 @@ def test_split_that_does_not_fit_is_rejected(tmp_path):
     with pytest.raises(DepthpipeError, match=r"splits\.mat: key 'trainNdxs' has index \d+ outside 1..3"):
         prepare_dataset(mat, "data/splits.mat", CLASS_MAPPING, tmp_path / "p", PARAMS, progress=False)
     assert not (tmp_path / "p" / "train.h5").exists()
+
+
+def test_worker_pool_gives_the_same_bytes(tmp_path):
+    mat = write_small_nyu(tmp_path / "x.mat", n=6, h=96, w=128)
+    splits = tmp_path / "splits.mat"
+    write_simple_splits(splits, 6, 2)
+    prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "serial", {**PARAMS, "workers": 1}, progress=False)
+    prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "pool", {**PARAMS, "workers": 2}, progress=False)
+    for name in ("train.h5", "test.h5", "manifest.csv"):
+        assert sha256_file(tmp_path / "serial" / name) == sha256_file(tmp_path / "pool" / name), name
+    with pytest.raises(DepthpipeError, match=r"prepare\.workers"):
+        prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "bad", {**PARAMS, "workers": -1}, progress=False)

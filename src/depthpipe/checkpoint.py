@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,7 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from depthpipe.errors import DepthpipeError
-from depthpipe.io import atomic_path, write_json_atomic
+from depthpipe.io import atomic_path, read_json, write_json_atomic
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
@@ -48,13 +47,7 @@ def save_tensors(path: str | os.PathLike[str], obj: Any) -> None:
 
 def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``config.json`` of a trained model directory."""
-    path = Path(model_dir) / CONFIG_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DepthpipeError(f"{path}: not found (is {model_dir} a trained model directory?)") from None
-    except json.JSONDecodeError as exc:
-        raise DepthpipeError(f"{path}: not valid JSON ({exc})") from None
+    return read_json(Path(model_dir) / CONFIG_FILE, "a trained model directory")
 
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:

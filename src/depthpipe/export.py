@@ -402,13 +402,9 @@ def promote(variant: str, root: Path, experiment: str, gate_ok: bool) -> str:
 
 def read_export(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``export.json`` of an export directory."""
-    path = Path(export_dir) / EXPORT_JSON
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DepthpipeError(f"{path}: not found (is {export_dir} an export directory?)") from None
-    except json.JSONDecodeError as exc:
-        raise DepthpipeError(f"{path}: not valid JSON ({exc})") from None
+    from depthpipe.io import read_json
+
+    return read_json(Path(export_dir) / EXPORT_JSON, "an export directory")
 
 
 def export_params_check(section: dict[str, Any]) -> tuple[float, int, int, bool]:

@@ -51,3 +51,16 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as stable, sorted, indented JSON atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """Parse the JSON file ``path``; a missing or malformed file is a one-line error naming it and ``what`` it is."""
+    from depthpipe.errors import DepthpipeError
+
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise DepthpipeError(f"{p}: not found (is {p.parent} {what}?)") from None
+    except json.JSONDecodeError as exc:
+        raise DepthpipeError(f"{p}: not valid JSON ({exc})") from None

@@ -25,14 +25,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing as mp
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
-from skimage.transform import downscale_local_mean, resize
+from skimage.transform import resize
 from tqdm import tqdm
 
 from depthpipe.data.meta import load_class_mapping, read_splits
@@ -93,9 +94,10 @@ def _resample(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     h, w = img.shape[:2]
     if (h, w) == size:
         return img.astype(np.float32, copy=False)
-    if h % size[0] == 0 and w % size[1] == 0:
-        factors = (h // size[0], w // size[1]) + ((1,) if img.ndim == 3 else ())
-        return downscale_local_mean(img, factors).astype(np.float32)
+    if h % size[0] == 0 and w % size[1] == 0:  # exact area average over fh x fw blocks
+        fh, fw = h // size[0], w // size[1]
+        blocks = img.astype(np.float32, copy=False).reshape(size[0], fh, size[1], fw, *img.shape[2:])
+        return blocks.mean(axis=(1, 3), dtype=np.float32)
     return resize(img, size, order=1, mode="edge", anti_aliasing=True, preserve_range=True).astype(np.float32)
 
 
@@ -134,6 +136,55 @@ def map_labels_40(label: np.ndarray, lut: np.ndarray, where: str) -> np.ndarray:
     if top >= lut.size:
         raise DepthpipeError(f"{where}: label {top} out of range 0..{lut.size - 1}")
     return lut[label]
+
+
+# -- per-frame work (in this process or in a pool of workers) -------------------------------------------
+def process_frame(nyu: NYULabeledFile, i: int, cfg: PrepareConfig, lut: np.ndarray, full_res: bool) -> tuple[dict, dict]:
+    """Everything the split files hold for frame ``i`` (0-based), plus statistics for the summary."""
+    fr = nyu.frame(i)
+    valid = valid_mask(fr.depth, cfg.max_depth)
+    depth_o, valid_o = resize_depth(fr.depth, valid, cfg.output_size)
+    lab40 = map_labels_40(fr.label, lut, f"{nyu.path}: frame {i}")
+    arrays = {
+        "rgb": resize_rgb(fr.rgb, cfg.input_size),
+        "depth": depth_o,
+        "target": reciprocal_target(depth_o, valid_o, cfg.min_depth, cfg.max_depth),
+        "mask": valid_o.astype(np.uint8),
+        "label": resize_labels(lab40, cfg.output_size),
+        "index": np.int32(i + 1),
+    }
+    if full_res:
+        arrays["depth_full"] = np.where(valid, fr.depth, 0).astype(np.float32)
+        arrays["label_full"] = lab40
+    stats = {"depth_sum": float(depth_o[valid_o].astype(np.float64).sum()), "depth_count": int(valid_o.sum()),
+             "valid_fraction": float(valid.mean()), "valid_fraction_out": float(valid_o.mean())}
+    return arrays, stats
+
+
+_worker_state: dict = {}  # per worker process: its own open file and settings (set by _init_worker)
+
+
+def _init_worker(mat_path: str, cfg: PrepareConfig, lut: np.ndarray, full_res: bool) -> None:
+    _worker_state.update(nyu=NYULabeledFile(mat_path), cfg=cfg, lut=lut, full_res=full_res)
+
+
+def _work(i: int) -> tuple[int, dict, dict]:
+    st = _worker_state
+    return (i, *process_frame(st["nyu"], i, st["cfg"], st["lut"], st["full_res"]))
+
+
+def _processed_frames(mat_path: Path, indices: np.ndarray, cfg: PrepareConfig, lut: np.ndarray, full_res: bool,
+                      workers: int) -> Iterator[tuple[int, dict, dict]]:
+    """``(i, arrays, stats)`` for each frame of ``indices``, in order; with ``workers > 1`` from a process pool."""
+    order = [int(i) for i in indices]
+    if workers <= 1:
+        with NYULabeledFile(mat_path) as nyu:
+            for i in order:
+                yield (i, *process_frame(nyu, i, cfg, lut, full_res))
+        return
+    ctx = mp.get_context("spawn")  # fresh interpreters: no inherited HDF5 handles
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(str(mat_path), cfg, lut, full_res)) as pool:
+        yield from pool.imap(_work, order, chunksize=4)
 
 
 # -- the stage ------------------------------------------------------------------------------------------
@@ -194,8 +245,15 @@ def prepare_dataset(
     source: str = "",
     progress: bool = True,
 ) -> dict:
-    """Run the prepare stage; returns a summary (frames per split, sizes, train mean depth)."""
+    """Run the prepare stage; returns a summary (frames per split, sizes, train mean depth).
+
+    ``params['workers']`` processes (default 1) read and transform frames in order while this process writes;
+    the output bytes do not depend on it.
+    """
     cfg = PrepareConfig.from_params(params)
+    workers = params.get("workers", 1)
+    require(isinstance(workers, int) and not isinstance(workers, bool) and workers >= 0, "prepare.workers",
+            f"must be an integer >= 0 (got {workers!r})")
     lut, names40, _ = load_class_mapping(class_mapping_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: list[dict] = []
@@ -222,31 +280,17 @@ def prepare_dataset(
             with atomic_path(final) as tmp:
                 writer = _SplitWriter(tmp, len(indices), cfg, full_hw if split == "test" else None, attrs)
                 try:
-                    for pos, i in enumerate(tqdm(indices, desc=f"prepare {split}", unit="frame", disable=not progress)):
-                        fr = nyu.frame(int(i))
-                        where = f"{mat_path}: frame {int(i)}"
-                        valid = valid_mask(fr.depth, cfg.max_depth)
-                        depth_o, valid_o = resize_depth(fr.depth, valid, cfg.output_size)
-                        lab40 = map_labels_40(fr.label, lut, where)
-                        arrays = {
-                            "rgb": resize_rgb(fr.rgb, cfg.input_size),
-                            "depth": depth_o,
-                            "target": reciprocal_target(depth_o, valid_o, cfg.min_depth, cfg.max_depth),
-                            "mask": valid_o.astype(np.uint8),
-                            "label": resize_labels(lab40, cfg.output_size),
-                            "index": np.int32(int(i) + 1),
-                        }
-                        if split == "test":
-                            arrays["depth_full"] = np.where(valid, fr.depth, 0).astype(np.float32)
-                            arrays["label_full"] = lab40
+                    frames = _processed_frames(mat_path, indices, cfg, lut, split == "test", workers)
+                    for pos, (i, arrays, stats) in enumerate(tqdm(frames, total=len(indices), desc=f"prepare {split}",
+                                                                  unit="frame", disable=not progress)):
                         writer.add(arrays)
-                        depth_sum += float(depth_o[valid_o].astype(np.float64).sum())
-                        depth_count += int(valid_o.sum())
+                        depth_sum += stats["depth_sum"]
+                        depth_count += stats["depth_count"]
                         manifest.append({
-                            "split": split, "position": pos, "nyu_index": int(i) + 1,
-                            "scene": scenes[int(i)] if int(i) < len(scenes) else "",
-                            "valid_fraction": f"{float(valid.mean()):.6f}",
-                            "valid_fraction_out": f"{float(valid_o.mean()):.6f}",
+                            "split": split, "position": pos, "nyu_index": i + 1,
+                            "scene": scenes[i] if i < len(scenes) else "",
+                            "valid_fraction": f"{stats['valid_fraction']:.6f}",
+                            "valid_fraction_out": f"{stats['valid_fraction_out']:.6f}",
                         })
                     mean_depth = depth_sum / max(depth_count, 1)
                     writer.f.attrs["mean_depth"] = mean_depth
