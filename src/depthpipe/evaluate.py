@@ -25,14 +25,12 @@ from depthpipe.checkpoint import load_trained
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import sha256_file, write_json_atomic, write_text_atomic
 from depthpipe.metrics import (
-    average_metrics, depth_metrics, miou_from_confusion, pixel_accuracy_from_confusion, segmentation_confusion,
+    average_metrics, depth_metrics, miou_from_confusion, pixel_accuracy_from_confusion,
+    segmentation_confusion, valid_mask,
 )
 from depthpipe.models import to_metres
 from depthpipe.params import flatten, require
 from depthpipe.viz import prediction_grid
-
-DEPTH_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3")
-
 
 def check_params(p: Mapping[str, Any]) -> None:
     """One-line errors for a bad ``evaluate`` section."""
@@ -105,17 +103,6 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _valid_in_crop(gt: np.ndarray, crop: str, lo: float, hi: float) -> np.ndarray:
-    valid = np.isfinite(gt) & (gt > lo) & (gt <= hi)
-    if crop == "eigen":
-        h, w = gt.shape
-        m = np.zeros_like(valid)
-        r0, r1, c0, c1 = (round(45 * h / 480), round(471 * h / 480), round(41 * w / 640), round(601 * w / 640))
-        m[r0:r1, c0:c1] = True
-        valid &= m
-    return valid
-
-
 def evaluate_variant(variant: str, params: Mapping[str, Any], root: Path, model_dir: Path, prepared_dir: Path,
                      metrics_path: Path, report_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Score ``variant`` on the test split; writes metrics JSON, per-frame CSV, error-by-depth CSV and a grid PNG."""
@@ -133,6 +120,8 @@ def evaluate_variant(variant: str, params: Mapping[str, Any], root: Path, model_
         mean_depth = float(f.attrs["mean_depth"])
     lo, hi = float(ep["min_depth"]), float(ep["max_depth"])
     per_frame: list[dict[str, Any]] = []
+    model_m: list[dict[str, float]] = []
+    base_m: list[dict[str, float]] = []
     preds_valid, gts_valid = [], []
     conf = None
     grid_n = int(ep.get("grid_frames", 4))
@@ -153,11 +142,13 @@ def evaluate_variant(variant: str, params: Mapping[str, Any], root: Path, model_
             pred, labels = predict_full(model, rgb, full_size, config["max_depth"], config["min_depth"], (lo, hi),
                                         bool(ep["flip_tta"]))
             for j in range(stop - start):
-                valid = _valid_in_crop(gt[j], ep["crop"], lo, hi)
+                valid = valid_mask(gt[j], lo, hi, ep["crop"])
                 if not valid.any():
                     raise DepthpipeError(f"{test_h5}: test frame {int(idx[j])} has no valid ground-truth pixel in the crop")
                 m = depth_metrics(pred[j], gt[j], min_depth=lo, max_depth=hi, crop=ep["crop"])
                 b = depth_metrics(np.full_like(gt[j], mean_depth), gt[j], min_depth=lo, max_depth=hi, crop=ep["crop"])
+                model_m.append(m)
+                base_m.append(b)
                 row = {"position": start + j, "nyu_index": int(idx[j]), **m, **{f"baseline_{k}": v for k, v in b.items()}}
                 preds_valid.append(pred[j][valid])
                 gts_valid.append(gt[j][valid])
@@ -172,8 +163,8 @@ def evaluate_variant(variant: str, params: Mapping[str, Any], root: Path, model_
                     grid["gt"].append(gt[j])
                     grid["pred"].append(pred[j])
 
-    metrics: dict[str, Any] = {k: round(float(np.mean([r[k] for r in per_frame])), 6) for k in DEPTH_KEYS}
-    metrics["baseline"] = {k: round(float(np.mean([r[f"baseline_{k}"] for r in per_frame])), 6) for k in DEPTH_KEYS}
+    metrics: dict[str, Any] = {k: round(v, 6) for k, v in average_metrics(model_m).items()}
+    metrics["baseline"] = {k: round(v, 6) for k, v in average_metrics(base_m).items()}
     metrics["baseline"]["mean_depth"] = round(mean_depth, 6)
     metrics["frames"] = len(per_frame)
     if conf is not None:
