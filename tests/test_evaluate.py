@@ -21,7 +21,8 @@ from PIL import Image
 
 from depthpipe.checkpoint import load_trained
 from depthpipe.errors import DepthpipeError
-from depthpipe.evaluate import DEPTH_KEYS, check_params, evaluate_variant, predict_full
+from depthpipe.evaluate import check_params, evaluate_variant, predict_full
+from depthpipe.metrics import DEPTH_METRICS as DEPTH_KEYS
 from depthpipe.metrics import depth_metrics
 
 VARIANTS = ("densedepth", "semantic_booster")
