@@ -4,14 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-export GX_ANALYTICS_ENABLED := false
-export DVC_NO_ANALYTICS := 1
-export MLFLOW_DISABLE_TELEMETRY := true
+# Telemetry is off in the package itself (src/depthpipe/env.py) and for DVC in .dvc/config.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # the stage commands in dvc.yaml run `python`: the venv's
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv repro test test-fast lock ui clean-venv
+.PHONY: venv repro params test test-fast lock ui clean-venv
 
 venv: $(STAMP)
 
@@ -24,8 +22,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -c "import torch, torchvision, mlflow, great_expectations, dvc; print('venv ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	@touch $(STAMP)
 
+# `depthpipe repro` = `dvc repro` with one MLflow pipeline-run id shared by all stages.
 repro: venv
-	$(BIN)/dvc repro
+	$(BIN)/depthpipe repro
+
+# Recompose params.yaml from conf/ (RECIPE=paper|tiny|cpu; default: conf/config.yaml's) for `dvc repro`.
+params: venv
+	$(BIN)/depthpipe params $(if $(RECIPE),--recipe $(RECIPE))
 
 test: venv
 	$(BIN)/python -m pytest

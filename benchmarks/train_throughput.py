@@ -1,16 +1,18 @@
-"""Training-step throughput of each variant: images/s, FLOPs per image, achieved TFLOP/s, data wait.
+"""Training-step throughput per variant and mode: images/s, FLOPs per image, TFLOP/s, data wait.
 
-    python benchmarks/train_throughput.py [--sizes 240x320 480x640] [--batch 8] [--steps 10] [--repeats 3]
-                                          [--modes eager-fp32 bf16-cl bf16-cl-compile] [--prepared data/prepared/train.h5]
+    python benchmarks/train_throughput.py                        # the params.yaml recipe, CPU modes
+    python benchmarks/train_throughput.py --paper --sizes 480x640 --batch 8 --modes fp32 bf16-cl bf16-cl-compile
+                                          [--prepared data/prepared/train.h5] [--steps 10] [--repeats 3]
 
-For each variant, input size and mode it times full training steps (forward, loss, backward, AdamW step)
-after warm-up, repeats the measurement and reports medians. FLOPs per image come from
-``torch.utils.flop_counter.FlopCounterMode`` over one forward + backward (the model's math, counted once).
-Modes: ``eager-fp32``; ``bf16-cl`` (bf16 autocast + channels_last, CUDA only); ``bf16-cl-compile`` (plus
-``torch.compile``). With ``--prepared`` the batches come from the prepared HDF5 through the training
-DataLoader (uint8 to the device, normalisation on the device) and the time spent waiting for data is
-reported as a fraction of the step; otherwise batches are random tensors already on the device.
-``--peak-tflops`` sets the device's dense bf16 peak (default: known GPUs by name; none on the CPU).
+Models: by default the ``models.<variant>`` settings, input size and batch of ``params.yaml`` (the recipe
+``make repro`` trains); ``--paper`` uses the paper sizes (DenseDepth width 1.0, booster ResNet-50).
+Modes: ``fp32``; ``fp32-cl`` (channels_last); ``bf16`` (bf16 autocast); ``bf16-cl`` (both);
+``bf16-cl-compile`` (plus ``torch.compile``). Each mode times full training steps (forward, the variant's own
+loss, backward, AdamW step) after warm-up; the figure is the median of ``--repeats`` measurements, and every
+mode's ratio to ``fp32`` is measured in the same run. FLOPs per image: ``torch.utils.flop_counter`` over one
+forward + backward. With ``--prepared`` batches come from the prepared HDF5 through the training DataLoader
+and the data wait is reported as a fraction of the step; otherwise batches are fixed tensors on the device.
+Run it alone: two torch processes on a 2-core machine slow each other down tenfold.
 """
 
 from __future__ import annotations
@@ -19,26 +21,20 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
-from depthpipe.losses import compute_loss
-from depthpipe.models import MODEL_NAMES, build_model
+from depthpipe.config import VARIANTS, load_config
+from depthpipe.models import build_loss, build_model
+from depthpipe.precision import native_bf16_cpu
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}  # dense, no sparsity
-MODEL_PARAMS = {
+PAPER_MODELS = {
     "densedepth": {"decoder_width": 1.0, "encoder_weights": "none"},
     "semantic_booster": {"backbone": "resnet50", "encoder_weights": "none", "lsu": True, "num_classes": 40},
 }
-
-
-def peak_tflops(device: torch.device, override: float | None) -> float | None:
-    if override:
-        return override
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+CPU_MODES = ("fp32", "fp32-cl", "bf16", "bf16-cl")
 
 
 def fake_batch(b: int, h: int, w: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -51,51 +47,51 @@ def fake_batch(b: int, h: int, w: int, device: torch.device) -> dict[str, torch.
     }
 
 
-def flops_per_image(name: str, params: dict, h: int, w: int, device: torch.device) -> float:
+def flops_per_image(name: str, model_cfg: dict, loss_cfg: dict, h: int, w: int, device: torch.device) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = build_model(name, params).to(device)
+    model, loss_fn = build_model(name, model_cfg).to(device), build_loss(name, loss_cfg, min_depth=0.1, max_depth=10.0)
     batch = fake_batch(2, h, w, device)
     counter = FlopCounterMode(display=False)
     with counter:
-        out = model(batch["rgb"].float() / 255)
-        loss, _ = compute_loss(name, out, batch, {}, 10.0, 0.1)
-        loss.backward()
+        loss_fn(model(batch["rgb"].float() / 255), batch)[0].backward()
     return counter.get_total_flops() / 2
 
 
-def measure(name: str, params: dict, h: int, w: int, batch_size: int, steps: int, mode: str,
-            device: torch.device, prepared: Path | None) -> tuple[float, float]:
-    """(images/s, data-wait fraction) for ``steps`` timed training steps after warm-up."""
-    torch.manual_seed(0)
-    model = build_model(name, params).to(device)
-    bf16 = mode.startswith("bf16") and device.type == "cuda"
-    if bf16:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    fwd = torch.compile(model) if mode.endswith("compile") else model
-    if prepared is not None:
-        from depthpipe.data.loader import EpochBatchSampler, PreparedBatches, make_loader
-
-        ds = PreparedBatches(prepared)
-        loader = make_loader(ds, EpochBatchSampler(len(ds), batch_size, 0), workers=4, pin_memory=device.type == "cuda")
-        source = iter(_cycle(loader))
-    else:
+def _batches(prepared: Path | None, batch_size: int, h: int, w: int, device: torch.device) -> Iterator[dict]:
+    if prepared is None:
         fixed = fake_batch(batch_size, h, w, device)
-        source = iter(_repeat(fixed))
+        while True:
+            yield fixed
+    from depthpipe.data.loader import EpochBatchSampler, PreparedBatches, make_loader
+
+    ds = PreparedBatches(prepared)
+    loader = make_loader(ds, EpochBatchSampler(len(ds), batch_size, 0), workers=4, pin_memory=device.type == "cuda")
+    while True:
+        yield from loader
+
+
+def measure(name: str, model_cfg: dict, loss_cfg: dict, hw: tuple[int, int], batch_size: int, steps: int, mode: str,
+            device: torch.device, prepared: Path | None) -> tuple[float, float]:
+    """(images/s, data-wait fraction) over ``steps`` timed training steps after 3 warm-up steps."""
+    torch.manual_seed(0)
+    channels_last = "-cl" in mode
+    model = build_model(name, model_cfg).to(device)
+    model = model.to(memory_format=torch.channels_last) if channels_last else model
+    loss_fn = build_loss(name, loss_cfg, min_depth=0.1, max_depth=10.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    net = torch.compile(model) if mode.endswith("compile") else model
+    source = _batches(prepared, batch_size, *hw, device)
 
     def step() -> float:
         t = time.perf_counter()
-        b = next(source)
-        b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
+        b = {k: v.to(device, non_blocking=True) for k, v in next(source).items()}
         waited = time.perf_counter() - t
         x = b["rgb"].float().div_(255)
-        if bf16:
-            x = x.contiguous(memory_format=torch.channels_last)
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
-        with ctx:
-            out = fwd(x)
-        loss, _ = compute_loss(name, {k: v.float() for k, v in out.items()}, b, {}, 10.0, 0.1)
+        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode.startswith("bf16")):
+            out = net(x)
+        loss, _ = loss_fn({k: v.float() for k, v in out.items()}, b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -114,55 +110,58 @@ def measure(name: str, params: dict, h: int, w: int, batch_size: int, steps: int
     return steps * batch_size / dt, waited / dt
 
 
-def _repeat(batch):
-    while True:
-        yield batch
+def _settings(args: argparse.Namespace) -> tuple[dict, dict, list[tuple[int, int]], int]:
+    params = load_config()
+    losses = {v: params.train_config(v).loss.model_dump() for v in VARIANTS}
+    if args.paper:
+        return PAPER_MODELS, losses, args.sizes or [(480, 640)], args.batch or 8
+    models = {v: params.model_config_of(v).model_dump() for v in VARIANTS}
+    return models, losses, args.sizes or [params.prepare.input_size], args.batch or params.train.densedepth.batch_size
 
 
-def _cycle(loader):
-    while True:
-        yield from loader
+def _size(text: str) -> tuple[int, int]:
+    h, w = text.lower().split("x")
+    return int(h), int(w)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
-    ap.add_argument("--sizes", nargs="+", default=["240x320", "480x640"])
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--modes", nargs="+", default=None, help="default: eager-fp32 (CPU); all three on CUDA")
-    ap.add_argument("--prepared", type=Path, default=None, help="a prepared train.h5 to measure the data wait")
-    ap.add_argument("--peak-tflops", type=float, default=None)
-    ap.add_argument("--decoder-width", type=float, default=None, help="override densedepth decoder_width")
-    ap.add_argument("--backbone", default=None, help="override the booster backbone")
-    args = ap.parse_args()
-
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--paper", action="store_true", help="paper-size models instead of params.yaml's")
+    p.add_argument("--sizes", nargs="+", type=_size, help="HxW input sizes (default: the recipe's)")
+    p.add_argument("--batch", type=int, help="batch size (default: the recipe's)")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--modes", nargs="+", help=f"default on the CPU: {' '.join(CPU_MODES)}")
+    p.add_argument("--prepared", type=Path, help="a prepared train.h5 to feed from (reports data wait)")
+    p.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak (default: known GPUs)")
+    args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    modes = args.modes or (["eager-fp32", "bf16-cl", "bf16-cl-compile"] if device.type == "cuda" else ["eager-fp32"])
-    peak = peak_tflops(device, args.peak_tflops)
-    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {dev_name}; torch {torch.__version__}; batch {args.batch}; {args.steps} steps x {args.repeats} repeats")
-    print(f"{'variant':18s} {'size':>8s} {'mode':>16s} {'img/s':>8s} {'GFLOP/img':>10s} {'TFLOP/s':>8s} "
-          f"{'% peak':>7s} {'data wait':>9s}")
-    for name in args.variants:
-        params = dict(MODEL_PARAMS[name])
-        if name == "densedepth" and args.decoder_width is not None:
-            params["decoder_width"] = args.decoder_width
-        if name == "semantic_booster" and args.backbone:
-            params["backbone"] = args.backbone
-        for size in args.sizes:
-            h, w = (int(v) for v in size.split("x"))
-            flops = flops_per_image(name, params, h, w, device)
+    models, losses, sizes, batch = _settings(args)
+    modes = args.modes or (CPU_MODES if device.type == "cpu" else ("fp32", "bf16-cl", "bf16-cl-compile"))
+    peak = args.peak_tflops or (next((v for k, v in PEAK_BF16_TFLOPS.items() if k in torch.cuda.get_device_name())
+                                     , None) if device.type == "cuda" else None)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU (native bf16: {native_bf16_cpu() or 'no'})"
+    print(f"device {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, "
+          f"medians of {args.repeats} x {args.steps} steps")
+    print("| variant | input | mode | img/s | vs fp32 | GFLOP/img | TFLOP/s | % bf16 peak | data wait |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for variant in args.variants:
+        for hw in sizes:
+            gflop = flops_per_image(variant, models[variant], losses[variant], *hw, device) / 1e9
+            base = None
             for mode in modes:
-                runs = [measure(name, params, h, w, args.batch, args.steps, mode, device, args.prepared)
-                        for _ in range(args.repeats)]
+                runs = [measure(variant, models[variant], losses[variant], hw, batch, args.steps, mode, device,
+                                args.prepared) for _ in range(args.repeats)]
                 ips = statistics.median(r[0] for r in runs)
                 wait = statistics.median(r[1] for r in runs)
-                tflops = ips * flops / 1e12
-                pct = f"{100 * tflops / peak:6.1f}%" if peak else "    n/a"
-                print(f"{name:18s} {size:>8s} {mode:>16s} {ips:8.2f} {flops / 1e9:10.1f} {tflops:8.3f} {pct:>7s} "
-                      f"{100 * wait:8.1f}%", flush=True)
+                base = ips if mode == "fp32" else base
+                tflops = ips * gflop / 1e3
+                pct = f"{100 * tflops / peak:.1f}" if peak else "-"
+                ratio = f"{ips / base:.2f}x" if base else "-"
+                waits = f"{100 * wait:.1f} %" if args.prepared else "-"
+                print(f"| {variant} | {hw[0]}x{hw[1]} | {mode} | {ips:.2f} | {ratio} | {gflop:.1f} | {tflops:.3f} | "
+                      f"{pct} | {waits} |", flush=True)
 
 
 if __name__ == "__main__":

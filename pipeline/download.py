@@ -2,18 +2,18 @@
 
 from pathlib import Path
 
+from depthpipe.config import Params
 from depthpipe.stage import run_stage
 
 
-def main(params: dict, root: Path) -> int:
+def main(params: Params, workspace: Path) -> None:
     from depthpipe.data.source import materialise_source
     from depthpipe.io import write_json_atomic
 
-    out = root / "data" / "raw"
-    summary = materialise_source(params["data"], root, out)
+    out = workspace / "data" / "raw"
+    summary = materialise_source(params.data, workspace, out)
     write_json_atomic(out / "source.json", summary)
     print(f"download: {summary['source']}, {summary['frames']} frames -> {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,23 +2,23 @@
 
 from pathlib import Path
 
+from depthpipe.config import Params
 from depthpipe.stage import run_stage, variant_arg
 
 
-def main(params: dict, root: Path) -> int:
+def main(params: Params, workspace: Path) -> None:
     import h5py
 
-    from depthpipe.export import export_model, export_params_check
+    from depthpipe.export import export_model
 
-    variant = variant_arg(params)
-    tolerance, opset, parity_frames, register = export_params_check(params["export"])
-    with h5py.File(root / "data" / "prepared" / "test.h5", "r") as f:
-        images = f["rgb"][:parity_frames]
-    card = export_model(root / "models" / variant, root / "exports" / variant, images, tolerance, opset, root,
-                        metrics_path=root / "metrics" / f"{variant}.json", register=register,
-                        experiment=params["tracking"]["experiment"])
+    variant = variant_arg()
+    cfg = params.export
+    with h5py.File(workspace / "data" / "prepared" / "test.h5", "r") as f:
+        images = f["rgb"][: cfg.parity_frames]
+    card = export_model(workspace / "models" / variant, workspace / "exports" / variant, images, cfg.tolerance,
+                        cfg.opset, metrics_path=workspace / "metrics" / f"{variant}.json",
+                        register=cfg.register_model)
     print(f"export {variant}: parity {card.get('parity')}; registry {card.get('registry')}")
-    return 0
 
 
 if __name__ == "__main__":

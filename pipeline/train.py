@@ -1,24 +1,22 @@
 """DVC stage `train@<variant>`: train one model variant -> models/<variant>/ (torchrun when nproc_per_node > 1)."""
 
-import sys
 from pathlib import Path
 
+from depthpipe.config import Params
 from depthpipe.stage import run_stage, variant_arg
 
 
-def main(params: dict, root: Path) -> int:
+def main(params: Params, workspace: Path) -> None:
     from depthpipe.distributed import relaunch_with_torchrun
-    from depthpipe.train import run_training
+    from depthpipe.trainer import train_variant
 
-    variant = variant_arg(params)
-    t = params["train"][variant]
-    relaunch_with_torchrun([str(Path(__file__).resolve()), variant], int(t["nproc_per_node"]), int(t["nnodes"]),
-                           str(t["rdzv_endpoint"]))
-    summary = run_training(variant, params, root, root / "data" / "prepared", root / "models" / variant,
-                           root / "reports" / "train" / variant)
+    variant = variant_arg()
+    cfg = params.train_config(variant)
+    relaunch_with_torchrun([str(Path(__file__).resolve()), variant], cfg.nproc_per_node, cfg.nnodes, cfg.rdzv_endpoint)
+    summary = train_variant(variant, cfg, params.model_config_of(variant), workspace / "data" / "prepared",
+                            workspace / "models" / variant, workspace / "reports" / "train" / variant)
     if summary:
-        print(f"train {variant}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()), file=sys.stdout)
-    return 0
+        print(f"train {variant}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
 
 
 if __name__ == "__main__":

@@ -3,15 +3,16 @@
 import sys
 from pathlib import Path
 
+from depthpipe.config import Params
 from depthpipe.stage import run_stage
 
 
-def main(params: dict, root: Path) -> int:
+def main(params: Params, workspace: Path) -> int:
     from depthpipe.data.validate import failure_lines, validate_dataset
 
-    raw = root / "data" / "raw"
-    report = validate_dataset(raw / "labeled.mat", raw / "splits.mat", params,
-                              root / "reports" / "validation.json", root / "reports" / "frame_stats.csv")
+    raw = workspace / "data" / "raw"
+    report = validate_dataset(raw / "labeled.mat", raw / "splits.mat", params.validate_,
+                              workspace / "reports" / "validation.json", workspace / "reports" / "frame_stats.csv")
     if not report["success"]:
         for line in failure_lines(report):
             print(line, file=sys.stderr)

@@ -2,8 +2,9 @@
 
 - ``tiny_data`` (session): 16 synthetic frames rendered at 120x160 (12 train / 4 test), prepared at a 64x96
   input / 32x48 output into a temporary ``prepared/`` folder (``train.h5``, ``test.h5``).
-- ``tiny_params``: ``params.yaml`` loaded with ``recipe: tiny`` and test overrides (2 epochs, batch 4, CPU,
-  no workers, DenseDepth decoder_width 0.25, booster resnet18, no system metrics); a fresh deep copy per test.
+- ``tiny_params``: ``conf/`` composed with ``recipe=tiny`` and test overrides (2 epochs, batch 4, CPU, no
+  workers, DenseDepth decoder_width 0.25, booster resnet18): a checked, frozen :class:`Params`; change it with
+  :func:`depthpipe.config.with_changes`.
 - ``mlflow_store``: ``MLFLOW_TRACKING_URI`` pointed at a fresh SQLite store under the test's tmp dir (a copy of
   a session-made empty store, so the schema migrations run once per session, not once per test).
 - ``trained`` (session): ``trained(variant)`` trains that variant once per session on ``tiny_data`` and
@@ -15,7 +16,6 @@ folder on ``sys.path``.
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import sys
@@ -25,9 +25,9 @@ from typing import Any, Callable
 
 import pytest
 
-for _k, _v in {"MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false", "DVC_NO_ANALYTICS": "1",
-               "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
-    os.environ.setdefault(_k, _v)
+import depthpipe  # noqa: F401  (sets the quiet environment: depthpipe.env)
+
+os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 CLASS_MAPPING = REPO / "data" / "classMapping40.mat"
@@ -80,47 +80,32 @@ def _restore_torch_globals():
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> TinyData:
+    from depthpipe.config import load_config
     from depthpipe.data.prepare import prepare_dataset
     from depthpipe.data.synthetic import write_synthetic
-    from depthpipe.params import load_params
 
     root = tmp_path_factory.mktemp("tiny_nyu")
     mat, splits = root / "labeled.mat", root / "splits.mat"
     write_synthetic(mat, splits, frames=TINY_FRAMES, seed=0, test_fraction=TINY_TEST_FRACTION,
                     class_mapping=CLASS_MAPPING, height=TINY_FULL_HW[0], width=TINY_FULL_HW[1], progress=False)
-    prep = dict(load_params(REPO / "params.yaml")["prepare"])
-    prep["input_size"] = list(TINY_INPUT)
+    prep = load_config(REPO / "params.yaml").prepare.model_copy(update={"input_size": tuple(TINY_INPUT)})
     prepare_dataset(mat, splits, CLASS_MAPPING, root / "prepared", prep, source="synthetic", progress=False)
     return TinyData(root, mat, splits, root / "prepared")
 
 
-def tiny_overrides(params: dict[str, Any]) -> dict[str, Any]:
-    """Apply the test overrides to already loaded params (in place) and return them."""
-    params["prepare"]["input_size"] = list(TINY_INPUT)
-    params["models"]["densedepth"].update(decoder_width=0.25, encoder_weights="none")
-    params["models"]["semantic_booster"].update(backbone="resnet18", encoder_weights="none")
-    for variant in ("densedepth", "semantic_booster"):
-        params["train"][variant].update(epochs=2, batch_size=4, workers=0, device="cpu", nproc_per_node=1, nnodes=1)
-    params["tracking"]["system_metrics"] = False
-    return params
+TINY_OVERRIDES = [
+    "recipe=tiny", f"prepare.input_size=[{TINY_INPUT[0]},{TINY_INPUT[1]}]", "models.densedepth.decoder_width=0.25",
+    *(f"train.{v}.{k}" for v in ("densedepth", "semantic_booster")
+      for k in ("epochs=2", "batch_size=4", "workers=0", "device=cpu", "nproc_per_node=1", "nnodes=1")),
+]
 
 
 @pytest.fixture(scope="session")
-def _tiny_params_base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import yaml
+def tiny_params(tmp_path_factory: pytest.TempPathFactory):
+    """``conf/`` composed with the tiny recipe and :data:`TINY_OVERRIDES` (frozen: share it freely)."""
+    from depthpipe.composition import compose_params
 
-    from depthpipe.params import load_params
-
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["recipe"] = "tiny"
-    path = tmp_path_factory.mktemp("params") / "params.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return tiny_overrides(load_params(path))
-
-
-@pytest.fixture
-def tiny_params(_tiny_params_base: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(_tiny_params_base)
+    return compose_params(REPO, TINY_OVERRIDES, out=tmp_path_factory.mktemp("params") / "params.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -163,18 +148,18 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _mlflow_templa
 @pytest.fixture(scope="session")
 def train_tiny(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData,
                _mlflow_template: Path) -> Callable[..., Trained]:
-    """``train_tiny(variant, params, root, prepared=None, tracking_uri=None)``: ``run_training`` into ``root``.
+    """``train_tiny(variant, params, root, prepared=None, tracking_uri=None)``: ``train_variant`` into ``root``.
 
     Outputs go to ``root/models/<variant>`` and ``root/reports/<variant>``; MLflow to ``tracking_uri`` (default:
     the store ``root/mlflow/mlflow.db``, made fresh on first use, so runs into the same ``root`` share it). Runs on one intra-op thread (reproducible and polite on a shared
     2-core machine), restoring the thread count and deterministic-algorithms flag afterwards.
     """
 
-    def run(variant: str, params: dict[str, Any], root: Path, prepared: Path | None = None,
+    def run(variant: str, params, root: Path, prepared: Path | None = None,
             tracking_uri: str | None = None) -> Trained:
         import torch
 
-        from depthpipe.train import run_training
+        from depthpipe.trainer import train_variant
 
         uri = tracking_uri or fresh_store(root / "mlflow", _mlflow_template)
         threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
@@ -182,8 +167,9 @@ def train_tiny(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData,
         try:
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("MLFLOW_TRACKING_URI", uri)
-                summary = run_training(variant, params, root, prepared or tiny_data.prepared,
-                                       root / "models" / variant, root / "reports" / variant, progress=False)
+                summary = train_variant(variant, params.train_config(variant), params.model_config_of(variant),
+                                        prepared or tiny_data.prepared, root / "models" / variant,
+                                        root / "reports" / variant, progress=False)
         finally:
             torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(det)
@@ -193,7 +179,7 @@ def train_tiny(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData,
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, _tiny_params_base: dict[str, Any],
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_params,
             train_tiny: Callable[..., Trained]) -> Callable[[str], Trained]:
     """``trained(variant)``: one tiny training run of ``variant`` (``tiny_params``) per session, cached."""
     cache: dict[str, Trained] = {}
@@ -201,7 +187,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, _tiny_params_base: dict[st
     def get(variant: str) -> Trained:
         if variant not in cache:
             root = tmp_path_factory.mktemp(f"trained_{variant}")
-            cache[variant] = train_tiny(variant, copy.deepcopy(_tiny_params_base), root)
+            cache[variant] = train_tiny(variant, tiny_params, root)
         return cache[variant]
 
     return get

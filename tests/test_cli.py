@@ -12,10 +12,11 @@ import yaml
 from depthpipe.cli import build_parser, main
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_models_prints_parameter_counts(tmp_path, capsys):
-    params = yaml.safe_load(open("params.yaml"))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["models"]["densedepth"]["decoder_width"] = 1.0
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump(params))
@@ -29,8 +30,10 @@ def test_models_prints_parameter_counts(tmp_path, capsys):
 def test_console_script_is_installed():
     res = subprocess.run([str(BIN / "depthpipe"), "--help"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0
-    for verb in ("models", "predict", "gate", "promote", "ui"):
+    for verb in ("models", "params", "repro", "predict", "gate", "promote", "ui"):
         assert verb in res.stdout
+    version = subprocess.run([str(BIN / "depthpipe"), "--version"], capture_output=True, text=True, timeout=120)
+    assert version.stdout.startswith("depthpipe ")
 
 
 def test_predict_requires_a_model():
@@ -39,8 +42,22 @@ def test_predict_requires_a_model():
 
 
 def test_errors_are_one_line_with_exit_code(tmp_path, capsys, monkeypatch):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["train"]["densedepth"]["epoch"] = 3
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("recipe: missing\nrecipes: {cpu: {}}\n")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert main(["models"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "recipe 'missing' is not defined" in err[0]
+    assert len(err) == 1 and err[0].startswith("depthpipe models: error: params.yaml: train.densedepth.epoch: unknown key")
+
+
+def test_params_composes_a_recipe(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    monkeypatch.chdir(tmp_path)
+    assert main(["params", "--recipe", "tiny", "train.densedepth.epochs=3"]) == 0
+    composed = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    assert composed["recipe"] == "tiny" and composed["train"]["densedepth"]["epochs"] == 3
+    assert main(["params", "--recipe", "huge"]) == 1
+    assert "recipe 'huge' is not in conf/recipe/" in capsys.readouterr().err

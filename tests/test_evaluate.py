@@ -5,7 +5,6 @@ The test split holds 4 frames with full-resolution (120x160) ground truth; the m
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -21,7 +20,7 @@ from PIL import Image
 
 from depthpipe.checkpoint import load_trained
 from depthpipe.errors import DepthpipeError
-from depthpipe.evaluate import check_params, evaluate_variant, predict_full
+from depthpipe.evaluate import evaluate_variant, predict_full
 from depthpipe.metrics import DEPTH_METRICS as DEPTH_KEYS
 from depthpipe.metrics import depth_metrics
 
@@ -38,7 +37,7 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory, trained, tiny_data, _tiny_params_base, new_store):
+def evaluated(tmp_path_factory, trained, tiny_data, tiny_params, new_store):
     """Each variant evaluated once (default ``evaluate`` params: Eigen crop, no TTA) into its own folder."""
     root = tmp_path_factory.mktemp("evaluated")
     uri = new_store(root / "mlflow")
@@ -49,7 +48,7 @@ def evaluated(tmp_path_factory, trained, tiny_data, _tiny_params_base, new_store
             t = trained(variant)
             metrics_path = root / "metrics" / f"{variant}.json"
             report_dir = root / "reports" / variant
-            returned = evaluate_variant(variant, copy.deepcopy(_tiny_params_base), root, t.model_dir, tiny_data.prepared,
+            returned = evaluate_variant(variant, tiny_params.evaluate, t.model_dir, tiny_data.prepared,
                                         metrics_path, report_dir, progress=False)
             out[variant] = {"returned": returned, "metrics_path": metrics_path, "report_dir": report_dir,
                             "trained": t, "uri": uri}
@@ -141,15 +140,14 @@ def test_evaluate_run_is_logged(evaluated) -> None:
     assert run.data.params["evaluate.crop"] == "eigen"
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"per_frame.csv", "error_by_depth.csv", "grid.png", "semantic_booster.json", "config.json"} <= arts
-    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["nyu-prepared-test"]
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["prepared-test"]
 
 
-def test_flip_tta_runs_and_is_flip_equivariant(evaluated, trained, tiny_data, _tiny_params_base, tmp_path,
+def test_flip_tta_runs_and_is_flip_equivariant(evaluated, trained, tiny_data, tiny_params, tmp_path,
                                                mlflow_store) -> None:
     t = trained("semantic_booster")
-    params = copy.deepcopy(_tiny_params_base)
-    params["evaluate"].update(flip_tta=True, crop="none", grid_frames=2)
-    metrics = evaluate_variant("semantic_booster", params, tmp_path, t.model_dir, tiny_data.prepared,
+    cfg = tiny_params.evaluate.model_copy(update={"flip_tta": True, "crop": "none", "grid_frames": 2})
+    metrics = evaluate_variant("semantic_booster", cfg, t.model_dir, tiny_data.prepared,
                                tmp_path / "m.json", tmp_path / "r", progress=False)
     assert metrics["frames"] == TEST_FRAMES and 0 <= metrics["miou"] <= 1
     assert all(math.isfinite(metrics[k]) for k in DEPTH_KEYS)
@@ -169,36 +167,13 @@ def test_flip_tta_runs_and_is_flip_equivariant(evaluated, trained, tiny_data, _t
     assert not np.allclose(plain, d)  # TTA did something
 
 
-@pytest.mark.parametrize("edit,key", [
-    ({"crop": "center"}, "evaluate.crop"),
-    ({"min_depth": 20.0}, "evaluate.min_depth"),
-    ({"max_depth": -1}, "evaluate.max_depth"),
-    ({"batch_size": 0}, "evaluate.batch_size"),
-    ({"batch_size": True}, "evaluate.batch_size"),
-    ({"flip_tta": "yes"}, "evaluate.flip_tta"),
-    ({"depth_bins": [3, 1, 5]}, "evaluate.depth_bins"),
-    ({"depth_bins": [0, "x"]}, "evaluate.depth_bins"),
-    ({"grid_frames": 0}, "evaluate.grid_frames"),
-])
-def test_bad_evaluate_params_give_a_one_line_error(edit, key, trained, tiny_data, _tiny_params_base, tmp_path) -> None:
-    params = copy.deepcopy(_tiny_params_base)
-    params["evaluate"].update(edit)
-    with pytest.raises(DepthpipeError) as exc:
-        check_params(params["evaluate"])
-    assert key in str(exc.value) and "\n" not in str(exc.value)
-    with pytest.raises(DepthpipeError, match=key.replace(".", r"\.")):
-        evaluate_variant("densedepth", params, tmp_path, tmp_path / "no_model", tiny_data.prepared,
-                         tmp_path / "m.json", tmp_path / "r", progress=False)
-    assert not (tmp_path / "m.json").exists()
-
-
-def test_wrong_variant_or_missing_inputs(trained, tiny_data, _tiny_params_base, tmp_path) -> None:
-    params = copy.deepcopy(_tiny_params_base)
+def test_wrong_variant_or_missing_inputs(trained, tiny_data, tiny_params, tmp_path) -> None:
+    params = tiny_params.evaluate
     dd = trained("densedepth").model_dir
     with pytest.raises(DepthpipeError, match="holds variant 'densedepth', expected 'semantic_booster'"):
-        evaluate_variant("semantic_booster", params, tmp_path, dd, tiny_data.prepared, tmp_path / "m.json", tmp_path / "r")
+        evaluate_variant("semantic_booster", params, dd, tiny_data.prepared, tmp_path / "m.json", tmp_path / "r")
     with pytest.raises(DepthpipeError, match="prepared data not found"):
-        evaluate_variant("densedepth", params, tmp_path, dd, tmp_path / "nowhere", tmp_path / "m.json", tmp_path / "r")
+        evaluate_variant("densedepth", params, dd, tmp_path / "nowhere", tmp_path / "m.json", tmp_path / "r")
     with pytest.raises(DepthpipeError, match="config.json: not found"):
-        evaluate_variant("densedepth", params, tmp_path, tmp_path / "no_model", tiny_data.prepared, tmp_path / "m.json",
+        evaluate_variant("densedepth", params, tmp_path / "no_model", tiny_data.prepared, tmp_path / "m.json",
                          tmp_path / "r")

@@ -16,8 +16,6 @@ import pytest
 import torch
 from torch import nn
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from depthpipe.checkpoint import save_trained  # noqa: E402
 from model_fixtures import calibrate  # noqa: E402
@@ -67,7 +65,6 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # a new experiment's default artifact root is ./mlruns of the working directory
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
         yield root
 
 
@@ -78,7 +75,7 @@ def exported(env: Path):
     from depthpipe.export import export_model
 
     frames = real_frames(INPUT_HW)
-    with tracking.stage_run(env, "depthpipe", "train", "densedepth", {"lr": 1e-3},
+    with tracking.stage_run("train", "densedepth", {"lr": 1e-3},
                             {"depthpipe.stage": "train"}, system_metrics=False) as run:
         train_run_id = run.run_id
     model_dir = make_model_dir(env / "models" / "densedepth", frames, train_run_id)
@@ -87,8 +84,8 @@ def exported(env: Path):
     (env / "metrics" / "densedepth.json").write_text(json.dumps(metrics))
     out_dir = env / "exports" / "densedepth"
     result = export_model(
-        model_dir, out_dir, frames[:4], tolerance=1e-3, opset=18, root=env,
-        metrics_path=env / "metrics" / "densedepth.json", register=True, experiment="depthpipe",
+        model_dir, out_dir, frames[:4], tolerance=1e-3, opset=18,
+        metrics_path=env / "metrics" / "densedepth.json", register=True,
     )
     return env, model_dir, out_dir, frames, result, train_run_id
 
@@ -179,15 +176,14 @@ def test_parity_failure_writes_report_and_raises(exported, tmp_path: Path, monke
     monkeypatch.setattr(ex, "wrap_trained", shifted_wrap)
     bad = tmp_path / "bad"
     with pytest.raises(DepthpipeError, match=r"export.json: parity failed: .* > tolerance 0.001 m"):
-        ex.export_model(model_dir, bad, frames[:4], tolerance=1e-3, opset=18, root=root,
-                        metrics_path=None, register=True, experiment="depthpipe")
+        ex.export_model(model_dir, bad, frames[:4], tolerance=1e-3, opset=18, metrics_path=None, register=True)
     report = json.loads((bad / "export.json").read_text())
     assert report["passed"] is False
     assert report["parity"]["max_abs_diff_m"]["pt2"] == pytest.approx(0.01, rel=1e-3)
     assert report["model_card"]["test_metrics"] is None
     # nothing was registered for the failed export
     name = "depthpipe-densedepth"
-    assert tracking.model_version_for_alias(root, "depthpipe", name, "candidate") == result["registry"]["version"]
+    assert tracking.model_version_for_alias(name, "candidate") == result["registry"]["version"]
 
 
 def test_bad_parity_images_rejected(exported, tmp_path: Path):
@@ -195,7 +191,7 @@ def test_bad_parity_images_rejected(exported, tmp_path: Path):
 
     root, model_dir, _, frames, _, _ = exported
     with pytest.raises(DepthpipeError, match=r"parity images must be \(N,64,96,3\) uint8"):
-        export_model(model_dir, tmp_path / "x", frames[:2, :32], 1e-3, 18, root, None, False, "depthpipe")
+        export_model(model_dir, tmp_path / "x", frames[:2, :32], 1e-3, 18, None, False)
 
 
 def test_registry_candidate_predicts_like_export(exported):
@@ -209,7 +205,7 @@ def test_registry_candidate_predicts_like_export(exported):
     reg = result["registry"]
     assert reg["name"] == "depthpipe-densedepth" and reg["alias"] == "candidate"
     assert reg["run_id"] == train_run_id and reg["resumed_train_run"] is True  # logged to the train run
-    tracking.configure(root, "depthpipe")
+    tracking.configure()
     client = MlflowClient()
     run = client.get_run(train_run_id)
     assert run.info.status == "FINISHED"
@@ -237,22 +233,9 @@ def test_promote_only_when_gate_passes(exported):
     name = "depthpipe-densedepth"
     version = result["registry"]["version"]
     with pytest.raises(DepthpipeError, match="gate did not pass"):
-        promote("densedepth", root, "depthpipe", gate_ok=False)
-    assert "champion" not in tracking.model_aliases(root, "depthpipe", name)
-    assert promote("densedepth", root, "depthpipe", gate_ok=True) == version
-    assert tracking.model_aliases(root, "depthpipe", name) == {"candidate": version, "champion": version}
+        promote("densedepth", gate_ok=False)
+    assert "champion" not in tracking.model_aliases(name)
+    assert promote("densedepth", gate_ok=True) == version
+    assert tracking.model_aliases(name) == {"candidate": version, "champion": version}
     with pytest.raises(DepthpipeError, match="no 'candidate' version"):
-        promote("semantic_booster", root, "depthpipe", gate_ok=True)
-
-
-def test_export_params_check():
-    from depthpipe.export import export_params_check
-
-    assert export_params_check({"tolerance": 1e-3, "opset": 18, "parity_frames": 4, "register": True}) == (
-        1e-3, 18, 4, True)
-    with pytest.raises(DepthpipeError, match="export.tolerance"):
-        export_params_check({"tolerance": -1, "opset": 18, "parity_frames": 4})
-    with pytest.raises(DepthpipeError, match="export.opset"):
-        export_params_check({"tolerance": 0.0, "opset": "18", "parity_frames": 4})
-    with pytest.raises(DepthpipeError, match="export.parity_frames"):
-        export_params_check({"tolerance": 0.0, "opset": 18, "parity_frames": 0})
+        promote("semantic_booster", gate_ok=True)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-from depthpipe.errors import DepthpipeError  # noqa: E402
-from depthpipe.gate import (  # noqa: E402
+from depthpipe.config import GateConfig
+from depthpipe.errors import DepthpipeError
+from depthpipe.gate import (
     GateError,
     evaluate_gate,
     metrics_diff,
@@ -23,7 +20,7 @@ from depthpipe.gate import (  # noqa: E402
 )
 
 METRICS = ["abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3", "miou", "pixel_acc"]
-GATE = {"abs_tol": 0.0, "rel_tol": 0.02, "metrics": METRICS}
+GATE = GateConfig(abs_tol=0.0, rel_tol=0.02, metrics=METRICS)
 V1 = {
     "abs_rel": 0.200, "sq_rel": 0.150, "rmse": 0.700, "rmse_log": 0.250, "log10": 0.085,
     "delta1": 0.700, "delta2": 0.900, "delta3": 0.970, "frames": 10,
@@ -132,8 +129,7 @@ def repo(tmp_path: Path) -> Path:
     git(r, "config", "user.email", "test@example.com")
     git(r, "config", "commit.gpgsign", "false")
     dvc = Path(sys.executable).parent / "dvc"
-    subprocess.run([str(dvc) if dvc.exists() else "dvc", "init", "-q"], cwd=r, check=True,
-                   env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    subprocess.run([str(dvc) if dvc.exists() else "dvc", "init", "-q"], cwd=r, check=True)
     (r / "dvc.yaml").write_text("metrics:\n  - metrics/densedepth.json\n")
     write_metrics(r, V1)
     git(r, "add", "-A")

@@ -35,12 +35,6 @@ def test_split_train_val_depends_on_seed() -> None:
     assert len(splits) == 4
 
 
-@pytest.mark.parametrize("fraction", [-0.1, 1.0, 1.5])
-def test_split_train_val_rejects_bad_fraction(fraction: float) -> None:
-    with pytest.raises(DepthpipeError, match="val_fraction"):
-        split_train_val(10, fraction, 0)
-
-
 # -------------------------------------------------------------------------------------- EpochBatchSampler
 def _epoch(sampler: EpochBatchSampler, epoch: int) -> list[list[int]]:
     sampler.set_epoch(epoch)

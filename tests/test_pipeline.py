@@ -1,4 +1,5 @@
-"""End to end: the real `dvc repro` on the tiny recipe, in a temporary copy of the repository."""
+"""End to end: the real `dvc exp run -S recipe=tiny` in a temporary copy of the repository, what dvc.lock records,
+which stages each param change reruns, and bad params stopping the pipeline before any data is read."""
 
 from __future__ import annotations
 
@@ -15,73 +16,109 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COPY = ["dvc.yaml", "params.yaml", ".dvcignore", "pipeline", "src", "data/splits.mat", "data/classMapping40.mat"]
+COPY = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "conf", "pipeline", "src", "data/splits.mat",
+        "data/classMapping40.mat"]
+STAGES = ("download", "validate", "prepare", "train@densedepth", "train@semantic_booster", "evaluate@densedepth",
+          "evaluate@semantic_booster", "export@densedepth", "export@semantic_booster")
 
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1200, ok: bool = True
+         ) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == 0, f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    if ok:
+        assert res.returncode == 0, f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
     return res
+
+
+def _dvc(*args: str) -> list[str]:
+    return [str(BIN / "dvc"), *args]
+
+
+def copy_project(dest: Path) -> Path:
+    """The files a clone has, under ``dest``."""
+    for rel in COPY:
+        src, dst = REPO / rel, dest / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dst)
+    (dest / ".gitignore").write_text("/mlflow.db\n/mlartifacts/\n/data/downloads/\n")
+    return dest
+
+
+def project_env() -> dict[str, str]:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "DVC_ROOT", "DEPTHPIPE_PIPELINE_RUN"):
+        env.pop(key, None)
+    return env
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("depthpipe") / "repo"
-    root.mkdir()
-    for rel in COPY:
-        src = REPO / rel
-        dst = root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dst)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["recipe"] = "tiny"
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (root / ".gitignore").write_text("/mlflow.db\n/mlruns/\n")
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "GX_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true", "GIT_AUTHOR_NAME": "t",
-           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("DVC_ROOT", None)
+    root = copy_project(tmp_path_factory.mktemp("depthpipe") / "repo")
+    env = project_env()
     _run(["git", "init", "-q", "-b", "main"], root, env)
-    _run([str(BIN / "dvc"), "init", "-q"], root, env)
     _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "tiny project"], root, env)
-    first = _run([str(BIN / "dvc"), "repro"], root, env)
+    _run(["git", "commit", "-qm", "a fresh clone"], root, env)
+    first = _run(_dvc("exp", "run", "-S", "recipe=tiny"), root, env)
     return root, env, first
 
 
-def _runs(root: Path) -> list[dict[str, str]]:
+def _runs(root: Path, experiment: str = "depthpipe") -> list[dict[str, str]]:
     con = sqlite3.connect(root / "mlflow.db")
     try:
-        rows = con.execute("select run_uuid, status from runs").fetchall()
+        rows = con.execute("select r.run_uuid, r.status from runs r join experiments e "
+                           "on r.experiment_id = e.experiment_id where e.name = ?", (experiment,)).fetchall()
         out = []
         for run_id, status in rows:
             tags = dict(con.execute("select key, value from tags where run_uuid=?", (run_id,)).fetchall())
-            out.append({"run_id": run_id, "status": status, **tags})
+            params = dict(con.execute("select key, value from params where run_uuid=?", (run_id,)).fetchall())
+            out.append({"run_id": run_id, "status": status, "params": params, **tags})
         return out
     finally:
         con.close()
 
 
-def test_repro_builds_the_whole_chain(project):
+def _ran(res: subprocess.CompletedProcess[str]) -> set[str]:
+    return {line.split("'")[1] for line in res.stdout.splitlines() if line.startswith("Running stage")}
+
+
+def test_exp_run_builds_the_whole_chain(project):
     root, _, first = project
-    for stage in ("download", "validate", "prepare", "train@densedepth", "train@semantic_booster",
-                  "evaluate@densedepth", "evaluate@semantic_booster", "export@densedepth", "export@semantic_booster"):
-        assert f"Running stage '{stage}'" in first.stdout, stage
+    assert _ran(first) == set(STAGES)
     assert json.loads((root / "reports" / "validation.json").read_text())["success"] is True
     for variant in ("densedepth", "semantic_booster"):
         m = json.loads((root / "metrics" / f"{variant}.json").read_text())
         assert {"abs_rel", "rmse", "delta1", "baseline"} <= set(m)
         assert (root / "models" / variant / "model.pt").exists()
-        assert (root / "exports" / variant / "model.onnx").exists()
         assert json.loads((root / "exports" / variant / "export.json").read_text())["passed"] is True
     assert "miou" in json.loads((root / "metrics" / "semantic_booster.json").read_text())
-    assert (root / "dvc.lock").exists()
+
+
+def test_dvc_lock_records_what_ran(project):
+    """The recipe's values are in params.yaml, dvc.lock, config.json and the MLflow run alike."""
+    root, _, _ = project
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["recipe"] == "tiny"
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    assert lock["download"]["params"]["params.yaml"]["data"]["synthetic"]["frames"] == 24
+    assert lock["prepare"]["params"]["params.yaml"]["prepare"]["input_size"] == [64, 96]
+    runs = _runs(root)
+    for variant in ("densedepth", "semantic_booster"):
+        recorded = lock[f"train@{variant}"]["params"]["params.yaml"][f"train.{variant}"]
+        assert recorded == params["train"][variant] and recorded["epochs"] == 2 and recorded["batch_size"] == 4
+        config = json.loads((root / "models" / variant / "config.json").read_text())
+        assert config["epochs"] == recorded["epochs"] and config["input_size"] == [64, 96]
+        assert config["effective_lr"] == recorded["lr"]
+        (run,) = [r for r in runs if r["run_id"] == config["mlflow_run_id"]]
+        assert run["params"]["train.epochs"] == "2" and float(run["params"]["train.lr"]) == recorded["lr"]
+        assert run["params"]["prepare.input_size"] == "[64, 96]"
+    frames = json.loads((root / "data" / "raw" / "source.json").read_text())["frames"]
+    assert frames == lock["download"]["params"]["params.yaml"]["data"]["synthetic"]["frames"]
 
 
 def test_mlflow_holds_every_run_with_tags(project):
@@ -90,58 +127,115 @@ def test_mlflow_holds_every_run_with_tags(project):
     assert {(r["depthpipe.stage"], r["depthpipe.variant"]) for r in runs} == {
         (s, v) for s in ("train", "evaluate") for v in ("densedepth", "semantic_booster")}
     assert all(r["status"] == "FINISHED" for r in runs)
-    assert len({r["depthpipe.pipeline_run"] for r in runs}) == 1  # one dvc repro -> one group
+    assert len({r["depthpipe.pipeline_run"] for r in runs}) == 1  # one experiment -> one group
+    assert all(r.get("dvc.exp_name") for r in runs)
     assert all(len(r["mlflow.source.git.commit"]) == 40 for r in runs)
     assert all(r["depthpipe.data.source"] == "synthetic" and len(r["depthpipe.data.sha256"]) == 64 for r in runs)
 
 
 def test_second_repro_is_a_no_op(project):
     root, env, _ = project
-    res = _run([str(BIN / "dvc"), "repro"], root, env)
+    res = _run(_dvc("repro"), root, env)
     assert "Running stage" not in res.stdout
+
+
+# one key each stage reads, and a new value for it
+KEY_OF_STAGE = {
+    "download": ("data.synthetic.seed", 3),
+    "validate": ("validate.min_valid_fraction", 0.4),
+    "prepare": ("prepare.chunk_frames", 4),
+    "train@densedepth": ("models.densedepth.decoder_width", 0.3),
+    "train@semantic_booster": ("train.semantic_booster.lr", 0.002),
+    "evaluate@densedepth": ("evaluate.grid_frames", 3),  # evaluate reads one section for both variants
+    "export@densedepth": ("export.parity_frames", 3),
+}
+SHARED_SECTION = {"evaluate@densedepth": {"evaluate@semantic_booster"}, "export@densedepth": {"export@semantic_booster"}}
+
+
+def _set(params: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        params = params[part]
+    params[leaf] = value
+
+
+def test_each_param_change_names_exactly_its_stages(project):
+    root, env, _ = project
+    original = (root / "params.yaml").read_text()
+    try:
+        for stage, (key, value) in KEY_OF_STAGE.items():
+            params = yaml.safe_load(original)
+            _set(params, key, value)
+            (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            status = json.loads(_run(_dvc("status", "--json"), root, env).stdout)
+            assert set(status) == {stage} | SHARED_SECTION.get(stage, set()), (key, status)
+        for key, value in (("gate.rel_tol", 0.5), ("recipe", "mine")):  # read by no stage
+            params = yaml.safe_load(original)
+            _set(params, key, value)
+            (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            assert json.loads(_run(_dvc("status", "--json"), root, env).stdout) == {}, key
+    finally:
+        (root / "params.yaml").write_text(original)
+    assert json.loads(_run(_dvc("status", "--json"), root, env).stdout) == {}
+
+
+def test_experiments_are_listed_and_the_experiment_name_is_not_a_param(project):
+    root, env, _ = project
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "baseline results"], root, env)
+    other = {**env, "MLFLOW_EXPERIMENT_NAME": "other"}
+    # a grid of 2 frames changes the pictures only: the metrics and so the exports stay as they are
+    res = _run(_dvc("exp", "run", "-S", "recipe=tiny", "-S", "evaluate.grid_frames=2"), root, other)
+    assert _ran(res) == {"evaluate@densedepth", "evaluate@semantic_booster"}  # nothing upstream retrained
+    assert {r["depthpipe.stage"] for r in _runs(root, "other")} == {"evaluate"}
+    show = json.loads(_run(_dvc("exp", "show", "--json"), root, env).stdout)
+    assert "grid_frames" in json.dumps(show) and "delta1" in json.dumps(show)
 
 
 def test_changing_one_lr_reruns_only_that_variant(project):
     root, env, _ = project
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["train"]["densedepth"]["lr"] = params["train"]["densedepth"]["lr"] * 0.5
+    params["train"]["semantic_booster"]["lr"] = params["train"]["semantic_booster"]["lr"] * 0.5
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    res = _run([str(BIN / "dvc"), "repro"], root, env)
-    ran = {line.split("'")[1] for line in res.stdout.splitlines() if line.startswith("Running stage")}
-    assert ran == {"train@densedepth", "evaluate@densedepth", "export@densedepth"}
+    res = _run(_dvc("repro"), root, env)
+    assert _ran(res) == {"train@semantic_booster", "evaluate@semantic_booster", "export@semantic_booster"}
 
 
-def test_experiments_are_listed_with_metrics(project):
-    root, env, _ = project
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "baseline results"], root, env)
-    for lr in ("0.002", "0.0005"):
-        _run([str(BIN / "dvc"), "exp", "run", "-S", f"train.semantic_booster.lr={lr}"], root, env)
-    show = _run([str(BIN / "dvc"), "exp", "show", "--json"], root, env)
-    text = show.stdout
-    assert "0.002" in text and "0.0005" in text and "delta1" in text
-    runs = _runs(root)
-    assert any(r.get("dvc.exp_name") for r in runs)  # runs from `dvc exp run` carry the experiment name
+def test_bad_params_stop_the_first_stage_before_any_data(tmp_path):
+    """One line naming the key, exit 1, nothing written: the download stage checks every section."""
+    root = copy_project(tmp_path / "repo")
+    env = project_env()
+    good = yaml.safe_load((root / "params.yaml").read_text())
+    cases = [("train.densedepth.epoch", 3, "train.densedepth.epoch: unknown key"),
+             ("train.densedepth.epochs", "many", "train.densedepth.epochs: input should be a valid integer"),
+             ("train.densedepth.lr", -1.0, "train.densedepth.lr: input should be greater than 0"),
+             ("models.semantic_booster.backbone", "resnet19",
+              "models.semantic_booster.backbone: input should be 'resnet18', 'resnet34' or 'resnet50'")]
+    for key, value, message in cases:
+        params = json.loads(json.dumps(good))
+        _set(params, key, value)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        res = _run([sys.executable, "pipeline/download.py"], root, env, timeout=120, ok=False)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 1 and len(lines) == 1, res.stderr
+        assert lines[0].startswith(f"download: error: params.yaml: {message}"), res.stderr
+        assert not (root / "data" / "raw").exists()
 
 
 def test_bad_data_stops_the_pipeline(tmp_path, project):
     root, env, _ = project
-    bad = tmp_path / "bad.mat"
     sys.path.insert(0, str(REPO / "tests"))
-    from nyu_fixtures import write_small_nyu
+    from nyu_fixtures import write_simple_splits, write_small_nyu
 
+    bad = tmp_path / "bad.mat"
     write_small_nyu(bad, n=4, h=96, w=128, nan_frames=[1])
-    res = subprocess.run([str(BIN / "dvc"), "exp", "run", "-S", "data.source=file", "-S", f"data.file={bad}",
-                          "-S", "data.splits_file=" + str(tmp_path / "s.mat")], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=600)
+    args = _dvc("exp", "run", "-S", "data.source=file", "-S", f"data.file={bad}",
+                "-S", "data.splits_file=" + str(tmp_path / "s.mat"))
+    res = _run(args, root, env, timeout=600, ok=False)
     # the user's split does not exist yet: a clear error names it
     assert res.returncode != 0 and "s.mat" in (res.stdout + res.stderr)
-    from nyu_fixtures import write_simple_splits
-
     write_simple_splits(tmp_path / "s.mat", 4, 1)
-    res = subprocess.run([str(BIN / "dvc"), "exp", "run", "-S", "data.source=file", "-S", f"data.file={bad}",
-                          "-S", "data.splits_file=" + str(tmp_path / "s.mat")], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=600)
+    res = _run(args, root, env, timeout=600, ok=False)
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert "NaN" in out and "[1]" in out

@@ -12,8 +12,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from depthpipe.checkpoint import save_trained  # noqa: E402
 from model_fixtures import calibrate  # noqa: E402
@@ -50,8 +48,8 @@ def export_dir(rgb: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Pat
     }
     save_trained(root / "models" / "semantic_booster", model.state_dict(), config)
     out = root / "exports" / "semantic_booster"
-    export_model(root / "models" / "semantic_booster", out, small[:4], tolerance=1e-3, opset=18, root=root,
-                 metrics_path=None, register=False, experiment="depthpipe")
+    export_model(root / "models" / "semantic_booster", out, small[:4], tolerance=1e-3, opset=18,
+                 metrics_path=None, register=False)
     return out
 
 

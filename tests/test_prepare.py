@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 from nyu_fixtures import REAL_TEST10, require_shared_nyu, write_real_frames_nyu, write_simple_splits, write_small_nyu
 
+from depthpipe.config import PrepareConfig
 from depthpipe.data.meta import load_class_mapping
 from depthpipe.data.prepare import (
-    PrepareConfig, map_labels_40, prepare_dataset, reciprocal_target, resize_depth, resize_labels, valid_mask,
+    map_labels_40, prepare_dataset, reciprocal_target, resize_depth, resize_labels, valid_mask,
 )
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import sha256_file
 
 CLASS_MAPPING = "data/classMapping40.mat"
-PARAMS = {"input_size": [48, 64], "output_scale": 0.5, "min_depth": 0.1, "max_depth": 10.0, "chunk_frames": 2}
+PARAMS = PrepareConfig(input_size=(32, 64), output_scale=0.5, min_depth=0.1, max_depth=10.0, chunk_frames=2,
+                       workers=1)
 
 
 def test_reciprocal_target_and_mask():
@@ -63,9 +65,9 @@ def test_prepare_outputs_shapes_order_and_bytes(tmp_path):
     with h5py.File(out_a / "train.h5") as tr, h5py.File(out_a / "test.h5") as te:
         n_tr, n_te = summary["train_frames"], summary["test_frames"]
         assert n_tr + n_te == 5 and n_te == 2
-        assert tr["rgb"].shape == (n_tr, 48, 64, 3) and tr["rgb"].dtype == np.uint8
+        assert tr["rgb"].shape == (n_tr, 32, 64, 3) and tr["rgb"].dtype == np.uint8
         for k in ("depth", "target", "mask", "label"):
-            assert tr[k].shape == (n_tr, 24, 32)
+            assert tr[k].shape == (n_tr, 16, 32)
         assert te["depth_full"].shape == (n_te, 96, 128) and te["label_full"].shape == (n_te, 96, 128)
         assert "depth_full" not in tr
         target, mask, depth = tr["target"][()], tr["mask"][()].astype(bool), tr["depth"][()]
@@ -86,7 +88,7 @@ def test_real_frames_full_resolution(tmp_path):
     write_real_frames_nyu(mat, shared / REAL_TEST10, lut, names=names894)
     splits = tmp_path / "splits.mat"
     write_simple_splits(splits, 10, 3)
-    params = dict(PARAMS, input_size=[480, 640])
+    params = PARAMS.model_copy(update={"input_size": (480, 640)})
     prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "p", params, progress=False)
     with np.load(shared / REAL_TEST10) as z, h5py.File(tmp_path / "p" / "test.h5") as te:
         i = int(te["index"][0]) - 1
@@ -97,17 +99,6 @@ def test_real_frames_full_resolution(tmp_path):
         assert d.shape == (240, 320)
         # area resampling of a dense map: each output pixel is the mean of its 2x2 block
         np.testing.assert_allclose(d[10, 10], z["depth_m"][i][20:22, 20:22].mean(), rtol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "override, key",
-    [({"input_size": [480]}, "prepare.input_size"), ({"max_depth": -1}, "prepare.max_depth"),
-     ({"min_depth": 20}, "prepare.min_depth"), ({"output_scale": 2}, "prepare.output_scale"),
-     ({"chunk_frames": 0}, "prepare.chunk_frames")],
-)
-def test_bad_params_name_the_key(override, key):
-    with pytest.raises(DepthpipeError, match=key.replace(".", r"\.")):
-        PrepareConfig.from_params({**PARAMS, **override})
 
 
 def test_split_that_does_not_fit_is_rejected(tmp_path):
@@ -121,9 +112,8 @@ def test_worker_pool_gives_the_same_bytes(tmp_path):
     mat = write_small_nyu(tmp_path / "x.mat", n=6, h=96, w=128)
     splits = tmp_path / "splits.mat"
     write_simple_splits(splits, 6, 2)
-    prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "serial", {**PARAMS, "workers": 1}, progress=False)
-    prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "pool", {**PARAMS, "workers": 2}, progress=False)
+    prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "serial", PARAMS, progress=False)
+    prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "pool", PARAMS.model_copy(update={"workers": 2}),
+                    progress=False)
     for name in ("train.h5", "test.h5", "manifest.csv"):
         assert sha256_file(tmp_path / "serial" / name) == sha256_file(tmp_path / "pool" / name), name
-    with pytest.raises(DepthpipeError, match=r"prepare\.workers"):
-        prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "bad", {**PARAMS, "workers": -1}, progress=False)

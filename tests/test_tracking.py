@@ -24,27 +24,37 @@ from depthpipe.io import sha256_file
 EXP = "depthpipe-test"
 
 
+@pytest.fixture(autouse=True)
+def _experiment(monkeypatch):
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", EXP)
+
+
 # ------------------------------------------------------------------------------------------ where and who
-def test_tracking_uri_anchors_at_the_root_and_honours_the_env(tmp_path, monkeypatch) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    expected = f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
-    assert tracking.tracking_uri(tmp_path) == expected
-    (tmp_path / "pipeline").mkdir()
-    monkeypatch.chdir(tmp_path / "pipeline")  # e.g. a stage started from elsewhere, with a relative root
-    assert tracking.tracking_uri("..") == expected
-    assert tracking.tracking_uri(str(tmp_path)) == expected
+def test_store_is_the_env_uri_else_the_main_workspace(tmp_path, monkeypatch) -> None:
+    for key in ("MLFLOW_TRACKING_URI", "DVC_ROOT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    main = tmp_path / "main"
+    monkeypatch.setenv("DVC_ROOT", str(main))  # a --temp / --queue experiment: DVC names the main repository
+    assert tracking.tracking_uri() == f"sqlite:///{main.resolve() / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
-    assert tracking.tracking_uri(tmp_path) == "http://127.0.0.1:5999"
+    assert tracking.tracking_uri() == "http://127.0.0.1:5999"
+    assert tracking.experiment_name() == EXP
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME")
+    assert tracking.experiment_name() == "depthpipe"
 
 
-def test_configure_uses_the_store_at_the_root(tmp_path, monkeypatch, _mlflow_template) -> None:
+def test_configure_uses_the_store_with_artifacts_beside_it(tmp_path, monkeypatch, _mlflow_template) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     shutil.copyfile(_mlflow_template, tmp_path / "mlflow.db")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.chdir(tmp_path.parent)
-    uri = tracking.configure(tmp_path, EXP)
+    uri = tracking.configure()
     assert uri == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     assert mlflow.get_tracking_uri() == uri
-    assert MlflowClient(tracking_uri=uri).get_experiment_by_name(EXP) is not None
+    exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(EXP)
+    assert exp.artifact_location == (tmp_path.resolve() / "mlartifacts").as_uri()
     assert not (tmp_path.parent / "mlflow.db").exists() and not (tmp_path.parent / "mlruns").exists()
 
 
@@ -52,25 +62,29 @@ def test_pipeline_run_id(monkeypatch) -> None:
     monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, "repro-42")
     assert tracking.pipeline_run_id() == "repro-42"
     monkeypatch.delenv(tracking.PIPELINE_RUN_ENV)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     a, b = tracking.pipeline_run_id(), tracking.pipeline_run_id()
-    assert re.fullmatch(r"[0-9a-f]{12}", a) and re.fullmatch(r"[0-9a-f]{12}", b)
-    if tracking._dvc_ancestor() is None:  # run by hand (not under dvc): a fresh id each time
-        assert a != b
-    else:  # under dvc every stage agrees
-        assert a == b
+    assert re.fullmatch(r"[0-9a-f]{12}", a) and re.fullmatch(r"[0-9a-f]{12}", b) and a != b  # on its own: fresh
+    monkeypatch.setenv("DVC_EXP_NAME", "seed1")  # every stage of one experiment agrees
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "c" * 40)
+    assert tracking.pipeline_run_id() == tracking.pipeline_run_id()
+    other = tracking.pipeline_run_id()
+    monkeypatch.setenv("DVC_EXP_NAME", "seed2")
+    assert tracking.pipeline_run_id() != other
 
 
 def test_stage_tags(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not a git repository
     monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, "p1")
     for k in ("DVC_STAGE", "DVC_EXP_NAME"):
         monkeypatch.delenv(k, raising=False)
-    tags = tracking.stage_tags(tmp_path, "train", "densedepth", "synthetic", "ab" * 32)
+    tags = tracking.stage_tags("train", "densedepth", "synthetic", "ab" * 32)
     assert tags == {"depthpipe.stage": "train", "depthpipe.variant": "densedepth", "depthpipe.pipeline_run": "p1",
                     "mlflow.source.git.commit": "unknown", "dvc.stage": "train@densedepth",
                     "depthpipe.data.source": "synthetic", "depthpipe.data.sha256": "ab" * 32}
     monkeypatch.setenv("DVC_STAGE", "train@semantic_booster")
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
-    tags = tracking.stage_tags(tmp_path, "prepare", None, None, None)
+    tags = tracking.stage_tags("prepare", None, None, None)
     assert tags["dvc.stage"] == "train@semantic_booster" and tags["dvc.exp_name"] == "exp-1"
     assert "depthpipe.variant" not in tags and "depthpipe.data.source" not in tags
 
@@ -92,9 +106,9 @@ def test_git_commit(tmp_path) -> None:
 
 # ---------------------------------------------------------------------------------------------- stage_run
 def _log_a_stage(root: Path, data_file: Path, artifact: Path) -> str:
-    tags = tracking.stage_tags(root, "train", "densedepth", "synthetic", "cd" * 32)
+    tags = tracking.stage_tags("train", "densedepth", "synthetic", "cd" * 32)
     params = {"train": {"lr": 1e-3, "augment": {"hflip": True}}, "prepare": {"input_size": [64, 96]}, "note": None}
-    with tracking.stage_run(root, EXP, "train", "densedepth", params, tags, system_metrics=False) as run:
+    with tracking.stage_run("train", "densedepth", params, tags, system_metrics=False) as run:
         assert not run.resumed
         for step in (1, 2, 3):
             run.log_metrics({"train_loss": 1.0 / step, "skipped": float("nan")}, step=step)
@@ -103,12 +117,13 @@ def _log_a_stage(root: Path, data_file: Path, artifact: Path) -> str:
         run.log_artifact(artifact, artifact_path="reports")
         run.log_artifact(root / "does-not-exist.txt")  # absent files are skipped, not an error
         run.log_dict({"a": 1}, "extra/summary.json")
-        run.log_dataset(data_file, "nyu-prepared-train", sha256_file(data_file), "training", 12)
+        run.log_dataset(data_file, "prepared-train", sha256_file(data_file), "training", 12)
         return run.run_id
 
 
 def test_stage_run_logs_tags_flat_params_stepped_metrics_artifacts_and_dataset(tmp_path, mlflow_store, monkeypatch,
                                                                                 tiny_data) -> None:
+    monkeypatch.chdir(tmp_path)  # not a git repository
     monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, "pipe-7")
     artifact = tmp_path / "history.csv"
     artifact.write_text("epoch,loss\n1,0.5\n")
@@ -131,7 +146,7 @@ def test_stage_run_logs_tags_flat_params_stepped_metrics_artifacts_and_dataset(t
     assert {a.path for a in client.list_artifacts(run_id)} == {"history.csv", "reports", "extra"}
     assert [a.path for a in client.list_artifacts(run_id, "reports")] == ["reports/history.csv"]
     (inp,) = run.inputs.dataset_inputs
-    assert inp.dataset.name == "nyu-prepared-train"
+    assert inp.dataset.name == "prepared-train"
     assert inp.dataset.digest == sha256_file(tiny_data.train_h5)[:36]
     assert tiny_data.train_h5.resolve().as_uri() in inp.dataset.source
     inp_tags = {t.key: t.value for t in inp.tags}
@@ -141,7 +156,7 @@ def test_stage_run_logs_tags_flat_params_stepped_metrics_artifacts_and_dataset(t
 
 def test_stage_run_fails_the_run_on_error(tmp_path, mlflow_store) -> None:
     with pytest.raises(RuntimeError, match="boom"):
-        with tracking.stage_run(tmp_path, EXP, "evaluate", None, {"x": 1}, {"depthpipe.stage": "evaluate"},
+        with tracking.stage_run("evaluate", None, {"x": 1}, {"depthpipe.stage": "evaluate"},
                                 system_metrics=False) as run:
             run_id = run.run_id
             raise RuntimeError("boom")
@@ -152,11 +167,11 @@ def test_stage_run_fails_the_run_on_error(tmp_path, mlflow_store) -> None:
 
 def test_stage_run_resumes_a_run_id_and_starts_over_for_an_unknown_one(tmp_path, mlflow_store) -> None:
     tags = {"depthpipe.stage": "train"}
-    with tracking.stage_run(tmp_path, EXP, "train", "densedepth", {"lr": 1}, tags, system_metrics=False) as run:
+    with tracking.stage_run("train", "densedepth", {"lr": 1}, tags, system_metrics=False) as run:
         run.log_metrics({"loss": 2.0}, step=1)
         first = run.run_id
     # resumed: same run, params untouched (a changed value would be an MLflow error if re-logged), metrics appended
-    with tracking.stage_run(tmp_path, EXP, "train", "densedepth", {"lr": 2}, tags, system_metrics=False,
+    with tracking.stage_run("train", "densedepth", {"lr": 2}, tags, system_metrics=False,
                             run_id=first) as run:
         assert run.run_id == first and run.resumed
         run.log_metrics({"loss": 1.0}, step=2)
@@ -165,12 +180,12 @@ def test_stage_run_resumes_a_run_id_and_starts_over_for_an_unknown_one(tmp_path,
     assert [m.step for m in client.get_metric_history(first, "loss")] == [1, 2]
     assert client.get_run(first).info.status == "FINISHED"
     # a run id this store does not hold (another store, a deleted run): a new run with its params
-    with tracking.stage_run(tmp_path, EXP, "train", "densedepth", {"lr": 3}, tags, system_metrics=False,
+    with tracking.stage_run("train", "densedepth", {"lr": 3}, tags, system_metrics=False,
                             run_id="0" * 32) as run:
         assert run.run_id != first and not run.resumed
         fresh = run.run_id
     client.delete_run(fresh)
-    with tracking.stage_run(tmp_path, EXP, "train", "densedepth", {"lr": 4}, tags, system_metrics=False,
+    with tracking.stage_run("train", "densedepth", {"lr": 4}, tags, system_metrics=False,
                             run_id=fresh) as run:
         assert run.run_id not in (first, fresh) and not run.resumed
         assert client.get_run(run.run_id).data.params == {"lr": "4"}
@@ -178,7 +193,7 @@ def test_stage_run_resumes_a_run_id_and_starts_over_for_an_unknown_one(tmp_path,
 
 def test_many_and_long_params_are_batched_and_truncated(tmp_path, mlflow_store) -> None:
     params = {f"p{i:03d}": i for i in range(150)} | {"long": "x" * (tracking.MAX_PARAM_LEN + 500)}
-    with tracking.stage_run(tmp_path, EXP, "prepare", None, params, {}, system_metrics=False) as run:
+    with tracking.stage_run("prepare", None, params, {}, system_metrics=False) as run:
         run_id = run.run_id
     got = MlflowClient(tracking_uri=mlflow_store).get_run(run_id).data.params
     assert len(got) == 151 and got["p149"] == "149"
@@ -186,14 +201,14 @@ def test_many_and_long_params_are_batched_and_truncated(tmp_path, mlflow_store) 
 
 
 def test_find_runs(tmp_path, mlflow_store) -> None:
-    assert tracking.find_runs(tmp_path, "no-such-experiment") == []
+    assert tracking.find_runs("tags.`depthpipe.stage` = 'none'") == []
     for variant in ("densedepth", "semantic_booster"):
-        with tracking.stage_run(tmp_path, EXP, "train", variant, {}, tracking.stage_tags(tmp_path, "train", variant,
+        with tracking.stage_run("train", variant, {}, tracking.stage_tags("train", variant,
                                 None, None), system_metrics=False):
             pass
-    runs = tracking.find_runs(tmp_path, EXP, "tags.`depthpipe.variant` = 'semantic_booster'")
+    runs = tracking.find_runs("tags.`depthpipe.variant` = 'semantic_booster'")
     assert [r.info.run_name for r in runs] == ["train-semantic_booster"]
-    assert [r.info.run_name for r in tracking.find_runs(tmp_path, EXP)] == ["train-semantic_booster", "train-densedepth"]
+    assert [r.info.run_name for r in tracking.find_runs()] == ["train-semantic_booster", "train-densedepth"]
 
 
 # ------------------------------------------------------------------------------------------ a real server
@@ -250,11 +265,11 @@ def test_stage_run_against_a_real_mlflow_server(tmp_path, monkeypatch, tiny_data
         assert run.data.params["train.lr"] == "0.001" and run.data.params["prepare.input_size"] == "[64, 96]"
         assert [m.step for m in client.get_metric_history(run_id, "train_loss")] == [1, 2, 3]
         assert {a.path for a in client.list_artifacts(run_id)} == {"history.csv", "reports", "extra"}
-        assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["nyu-prepared-train"]
+        assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["prepared-train"]
         back = client.download_artifacts(run_id, "history.csv", str(tmp_path / "dl"))
         assert Path(back).read_text() == artifact.read_text()
         assert list((tmp_path / "art").rglob("history.csv")), "artifacts did not land in the server's destination"
-        assert [r.info.run_id for r in tracking.find_runs(tmp_path, EXP)] == [run_id]
+        assert [r.info.run_id for r in tracking.find_runs()] == [run_id]
     finally:
         for sig, wait_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):  # the server's whole process group
             try:

@@ -16,13 +16,15 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-import depthpipe.train as train_mod
+import depthpipe.trainer as trainer_mod
 from depthpipe.checkpoint import load_state_dict, load_trained
+from depthpipe.config import with_changes
 from depthpipe.data.loader import EpochBatchSampler
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import sha256_file
 from depthpipe.models import build_model
-from depthpipe.train import TrainConfig, fingerprint, run_training
+from depthpipe.train_state import fingerprint
+from depthpipe.trainer import train_variant
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_abs_rel", "val_rmse", "val_delta1", "lr"]
 VARIANTS = ("densedepth", "semantic_booster")
@@ -55,13 +57,14 @@ def test_training_writes_model_config_history_plot_and_mlflow_run(variant: str, 
 
     config = json.loads((model_dir / "config.json").read_text())
     for key in ("variant", "model", "input_size", "output_size", "mlflow_run_id", "min_depth", "max_depth",
-                "best_epoch", "effective_batch_size", "effective_lr", "world_size", "data_sha256"):
+                "best_epoch", "effective_batch_size", "effective_lr", "world_size", "data_sha256", "precision"):
         assert key in config, key
     assert config["variant"] == variant
     assert config["input_size"] == [64, 96] and config["output_size"] == [32, 48]
     assert config["world_size"] == 1 and config["effective_batch_size"] == 4
     assert config["data_sha256"] == sha256_file(tiny_data.train_h5)
     assert config["best_epoch"] in (1, 2)
+    assert config["precision"] in ("bf16", "fp32")
     assert isinstance(config["mlflow_run_id"], str) and config["mlflow_run_id"]
 
     # every file a run leaves loads without unpickling code
@@ -95,10 +98,11 @@ def test_training_writes_model_config_history_plot_and_mlflow_run(variant: str, 
     assert run.data.tags["depthpipe.data.prepared_sha256"] == config["data_sha256"]
     assert run.data.params["train.epochs"] == "2" and run.data.params["effective_batch_size"] == "4"
     assert run.data.params["prepare.input_size"] == "[64, 96]"
+    assert run.data.params["precision"] == config["precision"] == run.data.tags["depthpipe.precision"]
     client = MlflowClient(tracking_uri=t.tracking_uri)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.json", "history.csv", "loss.png"}
-    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["nyu-prepared-train"]
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["prepared-train"]
 
 
 # ------------------------------------------------------------------------------------------- determinism
@@ -130,7 +134,7 @@ def test_interrupted_run_resumes_to_the_same_weights(trained, train_tiny, tiny_p
                                                     capsys) -> None:
     uninterrupted = trained(RESUME_VARIANT)
     with monkeypatch.context() as mp:
-        mp.setattr(train_mod, "EpochBatchSampler", _Interrupt)
+        mp.setattr(trainer_mod, "EpochBatchSampler", _Interrupt)
         with pytest.raises(KeyboardInterrupt):
             train_tiny(RESUME_VARIANT, tiny_params, tmp_path)
     model_dir = tmp_path / "models" / RESUME_VARIANT
@@ -165,10 +169,10 @@ def test_interrupted_run_resumes_to_the_same_weights(trained, train_tiny, tiny_p
 
 def test_checkpoint_of_other_params_is_not_resumed(trained, train_tiny, tiny_params, tmp_path, capsys) -> None:
     shutil.copytree(trained(RESUME_VARIANT).model_dir, tmp_path / "models" / RESUME_VARIANT)
-    tiny_params["train"][RESUME_VARIANT]["epochs"] = 1  # another fingerprint than the 2-epoch checkpoint's
-    res = train_tiny(RESUME_VARIANT, tiny_params, tmp_path)
+    one_epoch = with_changes(tiny_params, {f"train.{RESUME_VARIANT}.epochs": 1})  # another fingerprint
+    res = train_tiny(RESUME_VARIANT, one_epoch, tmp_path)
     out = capsys.readouterr().out
-    assert "made with other params or data; starting over" in out and "resuming" not in out
+    assert "made with other params, data or code; starting over" in out and "resuming" not in out
     assert [r["epoch"] for r in _history(res.report_dir)] == ["1"]
     assert load_state_dict(res.model_dir / "checkpoints" / "last.pt")["epoch"] == 0
 
@@ -187,64 +191,36 @@ def test_checkpoint_whose_mlflow_run_is_gone_still_resumes(trained, train_tiny, 
     assert len(runs[0].inputs.dataset_inputs) == 1
 
 
-def test_fingerprint_covers_params_data_and_world() -> None:
-    base = {"epochs": 2, "batch_size": 4, "optimizer": "adamw", "lr": 1e-3, "lr_scaling": "none",
-            "base_batch_size": 8, "weight_decay": 0.0, "schedule": "none", "step_size": 1, "gamma": 0.1, "seed": 0,
-            "val_fraction": 0.1, "device": "cpu", "amp": "none", "channels_last": False, "compile": False,
-            "workers": 0, "sync_bn": False, "nproc_per_node": 1, "nnodes": 1, "loss": {}}
-    cfg = TrainConfig.from_params(base, "densedepth")
-    fp = fingerprint("densedepth", cfg, {"decoder_width": 0.25}, "d" * 64, 1)
-    assert fp == fingerprint("densedepth", TrainConfig.from_params(dict(base), "densedepth"), {"decoder_width": 0.25},
-                             "d" * 64, 1)
+def test_fingerprint_covers_params_data_and_world(tiny_params) -> None:
+    cfg, model = tiny_params.train.densedepth, tiny_params.models.densedepth
+    fp = fingerprint("densedepth", cfg, model, "d" * 64, 1)
+    assert fp == fingerprint("densedepth", cfg.model_copy(), model.model_copy(), "d" * 64, 1)
     others = [
-        fingerprint("semantic_booster", cfg, {"decoder_width": 0.25}, "d" * 64, 1),
-        fingerprint("densedepth", TrainConfig.from_params({**base, "lr": 2e-3}, "densedepth"),
-                    {"decoder_width": 0.25}, "d" * 64, 1),
-        fingerprint("densedepth", cfg, {"decoder_width": 0.5}, "d" * 64, 1),
-        fingerprint("densedepth", cfg, {"decoder_width": 0.25}, "e" * 64, 1),
-        fingerprint("densedepth", cfg, {"decoder_width": 0.25}, "d" * 64, 2),
+        fingerprint("semantic_booster", cfg, model, "d" * 64, 1),
+        fingerprint("densedepth", cfg.model_copy(update={"lr": 2e-3}), model, "d" * 64, 1),
+        fingerprint("densedepth", cfg, model.model_copy(update={"decoder_width": 0.5}), "d" * 64, 1),
+        fingerprint("densedepth", cfg, model, "e" * 64, 1),
+        fingerprint("densedepth", cfg, model, "d" * 64, 2),
     ]
     assert fp not in others and len(set(others)) == len(others)
 
 
-# ------------------------------------------------------------------------------------------- bad params
-MISSING = object()
+# ------------------------------------------------------------------------------------------ bad settings
+def _train(params, variant, prepared, tmp_path):
+    return train_variant(variant, params.train_config(variant), params.model_config_of(variant), prepared,
+                         tmp_path / "m", tmp_path / "r", progress=False)
 
 
-@pytest.mark.parametrize("variant,edit,key", [
-    ("densedepth", {"lr": -1}, "train.densedepth.lr"),
-    ("densedepth", {"lr": "fast"}, "train.densedepth.lr"),
-    ("densedepth", {"optimizer": "sgd"}, "train.densedepth.optimizer"),
-    ("densedepth", {"epochs": 0}, "train.densedepth.epochs"),
-    ("densedepth", {"epochs": True}, "train.densedepth.epochs"),
-    ("semantic_booster", {"batch_size": 2.5}, "train.semantic_booster.batch_size"),
-    ("semantic_booster", {"batch_size": 100}, "train.semantic_booster.batch_size"),
-    ("semantic_booster", {"val_fraction": 1.0}, "train.semantic_booster.val_fraction"),
-    ("semantic_booster", {"schedule": "linear"}, "train.semantic_booster.schedule"),
-    ("densedepth", {"device": "tpu"}, "train.densedepth.device"),
-    ("densedepth", {"loss": {"w_ssim": -1}}, "train.densedepth.loss.w_ssim"),
-    ("densedepth", {"loss": {"w_typo": 1}}, "train.densedepth.loss"),
-    ("densedepth", {"epochs": MISSING}, "missing key 'train.densedepth.epochs'"),
-    ("semantic_booster", {"optimizer": MISSING}, "missing key 'train.semantic_booster.optimizer'"),
-])
-def test_bad_train_params_give_a_one_line_error_naming_the_key(variant, edit, key, tiny_params, tiny_data, tmp_path,
-                                                                mlflow_store) -> None:
-    section = tiny_params["train"][variant]
-    for k, v in edit.items():
-        if v is MISSING:
-            del section[k]
-        else:
-            section[k] = v
+def test_batch_larger_than_the_data_is_one_line_naming_the_key(tiny_params, tiny_data, tmp_path, mlflow_store) -> None:
+    big = with_changes(tiny_params, {"train.semantic_booster.batch_size": 100})
     with pytest.raises(DepthpipeError) as exc:
-        run_training(variant, tiny_params, tmp_path, tiny_data.prepared, tmp_path / "m", tmp_path / "r", progress=False)
+        _train(big, "semantic_booster", tiny_data.prepared, tmp_path)
     msg = str(exc.value)
-    assert key in msg and "\n" not in msg, msg
+    assert "train.semantic_booster.batch_size 100" in msg and "\n" not in msg, msg
     assert not (tmp_path / "m").exists()
 
 
-def test_bad_model_params_and_missing_data(tiny_params, tiny_data, tmp_path, mlflow_store) -> None:
-    tiny_params["models"]["densedepth"]["decoder_width"] = 5
-    with pytest.raises(DepthpipeError, match="models.densedepth.decoder_width"):
-        run_training("densedepth", tiny_params, tmp_path, tiny_data.prepared, tmp_path / "m", tmp_path / "r")
+def test_missing_prepared_data(tiny_params, tmp_path, mlflow_store) -> None:
     with pytest.raises(DepthpipeError, match="prepared data not found"):
-        run_training("semantic_booster", tiny_params, tmp_path, tmp_path / "nowhere", tmp_path / "m", tmp_path / "r")
+        _train(tiny_params, "semantic_booster", tmp_path / "nowhere", tmp_path)
+    assert not (tmp_path / "m").exists()

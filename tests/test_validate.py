@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,12 @@ import pandas as pd
 import pytest
 import scipy.io as sio
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-from depthpipe.data import validate as v  # noqa: E402
-from depthpipe.data.meta import load_class_mapping, write_splits  # noqa: E402
-from depthpipe.data.nyu_mat import NYULabeledFile  # noqa: E402
-from depthpipe.errors import DepthpipeError  # noqa: E402
-from depthpipe.params import load_params  # noqa: E402
-from nyu_fixtures import (  # noqa: E402
+from depthpipe.config import ValidateConfig, load_config
+from depthpipe.data import validate as v
+from depthpipe.data.meta import load_class_mapping, write_splits
+from depthpipe.data.nyu_mat import NYULabeledFile
+from depthpipe.errors import DepthpipeError
+from nyu_fixtures import (
     CLASS_MAPPING,
     REAL_TEST10,
     require_shared_nyu,
@@ -33,13 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 N, H, W = 5, 48, 64  # small frames: the reader takes any size
 
 
-def make_params(**over: Any) -> dict[str, Any]:
+def make_params(**over: Any) -> ValidateConfig:
     section = {"max_depth": 10.0, "min_valid_fraction": 0.5, "max_label": 894, "expected_frames": None}
     section.update(over)
-    return {"validate": section}
+    return ValidateConfig.model_validate(section)
 
 
-def run(tmp_path: Path, mat: Path, splits: Path, params: dict[str, Any] | None = None, tag: str = "") -> dict[str, Any]:
+def run(tmp_path: Path, mat: Path, splits: Path, params: ValidateConfig | None = None, tag: str = "") -> dict[str, Any]:
     return v.validate_dataset(
         mat,
         splits,
@@ -82,12 +79,10 @@ def test_real_frames_pass(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "report.json").read_text()) == report
 
 
-def test_repo_params_are_valid() -> None:
-    params_file = REPO / "params.yaml"
-    if not params_file.exists():
-        pytest.skip("no params.yaml")
-    checked = v.validate_params(load_params(params_file))
-    assert checked["max_depth"] > 0 and 0 <= checked["min_valid_fraction"] <= 1
+def test_repo_params_build_the_suite() -> None:
+    cfg = load_config(REPO / "params.yaml").validate_
+    suite = v.build_suite(cfg, 360)
+    assert len(suite.expectations) == 10 and suite.expectations[0].value == 360
 
 
 # -- statistics ------------------------------------------------------------------------------------------
@@ -203,7 +198,7 @@ def test_wrong_label_shape(tmp_path: Path) -> None:
         del f["labels"]
         f.create_dataset("labels", data=np.zeros((N, W, H + 1), np.uint16))
     with pytest.raises(DepthpipeError, match=r"key 'labels' has shape \(5, 64, 49\)") as err:
-        v.frame_statistics(mat, splits, progress=False)
+        v.frame_statistics(mat, splits, max_depth=10.0, progress=False)
     assert str(mat) in str(err.value)
 
 
@@ -222,43 +217,12 @@ def test_split_file_errors(tmp_path: Path) -> None:
     only_train = tmp_path / "only_train.mat"
     sio.savemat(only_train, {"trainNdxs": np.arange(1, N + 1, dtype=np.uint16).reshape(-1, 1)})
     with pytest.raises(DepthpipeError, match=r"only_train\.mat: missing key 'testNdxs'"):
-        v.frame_statistics(mat, only_train, progress=False)
+        v.frame_statistics(mat, only_train, max_depth=10.0, progress=False)
     too_far = write_simple_splits(tmp_path / "too_far.mat", N + 1, n_test=1)  # lists frame 6 of a 5-frame file
     with pytest.raises(DepthpipeError, match=r"too_far\.mat: key 'testNdxs' has index 6 outside 1\.\.5"):
-        v.frame_statistics(mat, too_far, progress=False)
+        v.frame_statistics(mat, too_far, max_depth=10.0, progress=False)
     with pytest.raises(DepthpipeError, match="split file not found"):
-        v.frame_statistics(mat, tmp_path / "absent.mat", progress=False)
-
-
-# -- params ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "key, value",
-    [
-        ("max_depth", 0),
-        ("max_depth", -1.0),
-        ("max_depth", "ten"),
-        ("max_depth", True),
-        ("min_valid_fraction", 1.5),
-        ("min_valid_fraction", -0.1),
-        ("max_label", 0),
-        ("max_label", 894.5),
-        ("expected_frames", 0),
-        ("expected_frames", "all"),
-    ],
-)
-def test_bad_params(tmp_path: Path, key: str, value: Any) -> None:
-    with pytest.raises(DepthpipeError, match=rf"^params\.yaml: validate\.{key} must be"):
-        # the params are checked before the (absent) file is opened
-        run(tmp_path, tmp_path / "absent.mat", tmp_path / "absent_splits.mat", make_params(**{key: value}))
-
-
-def test_missing_params(tmp_path: Path) -> None:
-    params = make_params()
-    del params["validate"]["min_valid_fraction"]
-    with pytest.raises(DepthpipeError, match=r"validate\.min_valid_fraction is missing"):
-        v.build_suite(params, 3)
-    with pytest.raises(DepthpipeError, match=r"missing key 'validate'"):
-        v.validate_params({})
+        v.frame_statistics(mat, tmp_path / "absent.mat", max_depth=10.0, progress=False)
 
 
 # -- determinism -----------------------------------------------------------------------------------------

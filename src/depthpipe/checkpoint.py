@@ -5,14 +5,18 @@
                      ``torch.load(..., weights_only=True)``);
     ``config.json``  what is needed to rebuild the network and interpret its output (variant, model params,
                      input/output size, depth range, provenance);
-    ``checkpoints/`` one resumable training checkpoint per epoch (model, optimiser, scheduler and RNG
-                     states, all as tensors and plain containers so ``weights_only=True`` loads them).
+    ``checkpoints/`` ``last.pt``, the resumable checkpoint of the last epoch (see
+                     :mod:`depthpipe.train_state`), and ``best.pt``, the best weights so far.
+
+Every file is written under a temporary name and renamed into place; temporaries left by a killed run are
+removed when the next run starts (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import pickle
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,6 +27,22 @@ from depthpipe.io import atomic_path, read_json, write_json_atomic
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
+CHECKPOINTS = "checkpoints"
+LAST, BEST = "last.pt", "best.pt"
+
+
+def checkpoint_dir(model_dir: str | os.PathLike[str]) -> Path:
+    """``<model_dir>/checkpoints``: the resumable state of a run (a DVC ``persist`` output)."""
+    return Path(model_dir) / CHECKPOINTS
+
+
+def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete ``*.tmp-<pid>.*`` files that a killed process left in ``directory``; returns what was removed."""
+    d = Path(directory)
+    stale = sorted(d.glob("*.tmp-*")) if d.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def save_trained(model_dir: str | os.PathLike[str], state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any]) -> None:
@@ -57,16 +77,26 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise DepthpipeError(f"{p}: checkpoint not found")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, pickle with code, ...
-        raise DepthpipeError(f"{p}: cannot load checkpoint safely ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    except pickle.UnpicklingError:  # a pickle that needs code to load: not written by depthpipe
+        raise DepthpipeError(
+            f"{p}: not a depthpipe checkpoint (it holds Python objects, not only tensors); it was not loaded. "
+            f"Delete it if you did not make it, or move it away and run the stage again") from None
+    except Exception as exc:  # truncated zip, not a torch file, ...
+        raise DepthpipeError(
+            f"{p}: unreadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}); delete it and run "
+            f"the stage again") from None
 
 
 def load_trained(model_dir: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the trained network of ``model_dir`` in eval mode on the CPU, with its config."""
+    """Rebuild the trained network of ``model_dir`` in eval mode on the CPU, with its config.
+
+    The network is built without pretrained encoder files (``model.pt`` holds every weight), so a model
+    trained from ImageNet weights loads on a machine that has none.
+    """
     from depthpipe.models import build_model  # local: keeps this module importable without torchvision
 
     config = read_config(model_dir)
-    model = build_model(config["variant"], config["model"])
+    model = build_model(config["variant"], {**config["model"], "encoder_weights": "none"})
     state = load_state_dict(Path(model_dir) / MODEL_FILE)
     try:
         model.load_state_dict(state)

@@ -1,11 +1,4 @@
-"""The ``depthpipe`` command: the user-facing verbs around the DVC pipeline.
-
-    depthpipe models                         parameter counts of the configured variants
-    depthpipe predict IMG... --model DIR     depth PNGs (mm, 16-bit) + previews from an exported model
-    depthpipe gate [--baseline REV]          metric diff vs a git revision as a Markdown table; exit 1 on regression
-    depthpipe promote VARIANT                move the registry alias `champion` to `candidate` if the gate passes
-    depthpipe ui                             the MLflow UI on this project's tracking store
-"""
+"""The ``depthpipe`` command: the verbs a person uses around the DVC pipeline, one line of help each."""
 
 from __future__ import annotations
 
@@ -13,25 +6,51 @@ import argparse
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Sequence
 
+from depthpipe import __version__
+from depthpipe.config import VARIANTS, load_config
 from depthpipe.errors import DepthpipeError
-from depthpipe.stage import quiet_environment
+
+DESCRIPTION = """\
+depthpipe: monocular depth estimation on NYU Depth v2 as a DVC pipeline logged to MLflow.
+
+Run the pipeline with `make repro` (or `depthpipe repro`, or `dvc repro` in the venv); switch recipes with
+`dvc exp run -S recipe=paper`. Run from the project directory: every verb reads ./params.yaml.
+"""
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from depthpipe.models import MODEL_NAMES, build_model, count_parameters
-    from depthpipe.params import load_params, repo_root
+    from depthpipe.models import build_model, count_parameters
 
-    params = load_params(args.params or repo_root() / "params.yaml")
-    print(f"recipe: {params.get('recipe')}")
-    for name in MODEL_NAMES:
-        mp = dict(params["models"][name])
-        mp["encoder_weights"] = "none"  # counting needs no weights
-        n = count_parameters(build_model(name, mp))
-        print(f"{name:18s} {n / 1e6:8.2f} M parameters  ({', '.join(f'{k}={v}' for k, v in params['models'][name].items())})")
+    params = load_config(args.params)
+    print(f"recipe: {params.recipe}")
+    for name in VARIANTS:
+        cfg = params.model_config_of(name)
+        n = count_parameters(build_model(name, cfg.model_copy(update={"encoder_weights": "none"})))
+        settings = ", ".join(f"{k}={v}" for k, v in cfg.model_dump().items())
+        print(f"{name:18s} {n / 1e6:8.2f} M parameters  ({settings})")
     return 0
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from depthpipe.composition import compose_params
+
+    overrides = ([f"recipe={args.recipe}"] if args.recipe else []) + list(args.overrides)
+    params = compose_params(Path.cwd(), overrides)
+    print(f"params.yaml: recipe {params.recipe}" + (f", {' '.join(args.overrides)}" if args.overrides else ""))
+    return 0
+
+
+def _cmd_repro(args: argparse.Namespace) -> int:
+    from depthpipe.gate import dvc_executable
+    from depthpipe.tracking import PIPELINE_RUN_ENV
+
+    env = {**os.environ, PIPELINE_RUN_ENV: os.environ.get(PIPELINE_RUN_ENV) or uuid.uuid4().hex[:12]}
+    print(f"depthpipe repro: pipeline run {env[PIPELINE_RUN_ENV]}", flush=True)
+    return subprocess.call([dvc_executable(), "repro", *args.dvc_args], env=env)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -47,17 +66,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _gate(root: Path, baseline: str | None) -> tuple[str, int]:
+def _gate(baseline: str | None) -> tuple[str, int]:
     from depthpipe.gate import run_gate
-    from depthpipe.params import load_params
 
-    return run_gate(root, baseline, load_params(root / "params.yaml")["gate"])
+    return run_gate(Path.cwd(), baseline, load_config().gate)
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from depthpipe.params import repo_root
-
-    table, code = _gate(repo_root(), args.baseline)
+    table, code = _gate(args.baseline)
     print(table)
     if args.output:
         Path(args.output).write_text(table + "\n")
@@ -66,22 +82,18 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 def _cmd_promote(args: argparse.Namespace) -> int:
     from depthpipe.export import promote
-    from depthpipe.params import load_params, repo_root
 
-    root = repo_root()
-    table, code = _gate(root, args.baseline)
+    table, code = _gate(args.baseline)
     print(table)
-    experiment = load_params(root / "params.yaml")["tracking"]["experiment"]
-    version = promote(args.variant, root, experiment, gate_ok=code == 0)
+    version = promote(args.variant, gate_ok=code == 0)
     print(f"promote: depthpipe-{args.variant} version {version} is now @champion")
     return 0
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    from depthpipe.params import repo_root
     from depthpipe.tracking import tracking_uri
 
-    uri = tracking_uri(repo_root())
+    uri = tracking_uri()
     print(f"MLflow UI on http://{args.host}:{args.port} for {uri}")
     exe = Path(sys.executable).with_name("mlflow")
     return subprocess.call([str(exe) if exe.exists() else "mlflow", "ui", "--backend-store-uri", uri,
@@ -89,31 +101,46 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="depthpipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
+    """The argument parser of every verb."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="depthpipe", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"depthpipe {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="VERB")
 
-    m = sub.add_parser("models", help="print the parameter count of each configured variant")
-    m.add_argument("--params", help="params file (default: <repo>/params.yaml)")
+    m = sub.add_parser("models", help="parameter count of each variant as params.yaml configures it", formatter_class=fmt)
+    m.add_argument("--params", default="params.yaml", help="params file")
     m.set_defaults(fn=_cmd_models)
 
-    pr = sub.add_parser("predict", help="predict depth for images with an exported model")
-    pr.add_argument("images", nargs="+", help="PNG or JPEG files, any size")
+    pa = sub.add_parser("params", help="compose params.yaml from conf/ (a recipe and overrides) for `dvc repro`",
+                        formatter_class=fmt)
+    pa.add_argument("--recipe", help="a recipe of conf/recipe/ (cpu, paper, tiny); default: conf/config.yaml's")
+    pa.add_argument("overrides", nargs="*", help="Hydra overrides such as train.densedepth.lr=2e-4")
+    pa.set_defaults(fn=_cmd_params)
+
+    r = sub.add_parser("repro", help="`dvc repro` with one MLflow pipeline-run id for all its stages")
+    r.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed to dvc repro")
+    r.set_defaults(fn=_cmd_repro)
+
+    pr = sub.add_parser("predict", help="depth maps (16-bit PNG in mm + preview) for images", formatter_class=fmt)
+    pr.add_argument("images", nargs="+", help="PNG or JPEG files or directories of them, any size")
     pr.add_argument("--model", required=True, help="an export directory, e.g. exports/densedepth")
-    pr.add_argument("--out", default="predictions", help="output directory (default: predictions/)")
-    pr.add_argument("--backend", choices=("onnx", "pt2"), default="onnx")
+    pr.add_argument("--out", default="predictions", help="output directory")
+    pr.add_argument("--backend", choices=("onnx", "pt2"), default="onnx", help="runtime for the exported graph")
     pr.set_defaults(fn=_cmd_predict)
 
-    g = sub.add_parser("gate", help="compare metrics with a baseline revision (exit 1 on regression, 2 if missing)")
+    g = sub.add_parser("gate", help="metrics vs a baseline revision as Markdown; exit 1 on regression",
+                       formatter_class=fmt)
     g.add_argument("--baseline", default=None, help="git revision (default: the merge base with main)")
     g.add_argument("--output", help="also write the Markdown table to this file")
     g.set_defaults(fn=_cmd_gate)
 
-    pm = sub.add_parser("promote", help="move alias champion to the candidate model when the gate passes")
-    pm.add_argument("variant")
-    pm.add_argument("--baseline", default=None)
+    pm = sub.add_parser("promote", help="move the registry alias @champion to @candidate if the gate passes",
+                        formatter_class=fmt)
+    pm.add_argument("variant", choices=VARIANTS)
+    pm.add_argument("--baseline", default=None, help="git revision for the gate (default: merge base with main)")
     pm.set_defaults(fn=_cmd_promote)
 
-    u = sub.add_parser("ui", help="start the MLflow UI on this project's tracking store")
+    u = sub.add_parser("ui", help="the MLflow UI on this project's tracking store", formatter_class=fmt)
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=5000)
     u.set_defaults(fn=_cmd_ui)
@@ -121,14 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    quiet_environment()
+    """Run one verb; a :class:`DepthpipeError` is one line per problem on stderr (exit 2 for the gate, else 1)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args))
     except DepthpipeError as exc:
         if os.environ.get("DEPTHPIPE_TRACEBACK"):
             raise
-        print(f"depthpipe {args.command}: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"depthpipe {args.command}: error: {line}", file=sys.stderr)
         return 2 if args.command == "gate" else 1
 
 

@@ -29,28 +29,8 @@ from depthpipe.metrics import (
     segmentation_confusion, valid_mask,
 )
 from depthpipe.models import to_metres
-from depthpipe.params import flatten, require
+from depthpipe.config import EvaluateConfig, flatten
 from depthpipe.viz import prediction_grid
-
-def check_params(p: Mapping[str, Any]) -> None:
-    """One-line errors for a bad ``evaluate`` section."""
-    require(p.get("crop") in ("eigen", "none"), "evaluate.crop", f"must be eigen or none (got {p.get('crop')!r})")
-    mn, mx = p.get("min_depth"), p.get("max_depth")
-    require(isinstance(mx, (int, float)) and mx > 0, "evaluate.max_depth", f"must be > 0 (got {mx!r})")
-    require(isinstance(mn, (int, float)) and 0 < mn < mx, "evaluate.min_depth", f"must be in (0, max_depth) (got {mn!r})")
-    bs = p.get("batch_size")
-    require(isinstance(bs, int) and not isinstance(bs, bool) and bs >= 1, "evaluate.batch_size",
-            f"must be an integer >= 1 (got {bs!r})")
-    require(isinstance(p.get("flip_tta"), bool), "evaluate.flip_tta", f"must be true or false (got {p.get('flip_tta')!r})")
-    gf = p.get("grid_frames", 4)
-    require(isinstance(gf, int) and not isinstance(gf, bool) and gf >= 1, "evaluate.grid_frames",
-            f"must be an integer >= 1 (got {gf!r})")
-    bins = p.get("depth_bins")
-    require(isinstance(bins, list) and len(bins) >= 2
-            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bins)
-            and all(b < c for b, c in zip(bins, bins[1:])),
-            "evaluate.depth_bins", f"must be an increasing list of at least 2 numbers (got {bins!r})")
-
 
 @torch.no_grad()
 def predict_full(model: torch.nn.Module, rgb: np.ndarray, full_size: tuple[int, int], max_depth: float,
@@ -103,11 +83,10 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def evaluate_variant(variant: str, params: Mapping[str, Any], root: Path, model_dir: Path, prepared_dir: Path,
+def evaluate_variant(variant: str, cfg: EvaluateConfig, model_dir: Path, prepared_dir: Path,
                      metrics_path: Path, report_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Score ``variant`` on the test split; writes metrics JSON, per-frame CSV, error-by-depth CSV and a grid PNG."""
-    ep = dict(params["evaluate"])
-    check_params(ep)
+    ep = cfg.model_dump()
     torch.manual_seed(0)
     model, config = load_trained(model_dir)
     if config["variant"] != variant:
@@ -177,16 +156,14 @@ def evaluate_variant(variant: str, params: Mapping[str, Any], root: Path, model_
     prediction_grid(np.stack(grid["rgb"]), np.stack(grid["gt"]), np.stack(grid["pred"]), report_dir / "grid.png",
                     max_depth=hi, titles=[f"frame {r['nyu_index']}" for r in per_frame[:grid_n]])
 
-    tcfg = params.get("tracking", {})
     with h5py.File(test_h5, "r") as f:
         src, src_sha = str(f.attrs.get("source", "")), str(f.attrs.get("source_sha256", ""))
-    tags = tracking.stage_tags(root, "evaluate", variant, src or None, src_sha or None)
+    tags = tracking.stage_tags("evaluate", variant, src or None, src_sha or None)
     tags["depthpipe.train_run"] = str(config.get("mlflow_run_id") or "")
-    logged = {**flatten({"evaluate": ep}), "model_dir": str(model_dir), "variant": variant}
+    logged = {**flatten({"evaluate": ep}), "variant": variant}
     test_digest = sha256_file(test_h5)
-    with tracking.stage_run(root, tcfg.get("experiment", "depthpipe"), "evaluate", variant, logged, tags,
-                            system_metrics=False) as run:
-        run.log_dataset(test_h5, "nyu-prepared-test", test_digest, "testing", len(per_frame))
+    with tracking.stage_run("evaluate", variant, logged, tags) as run:
+        run.log_dataset(test_h5, "prepared-test", test_digest, "testing", len(per_frame))
         flat = {f"test_{k}": v for k, v in metrics.items() if isinstance(v, float)}
         flat |= {f"baseline_{k}": v for k, v in metrics["baseline"].items()}
         run.log_metrics(flat)

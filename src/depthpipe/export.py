@@ -269,10 +269,8 @@ def export_model(
     parity_images: np.ndarray,
     tolerance: float,
     opset: int,
-    root: Path,
     metrics_path: Path | None = None,
     register: bool = False,
-    experiment: str = "depthpipe",
     parity_batch: int = PARITY_BATCH,
 ) -> dict[str, Any]:
     """Export ``model_dir`` to ``out_dir`` (``model.pt2``, ``model.onnx``, ``export.json``); see the module doc.
@@ -292,8 +290,6 @@ def export_model(
         )
     if len(images) == 0:
         raise DepthpipeError("export: no parity images (params.yaml export.parity_frames must be >= 1)")
-    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-        raise DepthpipeError(f"params.yaml: export.tolerance must be a number >= 0 (got {tolerance!r})")
     if parity_batch == EXAMPLE_BATCH:
         raise DepthpipeError(f"export: parity_batch must differ from the export example batch ({EXAMPLE_BATCH})")
     metrics = _read_metrics(metrics_path)
@@ -360,14 +356,11 @@ def export_model(
         with torch.no_grad():
             example_out = wrapped(example).numpy()
         result["registry"] = tracking.log_exported_model(
-            root,
-            experiment,
             variant=config["variant"],
             module=wrapped,
             input_example=example.numpy(),
             output_example=example_out,
             run_id=config.get("mlflow_run_id"),
-            run_experiment=config.get("mlflow_experiment"),
             data_sha256=config.get("data_sha256"),
             export_dir=out_dir,
             parity_m={k: float(v) for k, v in diffs.items()},
@@ -375,7 +368,7 @@ def export_model(
     return result
 
 
-def promote(variant: str, root: Path, experiment: str, gate_ok: bool) -> str:
+def promote(variant: str, gate_ok: bool) -> str:
     """Move alias ``champion`` of ``depthpipe-<variant>`` to the version aliased ``candidate``; returns it.
 
     Only when the metrics gate passed (``gate_ok``); raises :class:`DepthpipeError` otherwise, or when there
@@ -384,19 +377,19 @@ def promote(variant: str, root: Path, experiment: str, gate_ok: bool) -> str:
     from depthpipe import tracking
 
     name = tracking.registered_model_name(variant)
-    candidate = tracking.model_version_for_alias(root, experiment, name, tracking.CANDIDATE_ALIAS)
+    candidate = tracking.model_version_for_alias(name, tracking.CANDIDATE_ALIAS)
     if candidate is None:
         raise DepthpipeError(
             f"promote: registered model '{name}' has no '{tracking.CANDIDATE_ALIAS}' version in "
-            f"{tracking.tracking_uri(root)} (run the export stage with export.register: true)"
+            f"{tracking.tracking_uri()} (run the export stage with export.register: true)"
         )
-    champion = tracking.model_version_for_alias(root, experiment, name, tracking.CHAMPION_ALIAS)
+    champion = tracking.model_version_for_alias(name, tracking.CHAMPION_ALIAS)
     if not gate_ok:
         raise DepthpipeError(
             f"promote: the metrics gate did not pass; '{name}' {tracking.CHAMPION_ALIAS} stays at "
             f"{'version ' + champion if champion else 'no version'} (candidate is version {candidate})"
         )
-    tracking.set_model_alias(root, experiment, name, tracking.CHAMPION_ALIAS, candidate)
+    tracking.set_model_alias(name, tracking.CHAMPION_ALIAS, candidate)
     return candidate
 
 
@@ -407,25 +400,9 @@ def read_export(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return read_json(Path(export_dir) / EXPORT_JSON, "an export directory")
 
 
-def export_params_check(section: dict[str, Any]) -> tuple[float, int, int, bool]:
-    """Validate params.yaml ``export`` -> (tolerance, opset, parity_frames, register)."""
-    from depthpipe.params import require
-
-    tol = section.get("tolerance")
-    require(isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0, "export.tolerance", "must be a number >= 0")
-    opset = section.get("opset")
-    require(isinstance(opset, int) and not isinstance(opset, bool) and 13 <= opset <= 23, "export.opset", "must be an integer in [13, 23]")
-    frames = section.get("parity_frames")
-    require(isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1, "export.parity_frames", "must be an integer >= 1")
-    reg = section.get("register", True)
-    require(isinstance(reg, bool), "export.register", "must be true or false")
-    return float(tol), int(opset), int(frames), bool(reg)
-
-
 __all__: Sequence[str] = (
     "DepthInMetres",
     "export_model",
-    "export_params_check",
     "images_to_tensor",
     "load_pt2",
     "onnx_session",

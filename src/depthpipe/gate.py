@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from depthpipe.config import GateConfig
 from depthpipe.errors import DepthpipeError
 
 LOWER_IS_BETTER: frozenset[str] = frozenset({"abs_rel", "sq_rel", "rmse", "rmse_log", "log10"})
@@ -139,10 +140,9 @@ def metrics_diff(root: Path, baseline: str | None) -> dict[str, Any]:
     """
     root = Path(root)
     rev = baseline if baseline else default_baseline(root)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     cmd = [dvc_executable(), "metrics", "diff", "--json", "--all", rev]
     try:
-        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600, env=env)
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.SubprocessError) as exc:
         raise GateError(f"gate: cannot run {' '.join(cmd)} ({exc})") from None
     if proc.returncode != 0:
@@ -260,24 +260,9 @@ def to_markdown(result: GateResult) -> str:
     return "\n".join(lines)
 
 
-def gate_settings(gate_params: Mapping[str, Any]) -> tuple[list[str], float, float]:
-    """Validated params.yaml ``gate`` -> (metrics, abs_tol, rel_tol)."""
-    from depthpipe.params import require
-
-    metrics = gate_params.get("metrics")
-    require(isinstance(metrics, list) and all(isinstance(m, str) for m in metrics) and metrics,
-            "gate.metrics", "must be a non-empty list of metric names")
-    vals = []
-    for key in ("abs_tol", "rel_tol"):
-        v = gate_params.get(key, 0.0)
-        require(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, f"gate.{key}", "must be a number >= 0")
-        vals.append(float(v))
-    return list(metrics), vals[0], vals[1]
-
-
-def run_gate(root: Path, baseline: str | None, gate_params: Mapping[str, Any]) -> tuple[str, int]:
+def run_gate(root: Path, baseline: str | None, cfg: GateConfig) -> tuple[str, int]:
     """Diff, judge and render: ``(markdown, exit_code)``. A baseline that cannot be resolved gives exit 2."""
-    metrics, abs_tol, rel_tol = gate_settings(gate_params)
+    metrics, abs_tol, rel_tol = list(cfg.metrics), cfg.abs_tol, cfg.rel_tol
     try:
         rev = baseline if baseline else default_baseline(Path(root))
         diff = metrics_diff(Path(root), rev)

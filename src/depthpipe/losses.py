@@ -1,4 +1,4 @@
-"""Training losses for the depth networks: pure functions of tensors, masked by validity.
+"""Loss terms shared by the depth networks: pure functions of tensors, masked by validity.
 
 Shapes: ``pred`` / ``target`` (N,1,h,w) float in reciprocal target space (``max_depth / depth_m``, see
 :func:`depthpipe.models.to_target`), ``mask`` (N,1,h,w) bool (True = valid ground truth), ``labels`` (N,h,w)
@@ -12,17 +12,12 @@ pixels have been replaced (``torch.where``) by finite values, so:
 
 Losses run in at least float32 (bf16 network outputs are upcast here, not in the model).
 
-- DenseDepth (Alhashim & Wonka 2018): :func:`densedepth_loss` =
-  ``w_ssim * clip((1 - SSIM)/2, 0, 1) + w_grad * gradient_loss + w_l1 * L1``, on reciprocal targets.
-- Semantic booster (Jiao et al. 2018): :func:`semantic_booster_loss` =
-  ``w_depth * depth_aware + w_grad * gradient_loss (metres) + w_semantic * focal``.
-- :func:`compute_loss` dispatches on the model name with params.yaml ``train.<name>.loss``.
+Each variant combines these terms in its own loss module, beside its network:
+:class:`depthpipe.models.densedepth.DenseDepthLoss` and
+:class:`depthpipe.models.semantic_booster.SemanticBoosterLoss`.
 """
 
 from __future__ import annotations
-
-import math
-from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -30,28 +25,20 @@ from torch import Tensor
 
 from depthpipe.errors import DepthpipeError
 
-DENSEDEPTH_LOSS_DEFAULTS: dict[str, float] = {"w_ssim": 1.0, "w_grad": 1.0, "w_l1": 0.1}
-BOOSTER_LOSS_DEFAULTS: dict[str, float] = {
-    "w_depth": 1.0,
-    "w_semantic": 1.0,
-    "w_grad": 1.0,
-    "focal_alpha": 0.25,
-    "focal_gamma": 2.0,
-}
 
-
-def _working(x: Tensor) -> Tensor:
+def working_precision(x: Tensor) -> Tensor:
     """``x`` in at least float32 (float64 stays float64)."""
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
-def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     """``sum(values[mask]) / max(count, 1)``; ``values`` must be finite (0 for an empty mask)."""
     m = mask.to(values.dtype)
     return (values * m).sum() / m.sum().clamp_min(1.0)
 
 
-def _check_shapes(pred: Tensor, target: Tensor, mask: Tensor) -> None:
+def check_shapes(pred: Tensor, target: Tensor, mask: Tensor) -> None:
+    """Raise unless ``pred``, ``target`` and ``mask`` share one shape."""
     if pred.shape != target.shape or pred.shape != mask.shape:
         raise DepthpipeError(
             f"loss: pred {tuple(pred.shape)}, target {tuple(target.shape)} and mask {tuple(mask.shape)} "
@@ -140,8 +127,8 @@ def joint_gradient_loss(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     two pixels are both valid (0 when there are none). Equals ``mean |grad(pred - target)|`` of DenseDepth.
     pred, target (N,1,h,w) float, mask (N,1,h,w) bool -> 0-d tensor.
     """
-    _check_shapes(pred, target, mask)
-    pred, target = _working(pred), _working(target)
+    check_shapes(pred, target, mask)
+    pred, target = working_precision(pred), working_precision(target)
     mask = mask.to(torch.bool)
     zero = torch.zeros_like(pred)
     diff = torch.where(mask, pred, zero) - torch.where(mask, target, zero)
@@ -149,70 +136,23 @@ def joint_gradient_loss(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     pair_y = mask[..., 1:, :] & mask[..., :-1, :]
     gx = (diff[..., :, 1:] - diff[..., :, :-1]).abs()
     gy = (diff[..., 1:, :] - diff[..., :-1, :]).abs()
-    return _masked_mean(gx, pair_x) + _masked_mean(gy, pair_y)
+    return masked_mean(gx, pair_x) + masked_mean(gy, pair_y)
 
 
 def masked_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """``mean over valid |pred - target|`` (0 when nothing is valid). Shapes (N,1,h,w)."""
-    _check_shapes(pred, target, mask)
-    pred, target = _working(pred), _working(target)
+    check_shapes(pred, target, mask)
+    pred, target = working_precision(pred), working_precision(target)
     mask = mask.to(torch.bool)
     zero = torch.zeros_like(pred)
     diff = torch.where(mask, pred, zero) - torch.where(mask, target, zero)
-    return _masked_mean(diff.abs(), mask)
+    return masked_mean(diff.abs(), mask)
 
 
-# ------------------------------------------------------------------------------------------------ DenseDepth
+# ------------------------------------------------------------------------------- depth-aware and focal terms
 
 
-def densedepth_loss_parts(
-    pred: Tensor, target: Tensor, mask: Tensor, max_depth: float = 10.0, min_depth: float = 0.1
-) -> dict[str, Tensor]:
-    """The three unweighted DenseDepth terms ``{"ssim", "grad", "l1"}`` (0-d tensors, attached to the graph).
-
-    ssim: ``clip((1 - SSIM)/2, 0, 1)`` with SSIM averaged over valid pixels; invalid pixels of ``pred`` are
-    replaced by the target there (so they get zero gradient and read as a perfect local match), and
-    ``data_range = max_depth`` (m, as specified for this project; DenseDepth's reference code uses
-    ``maxDepth / minDepth``, which makes the SSIM constants 100x larger and the term nearly flat on the
-    [1, 10] targets of typical indoor depths). grad: :func:`joint_gradient_loss`. l1: :func:`masked_l1`.
-    """
-    _check_shapes(pred, target, mask)
-    pred, target = _working(pred), _working(target)
-    mask = mask.to(torch.bool)
-    hi = max_depth / min_depth
-    # Invalid targets (NaN, 0...) become a finite in-range value before they enter any window.
-    safe_target = torch.where(mask & torch.isfinite(target), target, torch.ones_like(target)).clamp(1.0, hi)
-    filled = torch.where(mask, pred, safe_target)
-    s = ssim(filled, safe_target, data_range=max_depth, mask=mask)
-    return {
-        "ssim": ((1.0 - s) * 0.5).clamp(0.0, 1.0),
-        "grad": joint_gradient_loss(pred, target, mask),
-        "l1": masked_l1(pred, target, mask),
-    }
-
-
-def densedepth_loss(
-    pred: Tensor,
-    target: Tensor,
-    mask: Tensor,
-    w_ssim: float = 1.0,
-    w_grad: float = 1.0,
-    w_l1: float = 0.1,
-    max_depth: float = 10.0,
-    min_depth: float = 0.1,
-) -> Tensor:
-    """DenseDepth loss ``w_ssim * L_ssim + w_grad * L_grad + w_l1 * L_l1`` (terms: :func:`densedepth_loss_parts`).
-
-    pred, target (N,1,h,w) reciprocal target space, mask (N,1,h,w) bool -> 0-d tensor.
-    """
-    p = densedepth_loss_parts(pred, target, mask, max_depth=max_depth, min_depth=min_depth)
-    return w_ssim * p["ssim"] + w_grad * p["grad"] + w_l1 * p["l1"]
-
-
-# ------------------------------------------------------------------------------------------ semantic booster
-
-
-def _safe_metres(x: Tensor, mask: Tensor, max_depth: float, min_depth: float) -> Tensor:
+def safe_metres(x: Tensor, mask: Tensor, max_depth: float, min_depth: float) -> Tensor:
     """Reciprocal target -> metres in [min_depth, max_depth]; invalid pixels read as 1 m (finite, no grad)."""
     hi = max_depth / min_depth
     safe = torch.where(mask & torch.isfinite(x), x, torch.full_like(x, max_depth))  # max_depth / 1 m
@@ -220,7 +160,7 @@ def _safe_metres(x: Tensor, mask: Tensor, max_depth: float, min_depth: float) ->
 
 
 def depth_aware_loss(
-    pred: Tensor, target: Tensor, mask: Tensor, max_depth: float = 10.0, min_depth: float = 0.1
+    pred: Tensor, target: Tensor, mask: Tensor, max_depth: float, min_depth: float
 ) -> Tensor:
     """Depth-aware L1 (Jiao et al. 2018): ``mean over valid of (alpha_D + lambda_D) * |d - d*|`` in metres.
 
@@ -236,16 +176,16 @@ def depth_aware_loss(
 
     pred, target (N,1,h,w) reciprocal target space, mask (N,1,h,w) bool -> 0-d tensor.
     """
-    _check_shapes(pred, target, mask)
-    pred, target = _working(pred), _working(target)
+    check_shapes(pred, target, mask)
+    pred, target = working_precision(pred), working_precision(target)
     mask = mask.to(torch.bool)
-    d = _safe_metres(pred, mask, max_depth, min_depth)
-    d_gt = _safe_metres(target, mask, max_depth, min_depth)
+    d = safe_metres(pred, mask, max_depth, min_depth)
+    d_gt = safe_metres(target, mask, max_depth, min_depth)
     with torch.no_grad():
         alpha = d_gt / max_depth
         la, lb = torch.log1p(d), torch.log1p(d_gt)
         lam = 1.0 - torch.minimum(la, lb) / torch.maximum(la, lb)
-    return _masked_mean((alpha + lam) * (d - d_gt).abs(), mask)
+    return masked_mean((alpha + lam) * (d - d_gt).abs(), mask)
 
 
 def focal_loss(
@@ -261,7 +201,7 @@ def focal_loss(
         raise DepthpipeError(
             f"focal_loss: logits {tuple(logits.shape)} must be (N,C,h,w) and labels {tuple(labels.shape)} (N,h,w)"
         )
-    logp = F.log_softmax(_working(logits), dim=1)
+    logp = F.log_softmax(working_precision(logits), dim=1)
     valid = labels != ignore_index
     index = torch.where(valid, labels - 1, torch.zeros_like(labels)).clamp(0, logits.shape[1] - 1)
     logp_t = logp.gather(1, index.unsqueeze(1)).squeeze(1)
@@ -271,108 +211,4 @@ def focal_loss(
         p_t = logp_t.exp()
         term = -alpha * (1.0 - p_t).clamp_min(0.0).pow(gamma) * logp_t
     term = torch.where(valid, term, torch.zeros_like(term))
-    return _masked_mean(term, valid)
-
-
-def semantic_booster_loss_parts(
-    out: Mapping[str, Tensor],
-    target: Tensor,
-    mask: Tensor,
-    labels: Tensor,
-    focal_alpha: float = 0.25,
-    focal_gamma: float = 2.0,
-    max_depth: float = 10.0,
-    min_depth: float = 0.1,
-) -> dict[str, Tensor]:
-    """Unweighted booster terms ``{"depth", "grad", "semantic"}`` (0-d tensors, attached to the graph).
-
-    depth: :func:`depth_aware_loss`; grad: :func:`joint_gradient_loss` on depths in metres (as the
-    depth-aware term); semantic: :func:`focal_loss`. ``out`` is the model output dict.
-    """
-    pred = out["depth"]
-    _check_shapes(pred, target, mask)
-    mask = mask.to(torch.bool)
-    d = _safe_metres(_working(pred), mask, max_depth, min_depth)
-    d_gt = _safe_metres(_working(target), mask, max_depth, min_depth)
-    return {
-        "depth": depth_aware_loss(pred, target, mask, max_depth=max_depth, min_depth=min_depth),
-        "grad": joint_gradient_loss(d, d_gt, mask),
-        "semantic": focal_loss(out["semantic"], labels, alpha=focal_alpha, gamma=focal_gamma),
-    }
-
-
-def semantic_booster_loss(
-    out: Mapping[str, Tensor],
-    target: Tensor,
-    mask: Tensor,
-    labels: Tensor,
-    w_depth: float = 1.0,
-    w_semantic: float = 1.0,
-    w_grad: float = 1.0,
-    focal_alpha: float = 0.25,
-    focal_gamma: float = 2.0,
-    max_depth: float = 10.0,
-    min_depth: float = 0.1,
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Booster loss ``w_depth * depth + w_grad * grad + w_semantic * semantic``; returns ``(total, parts)``
-    with the unweighted, detached parts (see :func:`semantic_booster_loss_parts`).
-
-    out {"depth": (N,1,h,w), "semantic": (N,C,h,w)}, target (N,1,h,w), mask (N,1,h,w) bool, labels (N,h,w).
-    """
-    p = semantic_booster_loss_parts(
-        out, target, mask, labels, focal_alpha, focal_gamma, max_depth=max_depth, min_depth=min_depth
-    )
-    total = w_depth * p["depth"] + w_grad * p["grad"] + w_semantic * p["semantic"]
-    return total, {k: v.detach() for k, v in p.items()}
-
-
-# ---------------------------------------------------------------------------------------------- dispatcher
-
-
-def _loss_params(name: str, given: Mapping[str, Any] | None, defaults: Mapping[str, float]) -> dict[str, float]:
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise DepthpipeError(
-            f"params.yaml: train.{name}.loss has unknown key '{unknown[0]}' (allowed: {', '.join(defaults)})"
-        )
-    out = {**defaults, **given}
-    for key, value in out.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise DepthpipeError(
-                f"params.yaml: train.{name}.loss.{key} must be a finite number >= 0 (got {value!r})"
-            )
-    return {k: float(v) for k, v in out.items()}
-
-
-def compute_loss(
-    name: str,
-    out: Mapping[str, Tensor],
-    batch: Mapping[str, Tensor],
-    loss_params: Mapping[str, Any] | None,
-    max_depth: float = 10.0,
-    min_depth: float = 0.1,
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """The training loss of model ``name`` and its detached, unweighted parts.
-
-    out: the model's output dict; batch: ``{"target": (N,1,h,w) float, "mask": (N,1,h,w) bool,
-    "label": (N,h,w) int64}`` (``label`` needed by the booster only); loss_params: params.yaml
-    ``train.<name>.loss`` (densedepth: w_ssim, w_grad, w_l1; semantic_booster: w_depth, w_semantic, w_grad,
-    focal_alpha, focal_gamma; missing keys take the defaults). Returns ``(total 0-d tensor, parts)`` with
-    parts ``{"ssim", "grad", "l1"}`` or ``{"depth", "grad", "semantic"}``.
-    """
-    if name == "densedepth":
-        p = _loss_params(name, loss_params, DENSEDEPTH_LOSS_DEFAULTS)
-        parts = densedepth_loss_parts(
-            out["depth"], batch["target"], batch["mask"], max_depth=max_depth, min_depth=min_depth
-        )
-        total = p["w_ssim"] * parts["ssim"] + p["w_grad"] * parts["grad"] + p["w_l1"] * parts["l1"]
-        return total, {k: v.detach() for k, v in parts.items()}
-    if name == "semantic_booster":
-        p = _loss_params(name, loss_params, BOOSTER_LOSS_DEFAULTS)
-        if "label" not in batch:
-            raise DepthpipeError("loss: semantic_booster needs batch['label'] (N,h,w) int64 labels")
-        return semantic_booster_loss(
-            out, batch["target"], batch["mask"], batch["label"], **p, max_depth=max_depth, min_depth=min_depth
-        )
-    raise DepthpipeError(f"loss: unknown model {name!r} (expected densedepth or semantic_booster)")
+    return masked_mean(term, valid)

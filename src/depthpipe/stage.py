@@ -1,4 +1,9 @@
-"""What every DVC stage script shares: the environment, params read once, and one-line failures."""
+"""What every DVC stage script shares: params checked once, paths from the workspace, one-line failures.
+
+A stage runs in its workspace: the directory DVC starts it in (the project root for ``dvc repro``, a
+temporary copy for ``dvc exp run --temp`` / ``--queue``). Params and every path come from there, never from
+``DVC_ROOT``, which names the parent repository in those runs.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,27 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, NoReturn
 
+from depthpipe.config import PARAMS_FILE, VARIANTS, Params, load_config
 from depthpipe.errors import DepthpipeError
 
-QUIET_ENV = {
-    "GX_ANALYTICS_ENABLED": "false",
-    "DVC_NO_ANALYTICS": "1",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "PYTHONWARNINGS": "ignore::DeprecationWarning",
-}
 
+def run_stage(name: str, body: Callable[[Params, Path], int | None]) -> NoReturn:
+    """Check the whole ``params.yaml`` of the workspace, run ``body(params, workspace)`` and exit.
 
-def quiet_environment() -> None:
-    """No analytics or telemetry from GX, DVC or MLflow (set before they are imported)."""
-    for k, v in QUIET_ENV.items():
-        os.environ.setdefault(k, v)
-
-
-def run_stage(name: str, body: Callable[[dict[str, Any], Path], int | None]) -> None:
-    """Load params once, run ``body(params, root)``, and exit: 0, or 1 with one line per error.
-
-    ``DEPTHPIPE_TRACEBACK=1`` prints full tracebacks for debugging.
+    Exit 0, or 1 with one line per error (``<stage>: error: ...``); ``DEPTHPIPE_TRACEBACK=1`` adds the
+    traceback. Every section is checked before the stage touches any data, so a bad value for the last
+    stage stops the first one.
     """
-    quiet_environment()
-    from depthpipe.params import load_params, repo_root
-
-    root = repo_root()
+    workspace = Path.cwd()
     try:
-        code = body(load_params(root / "params.yaml"), root) or 0
+        code = body(load_config(PARAMS_FILE), workspace) or 0  # relative: errors say params.yaml
     except DepthpipeError as exc:
         if os.environ.get("DEPTHPIPE_TRACEBACK"):
             traceback.print_exc()
-        print(f"{name}: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"{name}: error: {line}", file=sys.stderr)
         code = 1
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
@@ -47,12 +39,8 @@ def run_stage(name: str, body: Callable[[dict[str, Any], Path], int | None]) -> 
     sys.exit(code)
 
 
-def variant_arg(params: dict[str, Any]) -> str:
+def variant_arg() -> str:
     """The model variant named as the stage script's one argument (``python pipeline/train.py densedepth``)."""
-    from depthpipe.models import MODEL_NAMES
-
-    if len(sys.argv) != 2 or sys.argv[1] not in MODEL_NAMES:
-        raise DepthpipeError(f"usage: {Path(sys.argv[0]).name} VARIANT, one of {', '.join(MODEL_NAMES)}")
-    if sys.argv[1] not in params.get("train", {}):
-        raise DepthpipeError(f"params.yaml: missing key 'train.{sys.argv[1]}'")
+    if len(sys.argv) != 2 or sys.argv[1] not in VARIANTS:
+        raise DepthpipeError(f"usage: {Path(sys.argv[0]).name} VARIANT, one of {', '.join(VARIANTS)}")
     return sys.argv[1]

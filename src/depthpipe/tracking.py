@@ -1,14 +1,18 @@
 """Every MLflow call of the project lives here.
 
-The tracking store is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<repo root>/mlflow.db``, anchored
-at the repo root (``DVC_ROOT`` inside DVC stages) so ``dvc exp run --temp`` and ``--queue`` runs, which
-execute in other directories, all land in the same store. Nothing here calls out to the network unless
-the tracking URI points at a server.
+Where runs go is MLflow's own business, not a pipeline param (it changes no output):
+
+- ``MLFLOW_TRACKING_URI`` when set (a server, or any store URI); otherwise the SQLite store ``mlflow.db`` of
+  the main workspace: ``$DVC_ROOT/mlflow.db`` inside a DVC stage (DVC sets ``DVC_ROOT`` to the parent
+  repository also for ``dvc exp run --temp`` and ``--queue`` runs, so every experiment lands in one store),
+  else ``./mlflow.db``; artifacts beside it in ``mlartifacts/``;
+- ``MLFLOW_EXPERIMENT_NAME`` when set, else ``depthpipe``;
+- ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``: CPU/GPU/memory of train runs, on unless set to false.
 
 Each DVC stage and variant gets one run, tagged so the UI can group and filter them:
-``depthpipe.stage``, ``depthpipe.variant``, ``depthpipe.pipeline_run`` (shared by all stages of one
-``dvc repro``), ``mlflow.source.git.commit``, ``dvc.stage``, ``dvc.exp_name``, ``depthpipe.data.source``
-and ``depthpipe.data.sha256``.
+``depthpipe.stage``, ``depthpipe.variant``, ``depthpipe.pipeline_run`` (shared by all stages of one pipeline
+run, see :func:`pipeline_run_id`), ``mlflow.source.git.commit``, ``dvc.stage``, ``dvc.exp_name``,
+``depthpipe.data.source`` and ``depthpipe.data.sha256``.
 """
 
 from __future__ import annotations
@@ -21,35 +25,47 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
-import mlflow  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-
-from depthpipe.params import flatten  # noqa: E402
+from depthpipe.config import flatten
 
 PIPELINE_RUN_ENV = "DEPTHPIPE_PIPELINE_RUN"
+DEFAULT_EXPERIMENT = "depthpipe"
+STORE_FILE = "mlflow.db"
 MAX_PARAM_LEN = 6000
 
 
-def tracking_uri(root: str | os.PathLike[str]) -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the SQLite store at ``<root>/mlflow.db``."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+def store_dir() -> Path:
+    """The main workspace, whose ``mlflow.db`` is the default store: ``DVC_ROOT`` inside a stage, else here."""
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
 
 
-def configure(root: str | os.PathLike[str], experiment: str) -> str:
-    """Point MLflow at the project's store and experiment; returns the tracking URI."""
-    uri = tracking_uri(root)
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the SQLite store ``mlflow.db`` of :func:`store_dir`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_dir() / STORE_FILE}"
+
+
+def experiment_name() -> str:
+    """``MLFLOW_EXPERIMENT_NAME`` if set, else ``depthpipe``."""
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
+def system_metrics_enabled() -> bool:
+    """MLflow's ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``, defaulting to on for depthpipe's train runs."""
+    return os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true").strip().lower() in ("1", "true", "yes")
+
+
+def configure() -> str:
+    """Point MLflow at the store and experiment; returns the tracking URI."""
+    uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    experiment = experiment_name()
     if mlflow.get_experiment_by_name(experiment) is None:
-        # artifacts beside the store at the repo root, not in ./mlruns of whatever directory a stage runs in
-        location = (Path(root).resolve() / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
+        # artifacts beside a SQLite store, not in ./mlruns of whatever directory a stage runs in
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
         try:
             MlflowClient(uri).create_experiment(experiment, artifact_location=location)
         except MlflowException:
@@ -58,66 +74,38 @@ def configure(root: str | os.PathLike[str], experiment: str) -> str:
     return uri
 
 
-def git_commit(root: str | os.PathLike[str]) -> str:
-    """The commit checked out at ``root`` (``unknown`` outside git)."""
+def git_commit(workspace: str | os.PathLike[str] | None = None) -> str:
+    """The commit checked out in ``workspace`` (default: the working directory); ``unknown`` outside git."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace or Path.cwd(), capture_output=True,
+                             text=True, timeout=10, check=True)
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
-def _process_start_ticks(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _dvc_ancestor() -> tuple[int, str] | None:
-    """The nearest ancestor process running ``dvc`` (pid, start time), on Linux."""
-    pid = os.getppid()
-    for _ in range(12):
-        if pid <= 1:
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return None
-        if any(Path(part.decode(errors="replace")).name in ("dvc", "dvc.exe") or part == b"dvc" for part in cmdline[:3]):
-            ticks = _process_start_ticks(pid)
-            return (pid, ticks or "0")
-        pid = int(stat.rsplit(")", 1)[1].split()[1])
-    return None
-
-
 def pipeline_run_id() -> str:
-    """One id shared by every stage of one ``dvc repro`` / ``dvc exp run``.
+    """One id shared by every stage of one pipeline run, passed down by whoever started it.
 
-    ``DEPTHPIPE_PIPELINE_RUN`` when set; else derived from the DVC process that launched this stage (its pid
-    and start time, so every stage it runs agrees); else a fresh id (a stage run by hand).
+    ``DEPTHPIPE_PIPELINE_RUN`` when set (``make repro`` and ``depthpipe repro`` set it); inside ``dvc exp
+    run`` the experiment (DVC's ``DVC_EXP_NAME`` on ``DVC_EXP_BASELINE_REV``); else a fresh id (a stage run
+    on its own, or a bare ``dvc repro``).
     """
-    env = os.environ.get(PIPELINE_RUN_ENV)
-    if env:
-        return env
-    anc = _dvc_ancestor()
-    if anc is None:
-        return uuid.uuid4().hex[:12]
-    return hashlib.sha1(f"{os.uname().nodename}-{anc[0]}-{anc[1]}".encode()).hexdigest()[:12]
+    given = os.environ.get(PIPELINE_RUN_ENV)
+    if given:
+        return given
+    exp = os.environ.get("DVC_EXP_NAME")
+    if exp:
+        return hashlib.sha1(f"{exp}@{os.environ.get('DVC_EXP_BASELINE_REV', '')}".encode()).hexdigest()[:12]
+    return uuid.uuid4().hex[:12]
 
 
-def stage_tags(
-    root: str | os.PathLike[str], stage: str, variant: str | None, data_source: str | None, data_sha256: str | None
-) -> dict[str, str]:
+def stage_tags(stage: str, variant: str | None, data_source: str | None, data_sha256: str | None) -> dict[str, str]:
     """The tags every run carries."""
     tags = {
         "depthpipe.stage": stage,
         "depthpipe.pipeline_run": pipeline_run_id(),
-        "mlflow.source.git.commit": git_commit(root),
+        "mlflow.source.git.commit": git_commit(),
         "dvc.stage": os.environ.get("DVC_STAGE", stage if variant is None else f"{stage}@{variant}"),
     }
     if os.environ.get("DVC_EXP_NAME"):
@@ -176,13 +164,11 @@ class RunLogger:
 
 @contextlib.contextmanager
 def stage_run(
-    root: str | os.PathLike[str],
-    experiment: str,
     stage: str,
     variant: str | None,
     params: Mapping[str, Any],
     tags: Mapping[str, str],
-    system_metrics: bool = True,
+    system_metrics: bool = False,
     run_id: str | None = None,
 ) -> Iterator[RunLogger]:
     """Open (or, with ``run_id``, resume) the MLflow run of one stage and variant.
@@ -191,7 +177,7 @@ def stage_run(
     as FAILED. A ``run_id`` that is not in the store (another tracking URI, a deleted run) starts a new run
     instead of failing; :attr:`RunLogger.resumed` tells which happened.
     """
-    configure(root, experiment)
+    configure()
     name = stage if variant is None else f"{stage}-{variant}"
     if run_id and not _run_exists(run_id):
         run_id = None
@@ -211,10 +197,10 @@ def _run_exists(run_id: str) -> bool:
         return False
 
 
-def find_runs(root: str | os.PathLike[str], experiment: str, filter_string: str = "") -> list[Any]:
-    """Runs of ``experiment`` matching an MLflow ``filter_string``, newest first."""
-    configure(root, experiment)
-    exp = mlflow.get_experiment_by_name(experiment)
+def find_runs(filter_string: str = "") -> list[Any]:
+    """Runs of the experiment matching an MLflow ``filter_string``, newest first."""
+    configure()
+    exp = mlflow.get_experiment_by_name(experiment_name())
     if exp is None:
         return []
     return MlflowClient().search_runs([exp.experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"])
@@ -249,14 +235,11 @@ def _live_run(client: MlflowClient, run_id: str | None) -> Any:
 
 
 def log_exported_model(
-    root: str | os.PathLike[str],
-    experiment: str,
     variant: str,
     module: Any,
     input_example: Any,
     output_example: Any,
     run_id: str | None = None,
-    run_experiment: str | None = None,
     data_sha256: str | None = None,
     export_dir: str | os.PathLike[str] | None = None,
     parity_m: Mapping[str, float] | None = None,
@@ -265,15 +248,14 @@ def log_exported_model(
     """Log ``module`` (RGB -> metres) with pt2 serialization, register it and point ``alias`` at the new version.
 
     The model goes to the variant's train run ``run_id`` when it exists in the store (its status is kept),
-    else to a new run of ``experiment`` tagged ``depthpipe.stage=export``. Returns name, version, alias,
+    else to a new run tagged ``depthpipe.stage=export``. Returns name, version, alias,
     run id and URIs.
     """
     import mlflow.pytorch
     import torch
     from mlflow.models import infer_signature
 
-    del run_experiment  # the run's own experiment is used when resuming
-    configure(root, experiment)
+    configure()
     client = MlflowClient()
     name = registered_model_name(variant)
     existing = _live_run(client, run_id)
@@ -283,7 +265,7 @@ def log_exported_model(
         run = mlflow.start_run(run_id=existing.info.run_id)
     else:
         final_status = "FINISHED"
-        tags = stage_tags(root, "export", variant, None, data_sha256)
+        tags = stage_tags("export", variant, None, data_sha256)
         run = mlflow.start_run(run_name=f"export-{variant}", tags=tags)
     status = "FAILED"
     try:
@@ -306,7 +288,7 @@ def log_exported_model(
         version = str(info.registered_model_version)
         client.set_registered_model_alias(name, alias, version)
         version_tags = {"depthpipe.variant": variant, "depthpipe.stage": "export",
-                        "mlflow.source.git.commit": git_commit(root)}
+                        "mlflow.source.git.commit": git_commit()}
         if data_sha256:
             version_tags["depthpipe.data.sha256"] = data_sha256
         for key, value in (parity_m or {}).items():
@@ -327,24 +309,24 @@ def log_exported_model(
         mlflow.end_run(status=status)
 
 
-def model_version_for_alias(root: str | os.PathLike[str], experiment: str, name: str, alias: str) -> str | None:
+def model_version_for_alias(name: str, alias: str) -> str | None:
     """The version of registered model ``name`` that carries ``alias`` (``None``: no such model or alias)."""
-    configure(root, experiment)
+    configure()
     try:
         return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except Exception:  # RESOURCE_DOES_NOT_EXIST / INVALID_PARAMETER_VALUE
         return None
 
 
-def set_model_alias(root: str | os.PathLike[str], experiment: str, name: str, alias: str, version: str) -> None:
+def set_model_alias(name: str, alias: str, version: str) -> None:
     """Point ``alias`` of registered model ``name`` at ``version`` (moving it if it is elsewhere)."""
-    configure(root, experiment)
+    configure()
     MlflowClient().set_registered_model_alias(name, alias, str(version))
 
 
-def model_aliases(root: str | os.PathLike[str], experiment: str, name: str) -> dict[str, str]:
+def model_aliases(name: str) -> dict[str, str]:
     """``{alias: version}`` of registered model ``name`` (empty when it does not exist)."""
-    configure(root, experiment)
+    configure()
     try:
         model = MlflowClient().get_registered_model(name)
     except Exception:

@@ -22,9 +22,10 @@ TRAIN_KEYS = ("rgb", "target", "mask", "label", "depth")
 
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic held-out validation part of the train split: (train positions, val positions), sorted."""
-    if not 0 <= val_fraction < 1:
-        raise DepthpipeError(f"params.yaml: train.*.val_fraction must be in [0, 1) (got {val_fraction})")
+    """Deterministic held-out validation part of the train split: (train positions, val positions), sorted.
+
+    ``val_fraction`` in [0, 1): 0 holds nothing out; otherwise at least one frame and at most ``n - 1``.
+    """
     g = torch.Generator().manual_seed(int(seed) + 7919)
     perm = torch.randperm(n, generator=g).numpy()
     n_val = int(round(n * val_fraction)) if val_fraction > 0 else 0

@@ -27,7 +27,6 @@ import io
 import json
 import multiprocessing as mp
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -40,36 +39,9 @@ from depthpipe.data.meta import load_class_mapping, read_splits
 from depthpipe.data.nyu_mat import NYULabeledFile
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import atomic_path, write_text_atomic
-from depthpipe.params import require
+from depthpipe.config import PrepareConfig
 
 SPLITS = ("train", "test")
-
-
-@dataclass(frozen=True)
-class PrepareConfig:
-    """The ``prepare`` params section, checked."""
-
-    input_size: tuple[int, int]
-    output_size: tuple[int, int]
-    min_depth: float
-    max_depth: float
-    chunk_frames: int
-
-    @classmethod
-    def from_params(cls, p: Mapping) -> "PrepareConfig":
-        size = p.get("input_size")
-        require(isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v >= 32 for v in size),
-                "prepare.input_size", f"must be [height, width] integers >= 32 (got {size!r})")
-        scale = p.get("output_scale", 0.5)
-        require(isinstance(scale, (int, float)) and 0 < scale <= 1, "prepare.output_scale", f"must be in (0, 1] (got {scale!r})")
-        h, w = int(size[0]), int(size[1])
-        out = (max(1, round(h * scale)), max(1, round(w * scale)))
-        mn, mx = p.get("min_depth"), p.get("max_depth")
-        require(isinstance(mx, (int, float)) and mx > 0, "prepare.max_depth", f"must be > 0 (got {mx!r})")
-        require(isinstance(mn, (int, float)) and 0 < mn < mx, "prepare.min_depth", f"must be in (0, max_depth) (got {mn!r})")
-        chunk = p.get("chunk_frames", 8)
-        require(isinstance(chunk, int) and chunk >= 1, "prepare.chunk_frames", f"must be an integer >= 1 (got {chunk!r})")
-        return cls((h, w), out, float(mn), float(mx), int(chunk))
 
 
 # -- pure per-frame maths -----------------------------------------------------------------------------
@@ -240,20 +212,17 @@ def prepare_dataset(
     splits_path: Path,
     class_mapping_path: Path,
     out_dir: Path,
-    params: Mapping,
+    cfg: PrepareConfig,
     source_sha256: str = "",
     source: str = "",
     progress: bool = True,
 ) -> dict:
     """Run the prepare stage; returns a summary (frames per split, sizes, train mean depth).
 
-    ``params['workers']`` processes (default 1) read and transform frames in order while this process writes;
-    the output bytes do not depend on it.
+    ``cfg.workers`` processes read and transform frames in order while this process writes (0 or 1: this
+    process alone); the output bytes do not depend on it.
     """
-    cfg = PrepareConfig.from_params(params)
-    workers = params.get("workers", 1)
-    require(isinstance(workers, int) and not isinstance(workers, bool) and workers >= 0, "prepare.workers",
-            f"must be an integer >= 0 (got {workers!r})")
+    workers = cfg.workers
     lut, names40, _ = load_class_mapping(class_mapping_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: list[dict] = []

@@ -42,7 +42,7 @@ from tqdm import tqdm
 from depthpipe.data.nyu_mat import Frame, NYULabeledFile
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import atomic_path, write_json_atomic
-from depthpipe.params import require, section
+from depthpipe.config import ValidateConfig
 
 if TYPE_CHECKING:  # great_expectations takes ~3 s to import: only the suite functions load it
     import great_expectations as gx
@@ -60,46 +60,6 @@ SPLITS = ("train", "test")
 MAX_LISTED_FRAMES = 50  # offending frames listed per failed expectation in the report
 CSV_FLOAT_FORMAT = "%.6g"  # stable across platforms: summation-order noise stays below the printed digits
 FRAME_KEY = "frame"
-
-
-# -- params ----------------------------------------------------------------------------------------------
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The checked ``validate`` section of ``params`` (the whole params mapping, as from ``load_params``).
-
-    Returns ``{"max_depth": float, "min_valid_fraction": float, "max_label": int, "expected_frames": int | None}``;
-    a missing or out-of-range value raises a one-line :class:`DepthpipeError` naming ``validate.<key>``.
-    """
-    sec = section(params, "validate")
-    for key in ("max_depth", "min_valid_fraction", "max_label", "expected_frames"):
-        require(key in sec, f"validate.{key}", "is missing")
-    max_depth, min_valid = sec["max_depth"], sec["min_valid_fraction"]
-    max_label, expected = sec["max_label"], sec["expected_frames"]
-    require(_is_number(max_depth) and max_depth > 0, "validate.max_depth", f"must be a number > 0, got {max_depth!r}")
-    require(
-        _is_number(min_valid) and 0 <= min_valid <= 1,
-        "validate.min_valid_fraction",
-        f"must be a number in [0, 1], got {min_valid!r}",
-    )
-    require(_is_int(max_label) and max_label >= 1, "validate.max_label", f"must be an integer >= 1, got {max_label!r}")
-    require(
-        expected is None or (_is_int(expected) and expected >= 1),
-        "validate.expected_frames",
-        f"must be null or an integer >= 1, got {expected!r}",
-    )
-    return {
-        "max_depth": float(max_depth),
-        "min_valid_fraction": float(min_valid),
-        "max_label": int(max_label),
-        "expected_frames": None if expected is None else int(expected),
-    }
 
 
 # -- statistics ------------------------------------------------------------------------------------------
@@ -190,7 +150,7 @@ def frame_statistics(
     mat_path: str | os.PathLike[str],
     splits_path: str | os.PathLike[str],
     *,
-    max_depth: float = 10.0,
+    max_depth: float,
     progress: bool = True,
 ) -> pd.DataFrame:
     """One statistics row per frame of the labeled file, reading each frame once (bounded memory).
@@ -211,8 +171,7 @@ def frame_statistics(
 
 # -- the suite -------------------------------------------------------------------------------------------
 def _import_gx() -> Any:
-    """``great_expectations``, imported with analytics off (no network use, no usage reports)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    """``great_expectations`` (imported late: it takes seconds; analytics are off, see :mod:`depthpipe.env`)."""
     import great_expectations
 
     return great_expectations
@@ -222,18 +181,17 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def build_suite(params: Mapping[str, Any], n_frames: int) -> "gx.ExpectationSuite":
-    """The expectation suite for the statistics table, from the ``validate`` params.
+def build_suite(cfg: ValidateConfig, n_frames: int) -> "gx.ExpectationSuite":
+    """The expectation suite for the statistics table, from the ``validate`` section.
 
     ``validate.expected_frames`` null means ``n_frames`` (the file's frame count). Each expectation carries a
     one-line ``description`` of the rule that :func:`failure_lines` prints.
     """
     gx = _import_gx()
     E = gx.expectations
-    p = validate_params(params)
-    max_depth, min_valid, max_label = p["max_depth"], p["min_valid_fraction"], p["max_label"]
-    expected = n_frames if p["expected_frames"] is None else p["expected_frames"]
-    source = "validate.expected_frames" if p["expected_frames"] is not None else "the file's frame count"
+    max_depth, min_valid, max_label = cfg.max_depth, cfg.min_valid_fraction, cfg.max_label
+    expected = n_frames if cfg.expected_frames is None else cfg.expected_frames
+    source = "validate.expected_frames" if cfg.expected_frames is not None else "the file's frame count"
     md = _fmt(max_depth)
     rules = [
         E.ExpectTableRowCountToEqual(value=expected, description=f"expected {expected} frames ({source})"),
@@ -388,7 +346,7 @@ def write_stats_csv(stats: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 def validate_dataset(
     mat_path: str | os.PathLike[str],
     splits_path: str | os.PathLike[str],
-    params: Mapping[str, Any],
+    cfg: ValidateConfig,
     report_path: str | os.PathLike[str],
     stats_path: str | os.PathLike[str],
     *,
@@ -405,12 +363,10 @@ def validate_dataset(
                      "frames": [first 50 offending frames, 0-based], "values": [their values],
                      "count": offending frames (for the row count: the frames found)}]}
 
-    ``train_frames``/``test_frames`` count frames whose split is exactly ``train``/``test``. Bad params raise
-    before the file is read.
+    ``train_frames``/``test_frames`` count frames whose split is exactly ``train``/``test``.
     """
-    p = validate_params(params)
-    stats = frame_statistics(mat_path, splits_path, max_depth=p["max_depth"], progress=progress)
-    suite = build_suite(params, len(stats))
+    stats = frame_statistics(mat_path, splits_path, max_depth=cfg.max_depth, progress=progress)
+    suite = build_suite(cfg, len(stats))
     report = summarize(stats, run_suite(suite, stats))
     write_stats_csv(stats, stats_path)
     write_json_atomic(report_path, report)

@@ -9,44 +9,64 @@ Convention (what training, evaluation and export rely on):
   (see :func:`to_target` / :func:`to_metres`); the semantic booster adds ``"semantic"``
   (N,num_classes,H//2,W//2) logits, channel k being the 40-class id k+1 (prepared labels: 0 = void, 1..40).
 
-``build_model(name, params)`` takes ``name`` from :data:`MODEL_NAMES` and ``params``, the params.yaml section
-``models.<name>``.
+Adding a variant means one file in this package (network, loss, builder) and one :data:`REGISTRY` line.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 from torch import Tensor, nn
 
+from depthpipe.config import VARIANTS
 from depthpipe.errors import DepthpipeError
-from depthpipe.models import densedepth, semantic_booster
+from depthpipe.models.densedepth import DenseDepthLoss, densedepth
+from depthpipe.models.semantic_booster import SemanticBoosterLoss, semantic_booster
 
-MODEL_NAMES: tuple[str, ...] = ("densedepth", "semantic_booster")
-_BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
-    "densedepth": densedepth.build,
-    "semantic_booster": semantic_booster.build,
+
+@dataclass(frozen=True)
+class Variant:
+    """One registry entry: the network builder (keywords = ``models.<name>``) and its loss module
+    (keywords = ``train.<name>.loss`` plus the depth range of the prepared data)."""
+
+    build: Callable[..., nn.Module]
+    loss: Callable[..., nn.Module]
+
+
+REGISTRY: dict[str, Variant] = {
+    "densedepth": Variant(densedepth, DenseDepthLoss),
+    "semantic_booster": Variant(semantic_booster, SemanticBoosterLoss),
 }
+MODEL_NAMES: tuple[str, ...] = VARIANTS
+assert tuple(REGISTRY) == VARIANTS, "config.VARIANTS and the registry must list the same variants"
 
 ArrayT = TypeVar("ArrayT", Tensor, np.ndarray)
 
 
-def build_model(name: str, params: Mapping[str, Any]) -> nn.Module:
-    """The network ``name`` (one of :data:`MODEL_NAMES`) built from params.yaml ``models.<name>``.
-
-    Raises DepthpipeError naming the key for an unknown name, an unknown key or a bad value.
-    """
-    if name not in _BUILDERS:
-        raise DepthpipeError(f"params.yaml: model must be one of {', '.join(MODEL_NAMES)} (got {name!r})")
-    if params is None:
-        params = {}
-    if not isinstance(params, Mapping):
-        raise DepthpipeError(f"params.yaml: models.{name} must be a mapping (got {type(params).__name__})")
-    return _BUILDERS[name](params)
+def _entry(name: str) -> Variant:
+    if name not in REGISTRY:
+        raise DepthpipeError(f"unknown model variant {name!r} (one of {', '.join(REGISTRY)})")
+    return REGISTRY[name]
 
 
-def to_metres(pred: ArrayT, max_depth: float = 10.0, min_depth: float = 0.1) -> ArrayT:
+def _keywords(cfg: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    return cfg.model_dump() if isinstance(cfg, BaseModel) else dict(cfg)
+
+
+def build_model(name: str, cfg: BaseModel | dict[str, Any]) -> nn.Module:
+    """The network ``name`` built from its ``models.<name>`` section (a typed section or its keywords)."""
+    return _entry(name).build(**_keywords(cfg))
+
+
+def build_loss(name: str, weights: BaseModel | dict[str, Any], *, min_depth: float, max_depth: float) -> nn.Module:
+    """The loss module of ``name`` from ``train.<name>.loss`` and the depth range of the prepared data."""
+    return _entry(name).loss(**_keywords(weights), min_depth=min_depth, max_depth=max_depth)
+
+
+def to_metres(pred: ArrayT, max_depth: float, min_depth: float) -> ArrayT:
     """Reciprocal target -> metres: ``max_depth / clip(pred, 1, max_depth / min_depth)``.
 
     ``pred`` any shape, torch or numpy; the result lies in [min_depth, max_depth].
@@ -57,7 +77,7 @@ def to_metres(pred: ArrayT, max_depth: float = 10.0, min_depth: float = 0.1) -> 
     return max_depth / pred.clamp(1.0, hi)
 
 
-def to_target(depth_m: ArrayT, max_depth: float = 10.0, min_depth: float = 0.1) -> ArrayT:
+def to_target(depth_m: ArrayT, max_depth: float, min_depth: float) -> ArrayT:
     """Metres -> reciprocal target: ``max_depth / clip(depth_m, min_depth, max_depth)``, in [1, max/min].
 
     ``depth_m`` any shape, torch or numpy. Invalid depths (0, NaN) must be masked by the caller: 0 maps to
@@ -75,6 +95,8 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 __all__ = [
     "MODEL_NAMES",
+    "REGISTRY",
+    "build_loss",
     "build_model",
     "count_parameters",
     "to_metres",

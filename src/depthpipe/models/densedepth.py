@@ -1,4 +1,5 @@
-"""DenseDepth (Alhashim & Wonka 2018, "High Quality Monocular Depth Estimation via Transfer Learning").
+"""DenseDepth (Alhashim & Wonka 2018, "High Quality Monocular Depth Estimation via Transfer Learning"): the
+network, its loss and its builder.
 
 Encoder: torchvision ``densenet169(...).features``, run child by child; the decoder's skips are
 ``relu0`` (64 ch, 1/2), ``pool0`` (64 ch, 1/4), ``transition1`` (128 ch, 1/8) and ``transition2``
@@ -15,17 +16,17 @@ map is resized bilinearly to exactly (H//2, W//2).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import DenseNet169_Weights, densenet169
 
-from depthpipe.errors import DepthpipeError
-from depthpipe.models.layers import Normalize, UpBlock, build_encoder, check_encoder_weights, resize_to
+from depthpipe.losses import check_shapes, joint_gradient_loss, masked_l1, ssim, working_precision
+from depthpipe.models.layers import Normalize, UpBlock, build_encoder, resize_to
 
 KEY = "models.densedepth"
-DEFAULTS: dict[str, Any] = {"decoder_width": 1.0, "encoder_weights": "none"}
 BOTTLENECK_CHANNELS = 1664
 SKIP_LAYERS: tuple[str, ...] = ("relu0", "pool0", "transition1", "transition2")
 SKIP_CHANNELS: tuple[int, ...] = (64, 64, 128, 256)
@@ -34,7 +35,7 @@ SKIP_CHANNELS: tuple[int, ...] = (64, 64, 128, 256)
 class DenseDepth(nn.Module):
     """DenseNet-169 encoder + bilinear/concat decoder; see the module docstring."""
 
-    def __init__(self, decoder_width: float = 1.0, encoder_weights: str = "none") -> None:
+    def __init__(self, decoder_width: float, encoder_weights: str) -> None:
         super().__init__()
         self.normalize = Normalize()
         self.encoder = build_encoder(
@@ -63,16 +64,44 @@ class DenseDepth(nn.Module):
         return {"depth": resize_to(self.conv3(h), out_hw)}
 
 
-def build(params: Mapping[str, Any]) -> DenseDepth:
-    """A :class:`DenseDepth` from params.yaml ``models.densedepth`` (missing keys take :data:`DEFAULTS`)."""
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise DepthpipeError(
-            f"params.yaml: {KEY} has unknown key '{unknown[0]}' (allowed: {', '.join(DEFAULTS)})"
-        )
-    p = {**DEFAULTS, **params}
-    width = p["decoder_width"]
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0.01 <= width <= 2.0:
-        raise DepthpipeError(f"params.yaml: {KEY}.decoder_width must be a number in [0.01, 2] (got {width!r})")
-    weights = check_encoder_weights(p["encoder_weights"], f"{KEY}.encoder_weights")
-    return DenseDepth(decoder_width=float(width), encoder_weights=weights)
+class DenseDepthLoss(nn.Module):
+    """DenseDepth's loss on reciprocal targets: ``w_ssim * L_ssim + w_grad * L_grad + w_l1 * L_l1``.
+
+    ``L_ssim = clip((1 - SSIM)/2, 0, 1)`` with SSIM averaged over valid pixels and data range ``ssim_range``
+    (DenseDepth's code uses ``maxDepth / minDepth`` = 100 on these targets; smaller ranges make the SSIM
+    constants smaller and the term steeper); invalid pixels of the prediction are replaced by the target there,
+    so they get zero gradient and read as a perfect local match. ``L_grad``: :func:`joint_gradient_loss`;
+    ``L_l1``: :func:`masked_l1`.
+
+    ``forward(out, batch) -> (total, parts)``: ``out["depth"]`` (N,1,h,w), ``batch["target"]`` (N,1,h,w),
+    ``batch["mask"]`` (N,1,h,w) bool; ``parts`` are the unweighted terms ``ssim``, ``grad``, ``l1``, detached.
+    """
+
+    def __init__(self, *, w_ssim: float, w_grad: float, w_l1: float, ssim_range: float, min_depth: float,
+                 max_depth: float) -> None:
+        super().__init__()
+        self.weights = {"ssim": w_ssim, "grad": w_grad, "l1": w_l1}
+        self.ssim_range, self.min_depth, self.max_depth = ssim_range, min_depth, max_depth
+
+    def parts(self, pred: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """The three unweighted terms, attached to the graph."""
+        check_shapes(pred, target, mask)
+        pred, target = working_precision(pred), working_precision(target)
+        mask = mask.to(torch.bool)
+        # Invalid targets (NaN, 0...) become a finite in-range value before they enter any window.
+        safe_target = torch.where(mask & torch.isfinite(target), target, torch.ones_like(target))
+        safe_target = safe_target.clamp(1.0, self.max_depth / self.min_depth)
+        filled = torch.where(mask, pred, safe_target)
+        s = ssim(filled, safe_target, data_range=self.ssim_range, mask=mask)
+        return {"ssim": ((1.0 - s) * 0.5).clamp(0.0, 1.0), "grad": joint_gradient_loss(pred, target, mask),
+                "l1": masked_l1(pred, target, mask)}
+
+    def forward(self, out: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        parts = self.parts(out["depth"], batch["target"], batch["mask"])
+        total = sum(self.weights[k] * v for k, v in parts.items())
+        return total, {k: v.detach() for k, v in parts.items()}
+
+
+def densedepth(*, decoder_width: float, encoder_weights: str) -> DenseDepth:
+    """A :class:`DenseDepth` (the typed keywords are params.yaml ``models.densedepth``)."""
+    return DenseDepth(decoder_width=decoder_width, encoder_weights=encoder_weights)

@@ -225,14 +225,3 @@ def build_encoder(factory: Callable[..., nn.Module], imagenet: Any, spec: Any, k
         raise DepthpipeError(f"params.yaml: {key}: state-dict file not found: {path}")
     load_state_into(model, _load_file(path, key), str(path), key)
     return model
-
-
-def check_encoder_weights(value: Any, key: str) -> str:
-    """Validate an ``encoder_weights`` param: ``none``, ``imagenet`` or a path string. Returns it as a str."""
-    if value is None:
-        return "none"
-    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
-        raise DepthpipeError(
-            f"params.yaml: {key} must be none, imagenet or a path to a state dict (got {value!r})"
-        )
-    return str(value)

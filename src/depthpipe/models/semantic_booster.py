@@ -1,5 +1,5 @@
 """Semantic booster (after Jiao et al., ECCV 2018, "Look Deeper into Depth: Monocular Depth Estimation with
-Semantic Booster and Attention-Driven Loss").
+Semantic Booster and Attention-Driven Loss"): the network, its loss and its builder.
 
 Two branches of identical architecture, one for depth and one for 40-class semantics, each:
 
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import (
@@ -50,18 +51,12 @@ from torchvision.models import (
     resnet50,
 )
 
-from depthpipe.errors import DepthpipeError
-from depthpipe.models.layers import (
-    LateralSharingUnit,
-    Normalize,
-    UpConv,
-    build_encoder,
-    check_encoder_weights,
-    resize_to,
+from depthpipe.losses import (
+    check_shapes, depth_aware_loss, focal_loss, joint_gradient_loss, safe_metres, working_precision,
 )
+from depthpipe.models.layers import LateralSharingUnit, Normalize, UpConv, build_encoder, resize_to
 
 KEY = "models.semantic_booster"
-DEFAULTS: dict[str, Any] = {"backbone": "resnet50", "encoder_weights": "none", "lsu": True, "num_classes": 40}
 BACKBONES: dict[str, tuple[Callable[..., nn.Module], Any, int]] = {
     "resnet18": (resnet18, ResNet18_Weights.IMAGENET1K_V1, 512),
     "resnet34": (resnet34, ResNet34_Weights.IMAGENET1K_V1, 512),
@@ -123,13 +118,7 @@ class Branch(nn.Module):
 class SemanticBooster(nn.Module):
     """Depth + semantic branches with optional lateral sharing units; see the module docstring."""
 
-    def __init__(
-        self,
-        backbone: str = "resnet50",
-        encoder_weights: str = "none",
-        lsu: bool = True,
-        num_classes: int = 40,
-    ) -> None:
+    def __init__(self, backbone: str, encoder_weights: str, lsu: bool, num_classes: int) -> None:
         super().__init__()
         self.normalize = Normalize()
         self.depth_branch = Branch(backbone, encoder_weights, 1)
@@ -157,22 +146,41 @@ class SemanticBooster(nn.Module):
         return {"depth": depth, "semantic": semantic}
 
 
-def build(params: Mapping[str, Any]) -> SemanticBooster:
-    """A :class:`SemanticBooster` from params.yaml ``models.semantic_booster`` (missing keys: :data:`DEFAULTS`)."""
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise DepthpipeError(
-            f"params.yaml: {KEY} has unknown key '{unknown[0]}' (allowed: {', '.join(DEFAULTS)})"
-        )
-    p = {**DEFAULTS, **params}
-    if p["backbone"] not in BACKBONES:
-        raise DepthpipeError(
-            f"params.yaml: {KEY}.backbone must be one of {', '.join(BACKBONES)} (got {p['backbone']!r})"
-        )
-    if not isinstance(p["lsu"], bool):
-        raise DepthpipeError(f"params.yaml: {KEY}.lsu must be true or false (got {p['lsu']!r})")
-    n = p["num_classes"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise DepthpipeError(f"params.yaml: {KEY}.num_classes must be a positive integer (got {n!r})")
-    weights = check_encoder_weights(p["encoder_weights"], f"{KEY}.encoder_weights")
-    return SemanticBooster(backbone=p["backbone"], encoder_weights=weights, lsu=p["lsu"], num_classes=n)
+class SemanticBoosterLoss(nn.Module):
+    """The booster's loss: ``w_depth * depth_aware + w_grad * joint_gradient (metres) + w_semantic * focal``.
+
+    ``forward(out, batch) -> (total, parts)``: ``out`` {"depth": (N,1,h,w), "semantic": (N,C,h,w)};
+    ``batch`` {"target": (N,1,h,w), "mask": (N,1,h,w) bool, "label": (N,h,w) int64, 0 = void}; ``parts`` are
+    the unweighted terms ``depth``, ``grad``, ``semantic``, detached.
+    """
+
+    def __init__(self, *, w_depth: float, w_semantic: float, w_grad: float, focal_alpha: float,
+                 focal_gamma: float, min_depth: float, max_depth: float) -> None:
+        super().__init__()
+        self.weights = {"depth": w_depth, "grad": w_grad, "semantic": w_semantic}
+        self.focal_alpha, self.focal_gamma = focal_alpha, focal_gamma
+        self.min_depth, self.max_depth = min_depth, max_depth
+
+    def parts(self, out: Mapping[str, Tensor], target: Tensor, mask: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """The three unweighted terms, attached to the graph."""
+        pred = out["depth"]
+        check_shapes(pred, target, mask)
+        mask = mask.to(torch.bool)
+        lo, hi = self.min_depth, self.max_depth
+        d = safe_metres(working_precision(pred), mask, hi, lo)
+        d_gt = safe_metres(working_precision(target), mask, hi, lo)
+        return {
+            "depth": depth_aware_loss(pred, target, mask, max_depth=hi, min_depth=lo),
+            "grad": joint_gradient_loss(d, d_gt, mask),
+            "semantic": focal_loss(out["semantic"], labels, alpha=self.focal_alpha, gamma=self.focal_gamma),
+        }
+
+    def forward(self, out: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        parts = self.parts(out, batch["target"], batch["mask"], batch["label"])
+        total = sum(self.weights[k] * v for k, v in parts.items())
+        return total, {k: v.detach() for k, v in parts.items()}
+
+
+def semantic_booster(*, backbone: str, encoder_weights: str, lsu: bool, num_classes: int) -> SemanticBooster:
+    """A :class:`SemanticBooster` (the typed keywords are params.yaml ``models.semantic_booster``)."""
+    return SemanticBooster(backbone=backbone, encoder_weights=encoder_weights, lsu=lsu, num_classes=num_classes)

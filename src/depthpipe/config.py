@@ -1,0 +1,357 @@
+"""The one typed schema of ``params.yaml``, validated once per stage, with one-line errors naming the key.
+
+``params.yaml`` is composed by DVC's Hydra integration from ``conf/config.yaml`` and the recipe group
+``conf/recipe/<name>.yaml`` (``dvc exp run -S recipe=paper``), so it always holds the values a run uses.
+Every value is required here: the defaults live in ``conf/`` alone. :func:`load_config` reads and checks the
+whole file (every stage calls it first, so a bad value anywhere stops the pipeline before any data is read)
+and returns a frozen :class:`Params`; each stage then hands its own typed section to the library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+
+from depthpipe.errors import DepthpipeError
+
+PARAMS_FILE = "params.yaml"
+VARIANTS: tuple[str, ...] = ("densedepth", "semantic_booster")
+BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50")
+DEPTH_METRICS: tuple[str, ...] = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3")
+SEGMENTATION_METRICS: tuple[str, ...] = ("miou", "pixel_acc")
+INPUT_MULTIPLE = 32  # both encoders downsample by 32
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
+# YAML has no tuples: a [height, width] list of integers.
+Size = Annotated[tuple[StrictInt, StrictInt], Field(strict=False)]
+
+
+class Section(BaseModel):
+    """A params section: every key required, no unknown keys, no NaN/inf, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+# ------------------------------------------------------------------------------------------------ data
+class NYUDownload(Section):
+    url: Annotated[str, Field(pattern=r"^https?://[^/]+/.*[^/]$")]
+    size: PositiveInt | None
+    sha256: Sha256 | None
+    cache_dir: Annotated[str, Field(min_length=1)]
+    retries: Annotated[int, Field(ge=0, le=100)]
+    backoff_s: NonNegativeFloat
+    timeout_s: PositiveFloat
+
+
+class SyntheticData(Section):
+    frames: Annotated[int, Field(ge=2, le=65535)]
+    seed: NonNegativeInt
+    test_fraction: Annotated[float, Field(gt=0, lt=1)]
+
+
+class DataConfig(Section):
+    source: Literal["synthetic", "nyu", "file"]
+    file: str | None
+    splits_file: Annotated[str, Field(min_length=1)]
+    class_mapping: Annotated[str, Field(min_length=1)]
+    nyu: NYUDownload
+    synthetic: SyntheticData
+
+    @model_validator(mode="after")
+    def _file_named(self) -> "DataConfig":
+        if self.source == "file" and not self.file:
+            raise ValueError("data.file must name a NYU-layout labeled .mat when data.source is file")
+        return self
+
+
+# -------------------------------------------------------------------------------------- validate, prepare
+class ValidateConfig(Section):
+    max_depth: PositiveFloat
+    min_valid_fraction: Fraction
+    max_label: PositiveInt
+    expected_frames: PositiveInt | None
+
+
+class PrepareConfig(Section):
+    input_size: Size
+    output_scale: Annotated[float, Field(gt=0, le=1)]
+    min_depth: PositiveFloat
+    max_depth: PositiveFloat
+    chunk_frames: PositiveInt
+    workers: NonNegativeInt
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "PrepareConfig":
+        if any(v < INPUT_MULTIPLE or v % INPUT_MULTIPLE for v in self.input_size):
+            raise ValueError(f"prepare.input_size must be [height, width], each a multiple of {INPUT_MULTIPLE} "
+                             f"(got {list(self.input_size)})")
+        if self.min_depth >= self.max_depth:
+            raise ValueError(f"prepare.min_depth must be below prepare.max_depth "
+                             f"(got {self.min_depth:g} >= {self.max_depth:g})")
+        return self
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """Target resolution: ``input_size * output_scale``, rounded."""
+        h, w = self.input_size
+        return max(1, round(h * self.output_scale)), max(1, round(w * self.output_scale))
+
+
+# ------------------------------------------------------------------------------------------------ models
+EncoderWeights = Annotated[str, Field(min_length=1, description="none | imagenet | <path to a state dict>")]
+
+
+class DenseDepthModel(Section):
+    decoder_width: Annotated[float, Field(ge=0.01, le=2.0)]
+    encoder_weights: EncoderWeights
+
+
+class SemanticBoosterModel(Section):
+    backbone: Literal["resnet18", "resnet34", "resnet50"]
+    encoder_weights: EncoderWeights
+    lsu: bool
+    num_classes: PositiveInt
+
+
+class ModelsConfig(Section):
+    densedepth: DenseDepthModel
+    semantic_booster: SemanticBoosterModel
+
+
+# ------------------------------------------------------------------------------------------------- train
+class Augment(Section):
+    hflip: bool
+    channel_swap: bool
+
+
+class DenseDepthLossWeights(Section):
+    w_ssim: NonNegativeFloat
+    w_grad: NonNegativeFloat
+    w_l1: NonNegativeFloat
+    ssim_range: PositiveFloat  # SSIM data range on the reciprocal target (DenseDepth's code: 1000/10 = 100)
+
+
+class SemanticBoosterLossWeights(Section):
+    w_depth: NonNegativeFloat
+    w_semantic: NonNegativeFloat
+    w_grad: NonNegativeFloat
+    focal_alpha: NonNegativeFloat
+    focal_gamma: NonNegativeFloat
+
+
+class TrainConfig(Section):
+    """``train.<variant>``: optimisation, schedule, augmentation, precision and processes of one variant."""
+
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    optimizer: Literal["adam", "adamw"]
+    lr: PositiveFloat
+    lr_scaling: Literal["none", "linear"]
+    base_batch_size: PositiveInt
+    weight_decay: NonNegativeFloat
+    schedule: Literal["none", "cosine", "step"]
+    step_size: PositiveInt
+    gamma: Annotated[float, Field(gt=0, le=1)]
+    seed: NonNegativeInt
+    val_fraction: Annotated[float, Field(ge=0, lt=1)]
+    augment: Augment
+    device: Literal["auto", "cpu", "cuda"]
+    precision: Literal["auto", "bf16", "fp32"]
+    channels_last: bool
+    compile: bool
+    workers: NonNegativeInt
+    sync_bn: bool
+    nproc_per_node: PositiveInt
+    nnodes: PositiveInt
+    rdzv_endpoint: Annotated[str, Field(pattern=r"^[^:\s]+:\d+$")]
+
+    def effective(self, world_size: int) -> dict[str, float]:
+        """Effective batch size and learning rate under the configured scaling rule."""
+        batch = self.batch_size * world_size
+        lr = self.lr * batch / self.base_batch_size if self.lr_scaling == "linear" else self.lr
+        return {"effective_batch_size": batch, "effective_lr": lr, "world_size": world_size}
+
+
+class DenseDepthTrain(TrainConfig):
+    loss: DenseDepthLossWeights
+
+
+class SemanticBoosterTrain(TrainConfig):
+    loss: SemanticBoosterLossWeights
+
+
+class TrainSection(Section):
+    densedepth: DenseDepthTrain
+    semantic_booster: SemanticBoosterTrain
+
+
+# ------------------------------------------------------------------------------ evaluate, export, gate
+class EvaluateConfig(Section):
+    crop: Literal["eigen", "none"]
+    min_depth: PositiveFloat
+    max_depth: PositiveFloat
+    flip_tta: bool
+    batch_size: PositiveInt
+    grid_frames: PositiveInt
+    depth_bins: Annotated[list[float], Field(min_length=2)]
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "EvaluateConfig":
+        if self.min_depth >= self.max_depth:
+            raise ValueError(f"evaluate.min_depth must be below evaluate.max_depth "
+                             f"(got {self.min_depth:g} >= {self.max_depth:g})")
+        if any(b >= c for b, c in zip(self.depth_bins, self.depth_bins[1:])):
+            raise ValueError(f"evaluate.depth_bins must be increasing (got {self.depth_bins})")
+        return self
+
+
+class ExportConfig(Section):
+    tolerance: NonNegativeFloat
+    opset: Annotated[int, Field(ge=13, le=23)]
+    parity_frames: PositiveInt
+    register_model: Annotated[bool, Field(alias="register")]
+
+
+GatedMetric = Literal["abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3", "miou",
+                      "pixel_acc"]
+
+
+class GateConfig(Section):
+    abs_tol: NonNegativeFloat
+    rel_tol: NonNegativeFloat
+    metrics: Annotated[list[GatedMetric], Field(min_length=1)]
+
+
+# -------------------------------------------------------------------------------------------------- root
+class Params(Section):
+    """The whole of ``params.yaml``."""
+
+    recipe: Annotated[str, Field(min_length=1)]
+    data: DataConfig
+    validate_: Annotated[ValidateConfig, Field(alias="validate")]
+    prepare: PrepareConfig
+    models: ModelsConfig
+    train: TrainSection
+    evaluate: EvaluateConfig
+    export: ExportConfig
+    gate: GateConfig
+
+    @model_validator(mode="after")
+    def _depth_ranges_agree(self) -> "Params":
+        ranges = {"validate.max_depth": self.validate_.max_depth, "prepare.max_depth": self.prepare.max_depth,
+                  "evaluate.max_depth": self.evaluate.max_depth}
+        if len(set(ranges.values())) > 1:
+            got = ", ".join(f"{k} {v:g}" for k, v in ranges.items())
+            raise ValueError(f"validate.max_depth, prepare.max_depth and evaluate.max_depth must agree (got {got})")
+        return self
+
+    def train_config(self, variant: str) -> DenseDepthTrain | SemanticBoosterTrain:
+        """``train.<variant>``."""
+        return getattr(self.train, _variant(variant))
+
+    def model_config_of(self, variant: str) -> DenseDepthModel | SemanticBoosterModel:
+        """``models.<variant>``."""
+        return getattr(self.models, _variant(variant))
+
+
+def _variant(name: str) -> str:
+    if name not in VARIANTS:
+        raise DepthpipeError(f"unknown model variant {name!r} (one of {', '.join(VARIANTS)})")
+    return name
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows at ``loc`` (the parent of an unknown key)."""
+    node: Any = model
+    for part in loc:
+        field = node.model_fields.get(part) or next(
+            (f for f in node.model_fields.values() if f.alias == part), None)
+        if field is None:
+            return []
+        node = field.annotation
+        if not (isinstance(node, type) and issubclass(node, BaseModel)):
+            return []
+    return [f.alias or name for name, f in node.model_fields.items()]
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith(("function-after", "tuple[")))
+
+
+def error_lines(exc: ValidationError, model: type[BaseModel] = None, where: str = PARAMS_FILE) -> list[str]:
+    """One line per problem: ``params.yaml: <dotted.key>: <what is wrong and what is allowed>``."""
+    model = model or Params
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        key = _dotted(loc)
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            lines.append(f"{where}: {key}: unknown key (allowed here: {', '.join(allowed)})")
+        elif err["type"] == "missing":
+            lines.append(f"{where}: {key}: missing (every key is required; see conf/config.yaml)")
+        elif err["type"] == "value_error":
+            lines.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
+        else:
+            got = err.get("input")
+            lines.append(f"{where}: {key}: {err['msg'][0].lower()}{err['msg'][1:]} (got {got!r})")
+    return lines
+
+
+def parse(raw: Any, where: str = PARAMS_FILE) -> Params:
+    """Check a params mapping against the schema; a :class:`DepthpipeError` lists every problem, a line each."""
+    if not isinstance(raw, dict):
+        raise DepthpipeError(f"{where}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise DepthpipeError("\n".join(error_lines(exc, Params, where))) from None
+
+
+def load_config(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and check ``path`` (default: ``params.yaml`` in the working directory, the stage's workspace)."""
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except FileNotFoundError:
+        raise DepthpipeError(f"{file}: params file not found (run from the project directory)") from None
+    except yaml.YAMLError as exc:
+        raise DepthpipeError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return parse(raw, str(file))
+
+
+def with_changes(params: Params, changes: dict[str, Any]) -> Params:
+    """A checked copy of ``params`` with dotted keys set, e.g. ``{"train.densedepth.epochs": 3}``."""
+    raw = params.model_dump(by_alias=True)
+    for key, value in changes.items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise DepthpipeError(f"{PARAMS_FILE}: {key}: no such key")
+        node[leaf] = value
+    return parse(raw)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{'a': {'b': 1}}`` -> ``{'a.b': 1}`` (models are dumped by their aliases first); for logging params."""
+    if isinstance(tree, BaseModel):
+        tree = tree.model_dump(by_alias=True)
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
