@@ -119,7 +119,7 @@ def main() -> int:
         phases["decoder"] = max(0.0, phases["network"] - phases["encoder"])
         epoch = sum(phases[k] for k in ("data", "network", "loss", "optimiser", "validation", "checkpoint"))
         print(f"\n{variant}: {len(trainer.train_ds)} frames/epoch, batch {cfg.batch_size}, "
-              f"{trainer.attrs['input_size']} input, {trainer.precision.dtype}, channels_last {cfg.channels_last}: "
+              f"{list(trainer.info.input_size)} input, {trainer.precision.dtype}, channels_last {cfg.channels_last}: "
               f"about {epoch:.1f} s per epoch, {len(trainer.train_ds) / epoch:.1f} img/s")
         for name in ("data", "encoder", "decoder", "loss", "optimiser", "validation", "checkpoint"):
             print(f"  {name:11s} {phases[name]:7.2f} s  {100 * phases[name] / epoch:5.1f} %")

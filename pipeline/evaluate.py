@@ -12,8 +12,8 @@ def main(params: Params, workspace: Path) -> None:
     variant = variant_arg()
     m = evaluate_variant(variant, params.evaluate, workspace / "models" / variant, workspace / "data" / "prepared",
                          workspace / "metrics" / f"{variant}.json", workspace / "reports" / "eval" / variant)
-    print(f"evaluate {variant}: " + ", ".join(f"{k} {v}" for k, v in m.items() if not isinstance(v, dict)))
-    print(f"evaluate {variant}: mean-depth baseline " + ", ".join(f"{k} {v}" for k, v in m["baseline"].items()))
+    for group, values in m.items():
+        print(f"evaluate {variant}: {group}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
 
 
 if __name__ == "__main__":

@@ -7,14 +7,12 @@ from depthpipe.stage import run_stage, variant_arg
 
 
 def main(params: Params, workspace: Path) -> None:
-    import h5py
-
+    from depthpipe.data.prepared import TEST, PreparedSplit, split_path
     from depthpipe.export import export_model
 
     variant = variant_arg()
     cfg = params.export
-    with h5py.File(workspace / "data" / "prepared" / "test.h5", "r") as f:
-        images = f["rgb"][: cfg.parity_frames]
+    images = PreparedSplit(split_path(workspace / "data" / "prepared", TEST)).read("rgb", slice(0, cfg.parity_frames))
     card = export_model(workspace / "models" / variant, workspace / "exports" / variant, images, cfg.tolerance,
                         cfg.opset, metrics_path=workspace / "metrics" / f"{variant}.json",
                         register=cfg.register_model)

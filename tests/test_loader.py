@@ -172,7 +172,8 @@ def test_prepared_batches_shapes_dtypes_and_order(tiny_data) -> None:
             np.testing.assert_array_equal(b["mask"][j, 0].numpy(), f["mask"][i].astype(bool))
             np.testing.assert_array_equal(b["label"][j].numpy(), f["label"][i])
             np.testing.assert_array_equal(b["depth"][j, 0].numpy(), f["depth"][i])
-    assert ds.attrs["input_size"] == [64, 96] and ds.attrs["output_size"] == [32, 48]
+    assert ds.info.input_size == (64, 96) and ds.info.output_size == (32, 48) and ds.info.split == "train"
+    assert ds.info.max_depth == 10.0 and len(ds.info.class_names) == 40 and 1 < ds.info.mean_target < 100
 
 
 def test_prepared_batches_positions_subset_and_repeats(tiny_data) -> None:
@@ -191,7 +192,7 @@ def test_prepared_batches_positions_subset_and_repeats(tiny_data) -> None:
 def test_prepared_batches_errors(tmp_path, tiny_data) -> None:
     with pytest.raises(DepthpipeError, match="prepared data not found"):
         PreparedBatches(tmp_path / "missing.h5")
-    with pytest.raises(DepthpipeError, match="missing key 'depth_full'"):
+    with pytest.raises(DepthpipeError, match="missing dataset 'depth_full'"):
         PreparedBatches(tiny_data.train_h5, keys=("rgb", "depth_full"))
 
 

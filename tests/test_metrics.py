@@ -8,16 +8,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from depthpipe import metrics
 from depthpipe.metrics import (
     DEPTH_METRICS,
-    average_metrics,
+    DEPTH_SUMS,
+    class_counts,
     crop_window,
-    depth_metrics,
-    miou_from_confusion,
-    pixel_accuracy_from_confusion,
+    depth_sums,
+    metrics_from_sums,
     segmentation_confusion,
-    valid_mask,
+    segmentation_from_counts,
 )
+
+
+def depth_metrics(pred, gt, min_depth=1e-3, max_depth=10.0, crop="eigen"):
+    """The library function with the evaluate stage's usual range and the Eigen crop."""
+    return metrics.depth_metrics(pred, gt, min_depth, max_depth, crop)
+
+
+def valid_mask(gt, crop):
+    return metrics.evaluation_mask(gt, 1e-3, 10.0, crop)
 
 NYU = Path(__file__).resolve().parents[1].parent / "shared" / "nyu"
 
@@ -87,11 +97,19 @@ def test_prediction_is_clipped() -> None:
     assert m["abs_rel"] == pytest.approx(4.0)  # pred clipped to 10 m
 
 
-def test_average_metrics() -> None:
-    avg = average_metrics([{"abs_rel": 0.1, "delta1": 1.0}, {"abs_rel": 0.3, "delta1": 0.0}])
-    assert avg == pytest.approx({"abs_rel": 0.2, "delta1": 0.5})
-    with pytest.raises(ValueError):
-        average_metrics([])
+def test_pooled_sums_give_per_image_metrics_and_pool_exactly() -> None:
+    gt = _gt()
+    rng = np.random.default_rng(1)
+    a, b = gt * rng.uniform(0.8, 1.25, gt.shape), gt * 1.3
+    sa, sb = (depth_sums(p, gt, 1e-3, 10.0, "densedepth") for p in (a, b))
+    assert set(sa) == set(DEPTH_SUMS) and sa["n"] == 440 * 592  # DenseDepth's crop: rows 20:460, cols 24:616
+    assert metrics_from_sums(sa) == depth_metrics(a, gt, crop="densedepth")
+    pooled = metrics_from_sums({k: sa[k] + sb[k] for k in DEPTH_SUMS})
+    both = np.concatenate([a[20:460, 24:616].ravel(), b[20:460, 24:616].ravel()])
+    g2 = np.concatenate([gt[20:460, 24:616].ravel()] * 2).astype(np.float64)
+    assert pooled["abs_rel"] == pytest.approx(float(np.mean(np.abs(both - g2) / g2)), rel=1e-12)
+    assert pooled["rmse"] == pytest.approx(float(np.sqrt(np.mean((both - g2) ** 2))), rel=1e-12)
+    assert pooled["delta1"] == pytest.approx(float(np.mean(np.maximum(both / g2, g2 / both) < 1.25)), rel=1e-12)
 
 
 def test_confusion_miou_pixel_accuracy_by_hand() -> None:
@@ -106,12 +124,17 @@ def test_confusion_miou_pixel_accuracy_by_hand() -> None:
     expected[2, 0] = 1  # gt 3 -> 1; void gt pixels (predicted 3 and 1) are ignored
     np.testing.assert_array_equal(conf, expected)
     # IoU: class1 1/(2+2-1)=1/3, class2 2/(2+3-2)=2/3, class3 1/(2+1-1)=1/2, class4 absent (not averaged).
-    assert miou_from_confusion(conf) == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
-    assert pixel_accuracy_from_confusion(conf) == pytest.approx(4 / 6)
+    counts = class_counts(conf)
+    scores = segmentation_from_counts(counts["tp"], counts["gt"], counts["pred"])
+    assert scores["miou"] == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+    assert scores["pixel_acc"] == pytest.approx(4 / 6)
+    # counts of two frames pool: the same as one frame holding both
+    twice = segmentation_from_counts(*(2 * counts[k] for k in ("tp", "gt", "pred")))
+    assert twice == pytest.approx(scores)
     with pytest.raises(ValueError):
         segmentation_confusion(np.zeros_like(gt), gt, num_classes=4)  # void prediction at a labelled pixel
     with pytest.raises(ValueError):
-        miou_from_confusion(np.zeros((4, 4)))
+        segmentation_from_counts(np.zeros(4), np.zeros(4), np.zeros(4))
 
 
 def test_real_frame_vs_shifted_copy_is_finite() -> None:
@@ -127,6 +150,6 @@ def test_real_frame_vs_shifted_copy_is_finite() -> None:
     assert 0 < m["abs_rel"] < 1 and 0 < m["delta1"] < 1
     shifted = np.roll(labels, 8, axis=1).astype(np.int64)
     shifted[shifted == 0] = 1  # predictions are always a class
-    conf = segmentation_confusion(shifted, labels, num_classes=40)
-    assert 0 < miou_from_confusion(conf) < 1
-    assert 0 < pixel_accuracy_from_confusion(conf) < 1
+    counts = class_counts(segmentation_confusion(shifted, labels, num_classes=40))
+    scores = segmentation_from_counts(counts["tp"], counts["gt"], counts["pred"])
+    assert 0 < scores["miou"] < 1 and 0 < scores["pixel_acc"] < 1

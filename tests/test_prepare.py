@@ -10,7 +10,7 @@ from nyu_fixtures import REAL_TEST10, require_shared_nyu, write_real_frames_nyu,
 from depthpipe.config import PrepareConfig
 from depthpipe.data.meta import load_class_mapping
 from depthpipe.data.prepare import (
-    map_labels_40, prepare_dataset, reciprocal_target, resize_depth, resize_labels, valid_mask,
+    map_labels_40, prepare_dataset, reciprocal_target, resize_depth, resize_labels, valid_depth,
 )
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import sha256_file
@@ -22,7 +22,7 @@ PARAMS = PrepareConfig(input_size=(32, 64), output_scale=0.5, min_depth=0.1, max
 
 def test_reciprocal_target_and_mask():
     depth = np.array([[0.0, np.nan, 0.05, 0.1], [1.0, 2.5, 10.0, 12.0], [np.inf, -1.0, 5.0, 10.0]], np.float32)
-    valid = valid_mask(depth, 10.0)
+    valid = valid_depth(depth, 10.0)
     assert valid.tolist() == [[False, False, True, True], [True, True, True, False], [False, False, True, True]]
     t = reciprocal_target(depth, valid, 0.1, 10.0)
     assert np.isfinite(t).all()

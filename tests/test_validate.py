@@ -31,7 +31,8 @@ N, H, W = 5, 48, 64  # small frames: the reader takes any size
 
 
 def make_params(**over: Any) -> ValidateConfig:
-    section = {"max_depth": 10.0, "min_valid_fraction": 0.5, "max_label": 894, "expected_frames": None}
+    section = {"max_depth": 10.0, "min_valid_fraction": 0.5, "max_label": 894, "expected_frames": None,
+               "frame_size": None}
     section.update(over)
     return ValidateConfig.model_validate(section)
 
@@ -82,7 +83,7 @@ def test_real_frames_pass(tmp_path: Path) -> None:
 def test_repo_params_build_the_suite() -> None:
     cfg = load_config(REPO / "params.yaml").validate_
     suite = v.build_suite(cfg, 360)
-    assert len(suite.expectations) == 10 and suite.expectations[0].value == 360
+    assert len(suite.expectations) == 12 and suite.expectations[0].value == 360  # 10 + height and width
 
 
 # -- statistics ------------------------------------------------------------------------------------------
@@ -156,6 +157,17 @@ def test_rejects_frames_in_no_split_or_both(tmp_path: Path) -> None:
     (line,) = v.failure_lines(report)
     assert "frames in no split or in both" in line and "2 frames [2, 3] (split: none, both)" in line
     assert (report["train_frames"], report["test_frames"]) == (2, 1)
+
+
+def test_rejects_frames_of_another_size(tmp_path: Path) -> None:
+    """A NYU-source file of 48x64 frames is refused frame by frame (the Eigen crop would silently rescale)."""
+    mat, splits = small(tmp_path)
+    report = run(tmp_path, mat, splits, make_params(frame_size=[480, 640]))
+    assert [f["column"] for f in report["failed"]] == ["height", "width"]
+    assert v.failure_lines(report)[0] == (
+        f"validate: frames not 480x640 (validate.frame_size; expected height == 480): {N} frames "
+        f"{list(range(N))} (height: {', '.join([str(H)] * N)})")
+    assert run(tmp_path, mat, splits, make_params(frame_size=[H, W]))["success"] is True
 
 
 def test_rejects_wrong_frame_count(tmp_path: Path) -> None:

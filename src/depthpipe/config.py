@@ -20,8 +20,6 @@ from depthpipe.errors import DepthpipeError
 PARAMS_FILE = "params.yaml"
 VARIANTS: tuple[str, ...] = ("densedepth", "semantic_booster")
 BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50")
-DEPTH_METRICS: tuple[str, ...] = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3")
-SEGMENTATION_METRICS: tuple[str, ...] = ("miou", "pixel_acc")
 INPUT_MULTIPLE = 32  # both encoders downsample by 32
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -78,6 +76,7 @@ class ValidateConfig(Section):
     min_valid_fraction: Fraction
     max_label: PositiveInt
     expected_frames: PositiveInt | None
+    frame_size: Size | None
 
 
 class PrepareConfig(Section):
@@ -195,6 +194,7 @@ class TrainSection(Section):
 
 # ------------------------------------------------------------------------------ evaluate, export, gate
 class EvaluateConfig(Section):
+    protocols: Annotated[list[Literal["standard", "densedepth"]], Field(min_length=1)]
     crop: Literal["eigen", "none"]
     min_depth: PositiveFloat
     max_depth: PositiveFloat
@@ -210,6 +210,8 @@ class EvaluateConfig(Section):
                              f"(got {self.min_depth:g} >= {self.max_depth:g})")
         if any(b >= c for b, c in zip(self.depth_bins, self.depth_bins[1:])):
             raise ValueError(f"evaluate.depth_bins must be increasing (got {self.depth_bins})")
+        if len(set(self.protocols)) != len(self.protocols):
+            raise ValueError(f"evaluate.protocols lists a protocol twice (got {self.protocols})")
         return self
 
 
@@ -350,6 +352,8 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, BaseModel):
+            value = value.model_dump(by_alias=True)
         if isinstance(value, dict):
             out.update(flatten(value, name))
         else:

@@ -1,20 +1,30 @@
-"""The evaluate stage: a trained variant on the test split, against full-resolution ground truth.
+"""The evaluate stage: a trained variant on the test split, scored under each protocol against full-resolution
+ground truth, beside a mean-depth baseline.
 
-Predictions are converted to metres (``m / pred``), upsampled to the ground-truth size (480x640 for NYU),
-clipped to ``[min_depth, max_depth]``, optionally averaged with their horizontally flipped twin, and scored
-per image with :func:`depthpipe.metrics.depth_metrics` (Eigen crop by default), then averaged over images.
-A mean-depth baseline (the train split's mean depth everywhere) is scored the same way, so every number
-has its floor beside it. The semantic branch adds mIoU and pixel accuracy over the 40 classes.
+Predictions are converted to metres, upsampled to the ground-truth size (480x640 for NYU), clipped to
+``[evaluate.min_depth, evaluate.max_depth]`` and scored under every protocol of ``evaluate.protocols``
+(:mod:`depthpipe.protocols`); the booster's labels add mIoU and pixel accuracy over the 40 classes. The
+baseline predicts the train split's mean depth everywhere and is scored the same way.
+
+Outputs, all moved into place only after the MLflow run has logged them:
+
+- ``metrics/<variant>.json`` (DVC metrics): the headline figures only, ``{protocol: {8 depth metrics}}`` plus
+  ``{"semantic": {miou, pixel_acc}}`` for the booster;
+- ``reports/eval/<variant>/summary.json``: frame count, the mean depth and the baseline under each protocol;
+- ``per_frame.csv``: per test frame (``frame`` = its 1-based index in the source) and protocol, the eight
+  metrics and the pixel sums they come from: the evidence the merge gate resamples;
+- ``per_frame_classes.csv`` (booster): per frame and class, correct / labelled / predicted pixel counts;
+- ``error_by_depth.csv``: mean absolute error and abs_rel per ground-truth depth bin; ``grid.png``: pictures.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Sequence
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,22 +32,26 @@ from tqdm import tqdm
 
 from depthpipe import tracking
 from depthpipe.checkpoint import load_trained
-from depthpipe.errors import DepthpipeError
-from depthpipe.io import sha256_file, write_json_atomic, write_text_atomic
-from depthpipe.metrics import (
-    average_metrics, depth_metrics, miou_from_confusion, pixel_accuracy_from_confusion,
-    segmentation_confusion, valid_mask,
-)
-from depthpipe.models import to_metres
 from depthpipe.config import EvaluateConfig, flatten
+from depthpipe.data.prepared import TEST, TRAIN, PreparedSplit, split_path
+from depthpipe.errors import DepthpipeError
+from depthpipe.io import StagedFiles, sha256_file, write_json_atomic, write_text_atomic
+from depthpipe.metrics import class_counts, depth_sums, evaluation_mask, metrics_from_sums, segmentation_confusion
+from depthpipe.models import to_metres
+from depthpipe.protocols import SEMANTIC, Protocol, frame_columns, protocols_of, summarize, summarize_semantic
 from depthpipe.viz import prediction_grid
+
+
+CLASS_COLUMNS = ("frame", "class", "tp", "gt", "pred")
+
 
 @torch.no_grad()
 def predict_full(model: torch.nn.Module, rgb: np.ndarray, full_size: tuple[int, int], max_depth: float,
                  min_depth: float, clip: tuple[float, float], flip_tta: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Depth in metres at ``full_size`` and, for the booster, 40-class labels (1..40) at ``full_size``.
 
-    ``rgb`` (B,H,W,3) uint8 at the model input size -> ((B,Hf,Wf) float32, (B,Hf,Wf) uint8 | None).
+    ``rgb`` (B,H,W,3) uint8 at the model input size -> ((B,Hf,Wf) float32, (B,Hf,Wf) uint8 | None). With
+    ``flip_tta`` depth (and class probabilities) are averaged with those of the mirrored image, mirrored back.
     """
     x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255.0)
     out = model(x)
@@ -58,122 +72,188 @@ def predict_full(model: torch.nn.Module, rgb: np.ndarray, full_size: tuple[int, 
     return depth[:, 0].numpy(), labels
 
 
-def error_by_depth(pred: list[np.ndarray], gt: list[np.ndarray], bins: list[float]) -> list[dict[str, Any]]:
-    """Mean absolute error, abs_rel and pixel count per ground-truth depth bin, over all valid pixels."""
-    p = np.concatenate([x.ravel() for x in pred])
-    g = np.concatenate([x.ravel() for x in gt])
-    rows = []
-    for lo, hi in zip(bins, bins[1:]):
-        sel = (g > lo) & (g <= hi)
-        n = int(sel.sum())
-        rows.append({
-            "depth_bin": f"{lo:g}-{hi:g}", "depth_mid": (lo + hi) / 2, "pixels": n,
-            "mae": float(np.abs(p[sel] - g[sel]).mean()) if n else float("nan"),
-            "abs_rel": float((np.abs(p[sel] - g[sel]) / g[sel]).mean()) if n else float("nan"),
-        })
-    return rows
+class DepthBins:
+    """Mean absolute error and abs_rel per ground-truth depth bin, accumulated frame by frame (bounded memory)."""
+
+    def __init__(self, edges: Sequence[float]) -> None:
+        self.edges = np.asarray(edges, dtype=np.float64)
+        n = len(self.edges) - 1
+        self.pixels, self.abs_err, self.rel_err = np.zeros(n, np.int64), np.zeros(n), np.zeros(n)
+
+    def add(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> None:
+        p, g = pred[mask].astype(np.float64), gt[mask].astype(np.float64)
+        b = np.searchsorted(self.edges, g, side="left") - 1  # bin i holds (edges[i], edges[i+1]]
+        keep = (b >= 0) & (b < len(self.pixels))
+        b, err, g = b[keep], np.abs(p[keep] - g[keep]), g[keep]
+        self.pixels += np.bincount(b, minlength=len(self.pixels))
+        self.abs_err += np.bincount(b, weights=err, minlength=len(self.pixels))
+        self.rel_err += np.bincount(b, weights=err / g, minlength=len(self.pixels))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per non-empty bin, in depth order: ``depth_m`` (bin centre), ``mae_m``, ``abs_rel``, ``pixels``."""
+        return [{"depth_m": (lo + hi) / 2, "bin_m": f"{lo:g}-{hi:g}", "mae_m": self.abs_err[i] / self.pixels[i],
+                 "abs_rel": self.rel_err[i] / self.pixels[i], "pixels": int(self.pixels[i])}
+                for i, (lo, hi) in enumerate(zip(self.edges, self.edges[1:])) if self.pixels[i]]
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
+@dataclass
+class TestScores:
+    """Everything scored on the test split: the per-frame tables, the baseline's, depth bins and grid frames."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    baseline_rows: list[dict[str, Any]] = field(default_factory=list)
+    class_rows: list[dict[str, Any]] = field(default_factory=list)
+    bins: DepthBins | None = None
+    grid: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = field(default_factory=list)
+
+
+class Scorer:
+    """Scores test frames one by one under every protocol; see :class:`TestScores` for what it keeps."""
+
+    def __init__(self, cfg: EvaluateConfig, protocols: Sequence[Protocol], mean_depth: float, num_classes: int) -> None:
+        self.cfg, self.protocols, self.mean_depth, self.num_classes = cfg, tuple(protocols), mean_depth, num_classes
+        self.scores = TestScores(bins=DepthBins(cfg.depth_bins))
+
+    def add(self, frame: int, preds: dict[bool, np.ndarray], gt: np.ndarray, labels: np.ndarray | None,
+            labels_gt: np.ndarray | None, rgb_full: np.ndarray) -> None:
+        """Score one frame: ``preds`` by flip TTA on/off (H,W) metres, ``gt`` (H,W), labels (H,W) or None."""
+        lo, hi = self.cfg.min_depth, self.cfg.max_depth
+        row, base = {"frame": frame}, {"frame": frame}
+        for p in self.protocols:
+            sums = self._sums(preds[p.flip_tta], gt, p, frame)
+            row |= frame_columns(p, metrics_from_sums(sums), sums)
+            base_sums = self._sums(np.full_like(gt, self.mean_depth), gt, p, frame)
+            base |= frame_columns(p, metrics_from_sums(base_sums), base_sums)
+        first = self.protocols[0]
+        self.scores.bins.add(preds[first.flip_tta], gt, evaluation_mask(gt, lo, hi, first.crop))
+        if labels is not None and labels_gt is not None:
+            counts = class_counts(segmentation_confusion(labels, labels_gt, self.num_classes))
+            row[f"{SEMANTIC}/pixel_acc"] = float(counts["tp"].sum() / max(counts["gt"].sum(), 1))
+            self.scores.class_rows += [{"frame": frame, "class": c + 1, **{k: int(v[c]) for k, v in counts.items()}}
+                                       for c in np.flatnonzero(counts["gt"] + counts["pred"])]
+        self.scores.rows.append(row)
+        self.scores.baseline_rows.append(base)
+        if len(self.scores.grid) < self.cfg.grid_frames:
+            self.scores.grid.append((rgb_full, gt, preds[first.flip_tta], frame))
+
+    def _sums(self, pred: np.ndarray, gt: np.ndarray, p: Protocol, frame: int) -> dict[str, float]:
+        try:
+            return depth_sums(pred, gt, self.cfg.min_depth, self.cfg.max_depth, p.crop)
+        except ValueError as exc:
+            raise DepthpipeError(f"test frame {frame}: {exc} ({p.name} protocol)") from None
+
+
+def _upsample_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if rgb.shape[:2] == tuple(size):
+        return rgb
+    t = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+    out = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0]
+    return out.permute(1, 2, 0).clamp(0, 255).byte().numpy()
+
+
+def score_test_split(model: torch.nn.Module, config: dict[str, Any], test: PreparedSplit, cfg: EvaluateConfig,
+                     mean_depth: float, progress: bool) -> TestScores:
+    """Predict every test frame (with and/or without flip TTA, as the protocols need) and score it."""
+    protocols = protocols_of(cfg)
+    scorer = Scorer(cfg, protocols, mean_depth, int(config["model"].get("num_classes", 40)))
+    full_size, has_labels = test.info.full_size, "label_full" in test.keys
+    tta_settings = sorted({p.flip_tta for p in protocols})
+    for start in tqdm(range(0, len(test), cfg.batch_size), desc=f"evaluate {config['variant']}", unit="batch",
+                      disable=not progress):
+        batch = slice(start, min(len(test), start + cfg.batch_size))
+        rgb, gt, idx = test.read("rgb", batch), test.read("depth_full", batch), test.read("index", batch)
+        labels_gt = test.read("label_full", batch) if has_labels else None
+        preds, labels = {}, None
+        for tta in tta_settings:
+            preds[tta], lab = predict_full(model, rgb, full_size, config["max_depth"], config["min_depth"],
+                                           (cfg.min_depth, cfg.max_depth), tta)
+            labels = lab if tta == protocols[0].flip_tta else labels
+        for j in range(len(idx)):
+            scorer.add(int(idx[j]), {t: p[j] for t, p in preds.items()}, gt[j],
+                       None if labels is None else labels[j], None if labels_gt is None else labels_gt[j],
+                       _upsample_rgb(rgb[j], full_size) if len(scorer.scores.grid) < cfg.grid_frames else rgb[j])
+    return scorer.scores
+
+
+def headline(scores: TestScores, cfg: EvaluateConfig) -> dict[str, dict[str, float]]:
+    """The metrics file: every protocol's eight depth metrics (and the booster's semantic ones), 6 decimals."""
+    metrics = {p.name: summarize(scores.rows, p) for p in protocols_of(cfg)}
+    if scores.class_rows:
+        metrics[SEMANTIC] = summarize_semantic(scores.class_rows)
+    return {group: {k: round(v, 6) for k, v in values.items()} for group, values in metrics.items()}
+
+
+def baseline_summary(scores: TestScores, cfg: EvaluateConfig, mean_depth: float) -> dict[str, Any]:
+    """``summary.json``: frames, the mean depth and the mean-depth baseline under each protocol."""
+    baseline = {p.name: {k: round(v, 6) for k, v in summarize(scores.baseline_rows, p).items()}
+                for p in protocols_of(cfg)}
+    return {"frames": len(scores.rows), "mean_depth_m": round(mean_depth, 6), "baseline": baseline}
+
+
+def csv_text(rows: Sequence[dict[str, Any]], empty_columns: Sequence[str] = ()) -> str:
+    """Rows as CSV text (just the ``empty_columns`` header when there are none); floats to 10 significant
+    digits (stable bytes for the same numbers)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else list(empty_columns), lineterminator="\n")
+    writer.writeheader()
     for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+        writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()})
     return buf.getvalue()
+
+
+def _write_outputs(staged: StagedFiles, scores: TestScores, metrics: dict, summary: dict, metrics_path: Path,
+                   report_dir: Path, max_depth: float) -> list[Path]:
+    """Write every output into ``staged``; returns the staged report files (for MLflow)."""
+    metrics_file = staged.path(metrics_path)
+    write_json_atomic(metrics_file, metrics)
+    files = {"summary.json": None, "per_frame.csv": scores.rows, "error_by_depth.csv": scores.bins.rows(),
+             "per_frame_classes.csv": scores.class_rows}  # header only for a model without a semantic branch
+    out = []
+    for name, rows in files.items():
+        path = staged.path(report_dir / name)
+        write_json_atomic(path, summary) if rows is None else write_text_atomic(path, csv_text(rows, CLASS_COLUMNS))
+        out.append(path)
+    rgb, gt, pred, frames = zip(*scores.grid)
+    grid = staged.path(report_dir / "grid.png")
+    prediction_grid(np.stack(rgb), np.stack(gt), np.stack(pred), grid, max_depth=max_depth,
+                    titles=[f"frame {f}" for f in frames])
+    return [*out, grid, metrics_file]
+
+
+def _log(variant: str, cfg: EvaluateConfig, test: PreparedSplit, config: dict, metrics: dict, summary: dict,
+         files: list[Path]) -> None:
+    """The evaluate run: params, metrics grouped ``test/``, ``test_<protocol>/``, ``baseline/``, files, dataset."""
+    info = test.info
+    tags = tracking.stage_tags("evaluate", variant, info.source or None, info.source_sha256 or None)
+    tags["depthpipe.train_run"] = str(config.get("mlflow_run_id") or "")
+    with tracking.stage_run("evaluate", variant, flatten({"evaluate": cfg}), tags) as run:
+        run.log_dataset(test.path, f"{info.source or 'prepared'}-test", sha256_file(test.path), "testing",
+                        summary["frames"])
+        logged = {}
+        for group, values in metrics.items():
+            prefix = "test" if group in ("standard", SEMANTIC) else f"test_{group}"
+            logged |= {f"{prefix}/{k}": v for k, v in values.items()}
+        for protocol, values in summary["baseline"].items():
+            prefix = "baseline" if protocol == "standard" else f"baseline_{protocol}"
+            logged |= {f"{prefix}/{k}": v for k, v in values.items()}
+        run.log_metrics(logged)
+        for path in files:
+            run.log_artifact(path)
 
 
 def evaluate_variant(variant: str, cfg: EvaluateConfig, model_dir: Path, prepared_dir: Path,
                      metrics_path: Path, report_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """Score ``variant`` on the test split; writes metrics JSON, per-frame CSV, error-by-depth CSV and a grid PNG."""
-    ep = cfg.model_dump()
-    torch.manual_seed(0)
+    """Score ``variant`` on the test split and write its outputs (see the module docstring); returns the metrics."""
     model, config = load_trained(model_dir)
     if config["variant"] != variant:
         raise DepthpipeError(f"{model_dir}/config.json: holds variant '{config['variant']}', expected '{variant}'")
-    test_h5, train_h5 = prepared_dir / "test.h5", prepared_dir / "train.h5"
-    for p in (test_h5, train_h5):
-        if not p.exists():
-            raise DepthpipeError(f"{p}: prepared data not found (run `dvc repro prepare`)")
-    with h5py.File(train_h5, "r") as f:
-        mean_depth = float(f.attrs["mean_depth"])
-    lo, hi = float(ep["min_depth"]), float(ep["max_depth"])
-    per_frame: list[dict[str, Any]] = []
-    model_m: list[dict[str, float]] = []
-    base_m: list[dict[str, float]] = []
-    preds_valid, gts_valid = [], []
-    conf = None
-    grid_n = int(ep.get("grid_frames", 4))
-    grid: dict[str, list[np.ndarray]] = {"rgb": [], "gt": [], "pred": []}
-    with h5py.File(test_h5, "r") as f:
-        for key in ("rgb", "depth_full", "index"):
-            if key not in f:
-                raise DepthpipeError(f"{test_h5}: missing key '{key}'")
-        n = int(f["rgb"].shape[0])
-        full_size = tuple(int(v) for v in f["depth_full"].shape[1:])
-        has_labels = "label_full" in f
-        bs = int(ep["batch_size"])
-        for start in tqdm(range(0, n, bs), desc=f"evaluate {variant}", unit="batch", disable=not progress):
-            stop = min(n, start + bs)
-            rgb = f["rgb"][start:stop]
-            gt = f["depth_full"][start:stop]
-            idx = f["index"][start:stop]
-            pred, labels = predict_full(model, rgb, full_size, config["max_depth"], config["min_depth"], (lo, hi),
-                                        bool(ep["flip_tta"]))
-            for j in range(stop - start):
-                valid = valid_mask(gt[j], lo, hi, ep["crop"])
-                if not valid.any():
-                    raise DepthpipeError(f"{test_h5}: test frame {int(idx[j])} has no valid ground-truth pixel in the crop")
-                m = depth_metrics(pred[j], gt[j], min_depth=lo, max_depth=hi, crop=ep["crop"])
-                b = depth_metrics(np.full_like(gt[j], mean_depth), gt[j], min_depth=lo, max_depth=hi, crop=ep["crop"])
-                model_m.append(m)
-                base_m.append(b)
-                row = {"position": start + j, "nyu_index": int(idx[j]), **m, **{f"baseline_{k}": v for k, v in b.items()}}
-                preds_valid.append(pred[j][valid])
-                gts_valid.append(gt[j][valid])
-                if labels is not None and has_labels:
-                    gl = f["label_full"][start + j]
-                    c = segmentation_confusion(labels[j], gl, num_classes=int(config["model"].get("num_classes", 40)))
-                    conf = c if conf is None else conf + c
-                    row["pixel_acc"] = pixel_accuracy_from_confusion(c)
-                per_frame.append(row)
-                if len(grid["rgb"]) < grid_n:
-                    grid["rgb"].append(f["rgb"][start + j] if full_size == rgb.shape[1:3] else _upsample_rgb(rgb[j], full_size))
-                    grid["gt"].append(gt[j])
-                    grid["pred"].append(pred[j])
-
-    metrics: dict[str, Any] = {k: round(v, 6) for k, v in average_metrics(model_m).items()}
-    metrics["baseline"] = {k: round(v, 6) for k, v in average_metrics(base_m).items()}
-    metrics["baseline"]["mean_depth"] = round(mean_depth, 6)
-    metrics["frames"] = len(per_frame)
-    if conf is not None:
-        metrics["miou"] = round(miou_from_confusion(conf), 6)
-        metrics["pixel_acc"] = round(pixel_accuracy_from_confusion(conf), 6)
-    write_json_atomic(metrics_path, metrics)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(report_dir / "per_frame.csv", _csv(per_frame))
-    write_text_atomic(report_dir / "error_by_depth.csv", _csv(error_by_depth(preds_valid, gts_valid, list(ep["depth_bins"]))))
-    prediction_grid(np.stack(grid["rgb"]), np.stack(grid["gt"]), np.stack(grid["pred"]), report_dir / "grid.png",
-                    max_depth=hi, titles=[f"frame {r['nyu_index']}" for r in per_frame[:grid_n]])
-
-    with h5py.File(test_h5, "r") as f:
-        src, src_sha = str(f.attrs.get("source", "")), str(f.attrs.get("source_sha256", ""))
-    tags = tracking.stage_tags("evaluate", variant, src or None, src_sha or None)
-    tags["depthpipe.train_run"] = str(config.get("mlflow_run_id") or "")
-    logged = {**flatten({"evaluate": ep}), "variant": variant}
-    test_digest = sha256_file(test_h5)
-    with tracking.stage_run("evaluate", variant, logged, tags) as run:
-        run.log_dataset(test_h5, "prepared-test", test_digest, "testing", len(per_frame))
-        flat = {f"test_{k}": v for k, v in metrics.items() if isinstance(v, float)}
-        flat |= {f"baseline_{k}": v for k, v in metrics["baseline"].items()}
-        run.log_metrics(flat)
-        for name in ("per_frame.csv", "error_by_depth.csv", "grid.png"):
-            run.log_artifact(report_dir / name)
-        run.log_artifact(metrics_path)
-        run.log_artifact(model_dir / "config.json")
+    test = PreparedSplit(split_path(prepared_dir, TEST), keys=("depth_full",))
+    mean_depth = PreparedSplit(split_path(prepared_dir, TRAIN)).info.mean_depth
+    torch.manual_seed(0)
+    scores = score_test_split(model, config, test, cfg, mean_depth, progress)
+    metrics, summary = headline(scores, cfg), baseline_summary(scores, cfg, mean_depth)
+    with StagedFiles() as staged:
+        files = _write_outputs(staged, scores, metrics, summary, metrics_path, report_dir, cfg.max_depth)
+        _log(variant, cfg, test, config, metrics, summary, files)
+        staged.commit()
     return metrics
-
-
-def _upsample_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    t = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
-    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0).clamp(0, 255).byte().numpy()

@@ -64,3 +64,42 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
         raise DepthpipeError(f"{p}: not found (is {p.parent} {what}?)") from None
     except json.JSONDecodeError as exc:
         raise DepthpipeError(f"{p}: not valid JSON ({exc})") from None
+
+
+class StagedFiles:
+    """Outputs written under their own names in hidden staging folders, moved into place only by :meth:`commit`.
+
+    A stage writes every output through :meth:`path`, logs what it must (artifacts keep their final names), and
+    commits at the very end: a failure anywhere before leaves the previous outputs untouched and no new ones.
+    Use as a context manager; leaving it without :meth:`commit` (an exception) removes the staged files.
+    """
+
+    def __init__(self) -> None:
+        self._staged: dict[Path, Path] = {}
+
+    def path(self, final: str | os.PathLike[str]) -> Path:
+        """Where to write the output that belongs at ``final``."""
+        final = Path(final)
+        staging = final.parent / f".staging-{os.getpid()}"
+        staging.mkdir(parents=True, exist_ok=True)
+        self._staged[final] = staging / final.name
+        return self._staged[final]
+
+    def commit(self) -> None:
+        """Move every staged output onto its final path (each an atomic rename)."""
+        for final, staged in self._staged.items():
+            os.replace(staged, final)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for staged in self._staged.values():
+            staged.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                staged.parent.rmdir()
+        self._staged.clear()
+
+    def __enter__(self) -> "StagedFiles":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cleanup()

@@ -1,6 +1,8 @@
 """Evaluation metrics: depth errors in metres (Eigen et al. 2014) and 40-class segmentation scores.
 
-Pure numpy; every function takes one image (or one confusion matrix) and returns Python floats.
+Pure numpy. Depth metrics come from per-image sums (:func:`depth_sums`), so the same code gives one image's
+figures and any pool of images' (:func:`metrics_from_sums`); segmentation scores come from per-class counts
+(:func:`class_counts`), which pool the same way.
 
 Depth, for the valid pixels ``i`` (``n`` of them) with prediction ``p_i`` and ground truth ``g_i``:
 
@@ -29,35 +31,40 @@ DEPTH_METRICS: tuple[str, ...] = (
     "delta2",
     "delta3",
 )
-# Eigen et al.'s crop for 480x640 NYU frames: rows 45:471, cols 41:601 (half-open).
-EIGEN_CROP_480x640: tuple[int, int, int, int] = (45, 471, 41, 601)
+# Crops of 480x640 NYU frames, (row0, row1, col0, col1) half-open: Eigen et al.'s, and DenseDepth's
+# ``eigen_test_crop`` (its evaluate.py).
+CROPS_480x640: dict[str, tuple[int, int, int, int]] = {"eigen": (45, 471, 41, 601), "densedepth": (20, 460, 24, 616)}
+# Per-image sufficient statistics of the depth metrics (sums over the valid pixels): any metric of one image or
+# of a pool of images follows from their sum (:func:`metrics_from_sums`).
+DEPTH_SUMS: tuple[str, ...] = (
+    "n", "sum_abs_rel", "sum_sq_rel", "sum_sq", "sum_sq_log", "sum_abs_log10", "n_delta1", "n_delta2", "n_delta3",
+)
 
 
 def crop_window(shape: tuple[int, int], crop: str | Sequence[int]) -> tuple[int, int, int, int]:
     """The evaluation window ``(row0, row1, col0, col1)`` (half-open) of an (H, W) image.
 
-    ``"eigen"``: rows 45:471, cols 41:601 at 480x640; for other sizes the same fractions of H and W,
-    rounded to the nearest pixel (e.g. 22:236, 20:300 at 240x320). ``"none"``: the whole image. A 4-sequence
-    is taken as ``(row0, row1, col0, col1)`` as is.
+    ``"eigen"``: rows 45:471, cols 41:601 at 480x640; ``"densedepth"``: rows 20:460, cols 24:616; for other
+    sizes the same fractions of H and W, rounded to the nearest pixel (e.g. eigen 22:236, 20:300 at 240x320).
+    ``"none"``: the whole image. A 4-sequence is taken as ``(row0, row1, col0, col1)`` as is.
     """
     h, w = shape
     if isinstance(crop, str):
         if crop == "none":
             return 0, h, 0, w
-        if crop == "eigen":
-            r0, r1, c0, c1 = EIGEN_CROP_480x640
+        if crop in CROPS_480x640:
+            r0, r1, c0, c1 = CROPS_480x640[crop]
             return round(r0 * h / 480), round(r1 * h / 480), round(c0 * w / 640), round(c1 * w / 640)
-        raise ValueError(f"crop must be 'eigen', 'none' or (row0, row1, col0, col1) (got {crop!r})")
+        raise ValueError(f"crop must be one of {', '.join(CROPS_480x640)}, none or (row0, row1, col0, col1) "
+                         f"(got {crop!r})")
     window = tuple(int(v) for v in crop)
     if len(window) != 4:
         raise ValueError(f"crop must be 'eigen', 'none' or (row0, row1, col0, col1) (got {crop!r})")
     return window  # type: ignore[return-value]
 
 
-def valid_mask(
-    gt: np.ndarray, min_depth: float = 1e-3, max_depth: float = 10.0, crop: str | Sequence[int] = "eigen"
-) -> np.ndarray:
-    """(H,W) bool: ``gt`` finite, in (min_depth, max_depth], and inside the crop window."""
+def evaluation_mask(gt: np.ndarray, min_depth: float, max_depth: float, crop: str | Sequence[int]) -> np.ndarray:
+    """(H,W) bool, the pixels a metric counts: ``gt`` finite, in (min_depth, max_depth], inside the crop."""
     gt = np.asarray(gt)
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(gt) & (gt > min_depth) & (gt <= max_depth)
@@ -67,60 +74,52 @@ def valid_mask(
     return valid & window
 
 
-def depth_metrics(
-    pred: np.ndarray,
-    gt: np.ndarray,
-    min_depth: float = 1e-3,
-    max_depth: float = 10.0,
-    crop: str | Sequence[int] = "eigen",
-) -> dict[str, float]:
-    """The eight depth metrics of one image (see the module docstring), in metres.
+def depth_sums(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,
+               crop: str | Sequence[int]) -> dict[str, float]:
+    """The :data:`DEPTH_SUMS` of one image, in float64 over the :func:`evaluation_mask` pixels.
 
-    pred, gt: (H,W) metres. Valid pixels: :func:`valid_mask` (GT finite, in (min_depth, max_depth], inside
-    ``crop``); ``pred`` is clipped to [min_depth, max_depth]. Computed in float64.
-    Raises ValueError on a shape mismatch, when no pixel is valid, or when ``pred`` is not finite at a valid
-    pixel (an undefined metric is an error, not a silent NaN in an average).
+    pred, gt: (H,W) metres; ``pred`` is clipped to [min_depth, max_depth]. Raises ValueError on a shape
+    mismatch, when no pixel is valid, or when ``pred`` is not finite at a valid pixel (an undefined metric is an
+    error, not a silent NaN in an average).
     """
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     if pred.shape != gt.shape or gt.ndim != 2:
         raise ValueError(f"depth_metrics: pred {pred.shape} and gt {gt.shape} must be the same (H, W)")
-    valid = valid_mask(gt, min_depth, max_depth, crop)
+    valid = evaluation_mask(gt, min_depth, max_depth, crop)
     if not valid.any():
         raise ValueError(
             f"depth_metrics: no valid ground-truth pixel (gt in ({min_depth}, {max_depth}] within crop {crop!r})"
         )
-    p = pred[valid]
-    g = gt[valid]
+    p, g = pred[valid], gt[valid]
     if not np.isfinite(p).all():
         raise ValueError(f"depth_metrics: prediction is not finite at {int((~np.isfinite(p)).sum())} valid pixels")
     p = np.clip(p, min_depth, max_depth)
     err = p - g
     ratio = np.maximum(p / g, g / p)
     return {
-        "abs_rel": float(np.mean(np.abs(err) / g)),
-        "sq_rel": float(np.mean(err**2 / g)),
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "rmse_log": float(np.sqrt(np.mean((np.log(p) - np.log(g)) ** 2))),
-        "log10": float(np.mean(np.abs(np.log10(p) - np.log10(g)))),
-        "delta1": float(np.mean(ratio < 1.25)),
-        "delta2": float(np.mean(ratio < 1.25**2)),
-        "delta3": float(np.mean(ratio < 1.25**3)),
+        "n": float(g.size), "sum_abs_rel": float(np.sum(np.abs(err) / g)), "sum_sq_rel": float(np.sum(err**2 / g)),
+        "sum_sq": float(np.sum(err**2)), "sum_sq_log": float(np.sum((np.log(p) - np.log(g)) ** 2)),
+        "sum_abs_log10": float(np.sum(np.abs(np.log10(p) - np.log10(g)))),
+        "n_delta1": float(np.sum(ratio < 1.25)), "n_delta2": float(np.sum(ratio < 1.25**2)),
+        "n_delta3": float(np.sum(ratio < 1.25**3)),
     }
 
 
-def average_metrics(per_image: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """Mean over images of each metric: ``{k: mean_i per_image[i][k]}``.
+def metrics_from_sums(sums: Mapping[str, float]) -> dict[str, float]:
+    """The eight depth metrics (see the module docstring) from :data:`DEPTH_SUMS` of one image or a pool."""
+    n = sums["n"]
+    return {
+        "abs_rel": sums["sum_abs_rel"] / n, "sq_rel": sums["sum_sq_rel"] / n, "rmse": float(np.sqrt(sums["sum_sq"] / n)),
+        "rmse_log": float(np.sqrt(sums["sum_sq_log"] / n)), "log10": sums["sum_abs_log10"] / n,
+        "delta1": sums["n_delta1"] / n, "delta2": sums["n_delta2"] / n, "delta3": sums["n_delta3"] / n,
+    }
 
-    All dicts must have the same keys; an empty list raises ValueError.
-    """
-    if not per_image:
-        raise ValueError("average_metrics: no images")
-    keys = list(per_image[0])
-    for i, m in enumerate(per_image):
-        if set(m) != set(keys):
-            raise ValueError(f"average_metrics: image {i} has keys {sorted(m)}, expected {sorted(keys)}")
-    return {k: float(np.mean([float(m[k]) for m in per_image])) for k in keys}
+
+def depth_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,
+                  crop: str | Sequence[int]) -> dict[str, float]:
+    """The eight depth metrics of one image, in metres (see :func:`depth_sums` for the pixels and errors)."""
+    return metrics_from_sums(depth_sums(pred, gt, min_depth, max_depth, crop))
 
 
 def segmentation_confusion(pred_labels: np.ndarray, gt_labels: np.ndarray, num_classes: int = 40) -> np.ndarray:
@@ -150,27 +149,19 @@ def segmentation_confusion(pred_labels: np.ndarray, gt_labels: np.ndarray, num_c
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def iou_per_class(conf: np.ndarray) -> np.ndarray:
-    """(C,) IoU of each class from a (C,C) confusion; NaN for classes absent from both GT and prediction."""
-    conf = np.asarray(conf, dtype=np.float64)
-    tp = np.diag(conf)
-    union = conf.sum(axis=1) + conf.sum(axis=0) - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, tp / np.where(union > 0, union, 1.0), np.nan)
+def class_counts(conf: np.ndarray) -> dict[str, np.ndarray]:
+    """Per class (index c = class c+1): ``tp`` correct pixels, ``gt`` labelled pixels, ``pred`` predicted pixels
+    (at labelled pixels). Summed over frames, they give the pooled mIoU and pixel accuracy."""
+    conf = np.asarray(conf, dtype=np.int64)
+    return {"tp": np.diag(conf).copy(), "gt": conf.sum(axis=1), "pred": conf.sum(axis=0)}
 
 
-def miou_from_confusion(conf: np.ndarray) -> float:
-    """Mean IoU over the classes present in GT or prediction (union > 0). Empty confusion: ValueError."""
-    iou = iou_per_class(conf)
-    if np.all(np.isnan(iou)):
-        raise ValueError("miou_from_confusion: the confusion matrix is empty (no labelled pixel)")
-    return float(np.nanmean(iou))
-
-
-def pixel_accuracy_from_confusion(conf: np.ndarray) -> float:
-    """``trace(conf) / sum(conf)``: the fraction of labelled pixels predicted correctly. Empty: ValueError."""
-    conf = np.asarray(conf, dtype=np.float64)
-    total = conf.sum()
-    if total <= 0:
-        raise ValueError("pixel_accuracy_from_confusion: the confusion matrix is empty (no labelled pixel)")
-    return float(np.trace(conf) / total)
+def segmentation_from_counts(tp: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """``miou`` (the mean IoU ``tp / (gt + pred - tp)`` over the classes present in GT or prediction) and
+    ``pixel_acc`` (``sum tp / sum gt``) from :func:`class_counts` summed over any set of frames."""
+    tp, gt, pred = (np.asarray(a, dtype=np.float64) for a in (tp, gt, pred))
+    union = gt + pred - tp
+    if union.sum() <= 0:
+        raise ValueError("segmentation_from_counts: no labelled pixel")
+    iou = tp[union > 0] / union[union > 0]
+    return {"miou": float(np.mean(iou)), "pixel_acc": float(tp.sum() / gt.sum())}

@@ -13,6 +13,7 @@ resumed ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from pathlib import Path
@@ -91,8 +92,8 @@ class Trainer:
 
     def _set_up_data(self, train_h5: Path) -> None:
         full = PreparedBatches(train_h5)
-        self.train_h5, self.attrs, self.n_frames = train_h5, full.attrs, full.n_total
-        self.min_depth, self.max_depth = float(full.attrs["min_depth"]), float(full.attrs["max_depth"])
+        self.train_h5, self.info, self.n_frames = train_h5, full.info, full.n_total
+        self.min_depth, self.max_depth = full.info.min_depth, full.info.max_depth
         self.data_sha256 = sha256_file(train_h5)
         train_pos, val_pos = split_train_val(full.n_total, self.cfg.val_fraction, self.cfg.seed)
         self.train_ds, self.val_ds = PreparedBatches(train_h5, train_pos), PreparedBatches(train_h5, val_pos)
@@ -109,7 +110,10 @@ class Trainer:
 
     def _set_up_model(self) -> None:
         cfg = self.cfg
-        model = build_model(self.variant, self.model_cfg).to(self.device)
+        model = build_model(self.variant, self.model_cfg)
+        if math.isfinite(self.info.mean_target):  # data-dependent init of the depth head
+            model.init_output(self.info.mean_target)
+        model = model.to(self.device)
         if self.dist.enabled and cfg.sync_bn and self.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(memory_format=torch.channels_last) if cfg.channels_last else model
@@ -225,7 +229,7 @@ class Trainer:
         """What ``config.json`` holds: enough to rebuild the network and read its output, plus provenance."""
         return {
             "variant": self.variant, "model": self.model_cfg.model_dump(),
-            "input_size": list(self.attrs["input_size"]), "output_size": list(self.attrs["output_size"]),
+            "input_size": list(self.info.input_size), "output_size": list(self.info.output_size),
             "min_depth": self.min_depth, "max_depth": self.max_depth,
             "best_epoch": self.state.best_epoch, "epochs": self.cfg.epochs, **self.effective,
             "precision": self.precision.dtype, "git_commit": tracking.git_commit(),
@@ -235,8 +239,8 @@ class Trainer:
     def logged_params(self) -> dict[str, Any]:
         """The params of the MLflow run: the resolved sections, the data, the device and the precision."""
         return {**tracking.flatten({"train": self.cfg.model_dump(), "model": self.model_cfg.model_dump()}),
-                "prepare.input_size": list(self.attrs["input_size"]),
-                "prepare.output_size": list(self.attrs["output_size"]),
+                "prepare.input_size": list(self.info.input_size),
+                "prepare.output_size": list(self.info.output_size),
                 "data.train_frames": len(self.train_ds), "data.val_frames": len(self.val_ds),
                 "device": str(self.device), "precision": self.precision.dtype,
                 "steps_per_epoch": len(self.sampler), **self.effective}
@@ -294,6 +298,6 @@ def train_variant(variant: str, cfg: TrainConfig, model_cfg: DenseDepthModel | S
 
 
 def _tags(trainer: Trainer) -> dict[str, str]:
-    source = str(trainer.attrs.get("source", "")) or None
-    tags = tracking.stage_tags("train", trainer.variant, source, str(trainer.attrs.get("source_sha256", "")) or None)
+    info = trainer.info
+    tags = tracking.stage_tags("train", trainer.variant, info.source or None, info.source_sha256 or None)
     return tags | {"depthpipe.data.prepared_sha256": trainer.data_sha256, "depthpipe.precision": trainer.precision.dtype}

@@ -8,15 +8,13 @@ little per image. Order is a pure function of (seed, epoch): runs, resumes and r
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterator, Sequence
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from depthpipe.errors import DepthpipeError
+from depthpipe.data.prepared import PreparedSplit
 
 TRAIN_KEYS = ("rgb", "target", "mask", "label", "depth")
 
@@ -34,56 +32,38 @@ def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
 
 
 class PreparedBatches(Dataset):
-    """A map-style dataset whose items are whole batches: ``ds[[i, j, ...]]`` -> dict of tensors.
+    """A map-style dataset over a prepared split whose items are whole batches: ``ds[[i, j, ...]]`` -> tensors.
 
     ``rgb`` (B,3,H,W) uint8, ``target`` (B,1,h,w) float32, ``mask`` (B,1,h,w) bool, ``label`` (B,h,w) int64,
-    ``depth`` (B,1,h,w) float32 metres. The HDF5 file is opened lazily in each worker process.
+    ``depth`` (B,1,h,w) float32 metres; ``positions`` selects frames of the split (default: all). The HDF5
+    file is opened lazily in each worker process.
     """
 
     def __init__(self, path: str | os.PathLike[str], positions: Sequence[int] | None = None,
                  keys: Sequence[str] = TRAIN_KEYS) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise DepthpipeError(f"{self.path}: prepared data not found (run `dvc repro prepare`)")
-        with h5py.File(self.path, "r") as f:
-            for k in keys:
-                if k not in f:
-                    raise DepthpipeError(f"{self.path}: missing key '{k}'")
-            self.n_total = int(f["rgb"].shape[0])
-            self.attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
+        self.split = PreparedSplit(path, keys)
+        self.info, self.n_total = self.split.info, self.split.n_frames
         self.positions = np.arange(self.n_total) if positions is None else np.asarray(positions, dtype=np.int64)
         self.keys = tuple(keys)
-        self._f: h5py.File | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_f"] = None
-        return state
-
     def __getitem__(self, items: Sequence[int]) -> dict[str, torch.Tensor]:
-        if self._f is None:
-            self._f = h5py.File(self.path, "r")
         pos = self.positions[np.asarray(items, dtype=np.int64)]
-        # h5py needs strictly increasing indices: read the unique positions in order, then restore the asked
-        # order (and any repeats).
-        sorted_pos, inverse = np.unique(pos, return_inverse=True)
-        out: dict[str, torch.Tensor] = {}
-        for k in self.keys:
-            arr = self._f[k][sorted_pos][inverse.reshape(-1)]
-            t = torch.from_numpy(np.ascontiguousarray(arr))
-            if k == "rgb":
-                t = t.permute(0, 3, 1, 2).contiguous()
-            elif k == "mask":
-                t = t.bool().unsqueeze(1)
-            elif k in ("label", "label_full"):
-                t = t.long()
-            elif t.ndim == 3:
-                t = t.unsqueeze(1)
-            out[k] = t
-        return out
+        return {k: as_tensor(k, self.split.read(k, pos)) for k in self.keys}
+
+
+def as_tensor(key: str, array: np.ndarray) -> torch.Tensor:
+    """A batch of one prepared dataset as the tensor the models and losses take (see :class:`PreparedBatches`)."""
+    t = torch.from_numpy(np.ascontiguousarray(array))
+    if key == "rgb":
+        return t.permute(0, 3, 1, 2).contiguous()
+    if key == "mask":
+        return t.bool().unsqueeze(1)
+    if key in ("label", "label_full"):
+        return t.long()
+    return t.unsqueeze(1) if t.ndim == 3 else t
 
 
 class EpochBatchSampler(Sampler[list[int]]):

@@ -1,52 +1,36 @@
-"""The prepare stage: NYU labeled ``.mat`` -> one training-ready HDF5 per split.
+"""The prepare stage: a NYU-layout labeled ``.mat`` -> one training-ready HDF5 per split, plus a manifest.
 
-``data/prepared/{train,test}.h5`` hold, for the N frames of the split in split-file order:
-
-===========  =====================  ==========================================================
-dataset      shape, dtype           meaning
-===========  =====================  ==========================================================
-rgb          (N, H, W, 3) uint8     the image at the model input size (area/bilinear resize)
-depth        (N, h, w) float32      metres at the output size; 0 where invalid
-target       (N, h, w) float32      reciprocal target ``m / clip(depth, min_depth, m)``; 0 where invalid
-mask         (N, h, w) uint8        1 where depth is valid (finite, > 0, <= m)
-label        (N, h, w) uint8        40-class ids (1..40), 0 = void (nearest-neighbour resize)
-index        (N,) int32             1-based frame index in the labeled file
-depth_full   (N, 480, 640) float32  test only: the full-resolution ground truth for evaluation
-label_full   (N, 480, 640) uint8    test only: full-resolution 40-class labels
-===========  =====================  ==========================================================
-
-plus a ``manifest.csv`` (split, position, nyu_index, scene, valid fractions). Frames are read and written
-one chunk at a time, so memory stays bounded whatever the frame count, and outputs are byte-identical for
-the same inputs (no timestamps; deterministic resampling).
+Frames are read, resized and turned into reciprocal targets one at a time (optionally in a pool of worker
+processes) and written a chunk at a time in :mod:`depthpipe.data.prepared`'s format, so memory stays bounded
+whatever the frame count. Outputs are byte-identical for the same inputs (no timestamps, deterministic
+resampling), whatever the worker count. ``manifest.csv`` lists split, position, NYU index, scene and valid
+fractions per frame.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import multiprocessing as mp
-import os
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator
 
-import h5py
 import numpy as np
 from skimage.transform import resize
 from tqdm import tqdm
 
+from depthpipe.config import PrepareConfig
 from depthpipe.data.meta import load_class_mapping, read_splits
 from depthpipe.data.nyu_mat import NYULabeledFile
+from depthpipe.data.prepared import TEST, TRAIN, SplitInfo, SplitWriter, split_path
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import atomic_path, write_text_atomic
-from depthpipe.config import PrepareConfig
 
-SPLITS = ("train", "test")
 
 
 # -- pure per-frame maths -----------------------------------------------------------------------------
-def valid_mask(depth: np.ndarray, max_depth: float) -> np.ndarray:
-    """Valid depth: finite, > 0 and <= ``max_depth``. (H, W) float -> (H, W) bool."""
+def valid_depth(depth: np.ndarray, max_depth: float) -> np.ndarray:
+    """Where a ground-truth depth is usable for training: finite, > 0 and <= ``max_depth``. (H, W) -> bool."""
     with np.errstate(invalid="ignore"):
         return np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
 
@@ -114,7 +98,7 @@ def map_labels_40(label: np.ndarray, lut: np.ndarray, where: str) -> np.ndarray:
 def process_frame(nyu: NYULabeledFile, i: int, cfg: PrepareConfig, lut: np.ndarray, full_res: bool) -> tuple[dict, dict]:
     """Everything the split files hold for frame ``i`` (0-based), plus statistics for the summary."""
     fr = nyu.frame(i)
-    valid = valid_mask(fr.depth, cfg.max_depth)
+    valid = valid_depth(fr.depth, cfg.max_depth)
     depth_o, valid_o = resize_depth(fr.depth, valid, cfg.output_size)
     lab40 = map_labels_40(fr.label, lut, f"{nyu.path}: frame {i}")
     arrays = {
@@ -129,6 +113,7 @@ def process_frame(nyu: NYULabeledFile, i: int, cfg: PrepareConfig, lut: np.ndarr
         arrays["depth_full"] = np.where(valid, fr.depth, 0).astype(np.float32)
         arrays["label_full"] = lab40
     stats = {"depth_sum": float(depth_o[valid_o].astype(np.float64).sum()), "depth_count": int(valid_o.sum()),
+             "target_sum": float(arrays["target"][valid_o].astype(np.float64).sum()),
              "valid_fraction": float(valid.mean()), "valid_fraction_out": float(valid_o.mean())}
     return arrays, stats
 
@@ -160,53 +145,6 @@ def _processed_frames(mat_path: Path, indices: np.ndarray, cfg: PrepareConfig, l
 
 
 # -- the stage ------------------------------------------------------------------------------------------
-class _SplitWriter:
-    """Buffered, chunked writer of one split file."""
-
-    def __init__(self, path: Path, n: int, cfg: PrepareConfig, full_hw: tuple[int, int] | None, attrs: Mapping) -> None:
-        self.f = h5py.File(path, "w", libver="earliest")
-        self.cfg, self.n, self.pos = cfg, n, 0
-        H, W = cfg.input_size
-        h, w = cfg.output_size
-        c = max(1, min(cfg.chunk_frames, n))
-        spec = {
-            "rgb": ((n, H, W, 3), np.uint8),
-            "depth": ((n, h, w), np.float32),
-            "target": ((n, h, w), np.float32),
-            "mask": ((n, h, w), np.uint8),
-            "label": ((n, h, w), np.uint8),
-        }
-        if full_hw is not None:
-            spec["depth_full"] = ((n, *full_hw), np.float32)
-            spec["label_full"] = ((n, *full_hw), np.uint8)
-        for key, (shape, dtype) in spec.items():
-            self.f.create_dataset(key, shape=shape, dtype=dtype, chunks=(c, *shape[1:]), track_times=False)
-        self.f.create_dataset("index", shape=(n,), dtype=np.int32, track_times=False)
-        for k, v in attrs.items():
-            self.f.attrs[k] = v
-        self.buf: dict[str, list[np.ndarray]] = {k: [] for k in (*spec, "index")}
-        self.chunk = c
-
-    def add(self, arrays: Mapping[str, np.ndarray]) -> None:
-        for k, v in arrays.items():
-            self.buf[k].append(v)
-        if len(self.buf["index"]) == self.chunk:
-            self.flush()
-
-    def flush(self) -> None:
-        k = len(self.buf["index"])
-        if not k:
-            return
-        for key, items in self.buf.items():
-            self.f[key][self.pos : self.pos + k] = np.stack(items)
-            items.clear()
-        self.pos += k
-
-    def close(self) -> None:
-        self.flush()
-        self.f.close()
-
-
 def prepare_dataset(
     mat_path: Path,
     splits_path: Path,
@@ -217,12 +155,11 @@ def prepare_dataset(
     source: str = "",
     progress: bool = True,
 ) -> dict:
-    """Run the prepare stage; returns a summary (frames per split, sizes, train mean depth).
+    """Run the prepare stage; returns a summary (frames per split, sizes, mean depths).
 
     ``cfg.workers`` processes read and transform frames in order while this process writes (0 or 1: this
     process alone); the output bytes do not depend on it.
     """
-    workers = cfg.workers
     lut, names40, _ = load_class_mapping(class_mapping_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: list[dict] = []
@@ -230,61 +167,44 @@ def prepare_dataset(
     with NYULabeledFile(mat_path) as nyu:
         train_idx, test_idx = read_splits(splits_path, nyu.n_frames)
         scenes = nyu.scenes()
-        full_hw = (nyu.height, nyu.width)
-        for split, indices in (("train", train_idx), ("test", test_idx)):
-            attrs = {
-                "split": split,
-                "input_size": np.asarray(cfg.input_size, np.int32),
-                "output_size": np.asarray(cfg.output_size, np.int32),
-                "full_size": np.asarray(full_hw, np.int32),
-                "min_depth": cfg.min_depth,
-                "max_depth": cfg.max_depth,
-                "num_classes": len(names40),
-                "class_names": json.dumps(names40),
-                "source_sha256": source_sha256,
-                "source": source,
-            }
-            depth_sum, depth_count = 0.0, 0
-            final = out_dir / f"{split}.h5"
-            with atomic_path(final) as tmp:
-                writer = _SplitWriter(tmp, len(indices), cfg, full_hw if split == "test" else None, attrs)
-                try:
-                    frames = _processed_frames(mat_path, indices, cfg, lut, split == "test", workers)
-                    for pos, (i, arrays, stats) in enumerate(tqdm(frames, total=len(indices), desc=f"prepare {split}",
-                                                                  unit="frame", disable=not progress)):
-                        writer.add(arrays)
-                        depth_sum += stats["depth_sum"]
-                        depth_count += stats["depth_count"]
-                        manifest.append({
-                            "split": split, "position": pos, "nyu_index": i + 1,
-                            "scene": scenes[i] if i < len(scenes) else "",
-                            "valid_fraction": f"{stats['valid_fraction']:.6f}",
-                            "valid_fraction_out": f"{stats['valid_fraction_out']:.6f}",
-                        })
-                    mean_depth = depth_sum / max(depth_count, 1)
-                    writer.f.attrs["mean_depth"] = mean_depth
-                finally:
-                    writer.close()
+        for split, indices in ((TRAIN, train_idx), (TEST, test_idx)):
+            info = SplitInfo(split, cfg.input_size, cfg.output_size, (nyu.height, nyu.width), cfg.min_depth,
+                             cfg.max_depth, tuple(names40), source, source_sha256)
+            rows, mean_depth = _write_split(mat_path, indices, info, cfg, lut, split_path(out_dir, split), progress)
+            manifest += [{**r, "scene": scenes[r["nyu_index"] - 1] if r["nyu_index"] <= len(scenes) else ""}
+                         for r in rows]
             summary[f"{split}_frames"] = int(len(indices))
             summary[f"{split}_mean_depth"] = round(mean_depth, 6)
+    columns = ["split", "position", "nyu_index", "scene", "valid_fraction", "valid_fraction_out"]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(manifest[0]), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
     w.writerows(manifest)
     write_text_atomic(out_dir / "manifest.csv", buf.getvalue())
     return summary
 
 
-def read_prepared(path: str | os.PathLike[str], keys: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """Load datasets ``keys`` (default all but the full-resolution ones) and the attributes of a prepared split."""
-    p = Path(path)
-    if not p.exists():
-        raise DepthpipeError(f"{p}: prepared data not found (run `dvc repro prepare`)")
-    with h5py.File(p, "r") as f:
-        want = keys or [k for k in f if not k.endswith("_full")]
-        missing = [k for k in want if k not in f]
-        if missing:
-            raise DepthpipeError(f"{p}: missing key '{missing[0]}'")
-        arrays = {k: f[k][()] for k in want}
-        attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
-    return arrays, attrs
+def _write_split(mat_path: Path, indices: np.ndarray, info: SplitInfo, cfg: PrepareConfig, lut: np.ndarray,
+                 final: Path, progress: bool) -> tuple[list[dict], float]:
+    """Write one split file atomically; returns its manifest rows and mean depth."""
+    full_res = info.split == TEST
+    rows: list[dict] = []
+    sums = {"depth_sum": 0.0, "depth_count": 0, "target_sum": 0.0}
+    with atomic_path(final) as tmp:
+        writer = SplitWriter(tmp, len(indices), info, cfg.chunk_frames, full_res)
+        try:
+            frames = _processed_frames(mat_path, indices, cfg, lut, full_res, cfg.workers)
+            for pos, (i, arrays, stats) in enumerate(tqdm(frames, total=len(indices), desc=f"prepare {info.split}",
+                                                          unit="frame", disable=not progress)):
+                writer.add(arrays)
+                for key in sums:
+                    sums[key] += stats[key]
+                rows.append({"split": info.split, "position": pos, "nyu_index": i + 1,
+                             "valid_fraction": f"{stats['valid_fraction']:.6f}",
+                             "valid_fraction_out": f"{stats['valid_fraction_out']:.6f}"})
+            count = max(sums["depth_count"], 1)
+            mean_depth = sums["depth_sum"] / count
+            writer.set_statistics(mean_depth, sums["target_sum"] / count)
+        finally:
+            writer.close()
+    return rows, mean_depth

@@ -181,61 +181,48 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def build_suite(cfg: ValidateConfig, n_frames: int) -> "gx.ExpectationSuite":
-    """The expectation suite for the statistics table, from the ``validate`` section.
-
-    ``validate.expected_frames`` null means ``n_frames`` (the file's frame count). Each expectation carries a
-    one-line ``description`` of the rule that :func:`failure_lines` prints.
-    """
-    gx = _import_gx()
-    E = gx.expectations
-    max_depth, min_valid, max_label = cfg.max_depth, cfg.min_valid_fraction, cfg.max_label
+def _rules(E: Any, cfg: ValidateConfig, n_frames: int) -> list:
+    """The expectations, each with a one-line ``description`` of its rule (what :func:`failure_lines` prints)."""
     expected = n_frames if cfg.expected_frames is None else cfg.expected_frames
     source = "validate.expected_frames" if cfg.expected_frames is not None else "the file's frame count"
-    md = _fmt(max_depth)
+    md = _fmt(cfg.max_depth)
+
+    def zero(column: str, what: str) -> Any:
+        return E.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=0,
+                                               description=f"{what} (expected {column} == 0)")
+
     rules = [
         E.ExpectTableRowCountToEqual(value=expected, description=f"expected {expected} frames ({source})"),
-        E.ExpectColumnValuesToBeInSet(
-            column="split",
-            value_set=list(SPLITS),
-            description="frames in no split or in both (expected split in {train, test} from trainNdxs/testNdxs)",
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="nan_count", min_value=0, max_value=0, description="NaN depth (expected nan_count == 0)"
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="inf_count", min_value=0, max_value=0, description="infinite depth (expected inf_count == 0)"
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="neg_count", min_value=0, max_value=0, description="negative depth (expected neg_count == 0)"
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="depth_max",
-            max_value=max_depth,
-            description=f"depth beyond max_depth (expected depth_max <= {md} m)",
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="valid_fraction",
-            min_value=min_valid,
-            max_value=1.0,
-            description=(
-                f"too few valid depth pixels (expected valid_fraction >= {_fmt(min_valid)}; "
-                f"valid = finite, > 0 and <= {md} m)"
-            ),
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="label_min", min_value=0, description="negative labels (expected label_min >= 0)"
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="label_max",
-            min_value=0,
-            max_value=max_label,
-            description=f"labels beyond max_label (expected label_max <= {max_label})",
-        ),
-        E.ExpectColumnValuesToBeUnique(
-            column="content_hash", description="duplicate frames (expected content_hash unique: same RGB and depth)"
-        ),
+        E.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS), description=(
+            "frames in no split or in both (expected split in {train, test} from trainNdxs/testNdxs)")),
+        zero("nan_count", "NaN depth"), zero("inf_count", "infinite depth"), zero("neg_count", "negative depth"),
+        E.ExpectColumnValuesToBeBetween(column="depth_max", max_value=cfg.max_depth,
+                                        description=f"depth beyond max_depth (expected depth_max <= {md} m)"),
+        E.ExpectColumnValuesToBeBetween(column="valid_fraction", min_value=cfg.min_valid_fraction, max_value=1.0,
+                                        description=(f"too few valid depth pixels (expected valid_fraction >= "
+                                                     f"{_fmt(cfg.min_valid_fraction)}; valid = finite, > 0 and <= {md} m)")),
+        E.ExpectColumnValuesToBeBetween(column="label_min", min_value=0,
+                                        description="negative labels (expected label_min >= 0)"),
+        E.ExpectColumnValuesToBeBetween(column="label_max", min_value=0, max_value=cfg.max_label,
+                                        description=f"labels beyond max_label (expected label_max <= {cfg.max_label})"),
+        E.ExpectColumnValuesToBeUnique(column="content_hash", description=(
+            "duplicate frames (expected content_hash unique: same RGB and depth)")),
     ]
+    if cfg.frame_size is not None:
+        for column, size in zip(("height", "width"), cfg.frame_size):
+            rules.append(E.ExpectColumnValuesToBeBetween(column=column, min_value=size, max_value=size, description=(
+                f"frames not {cfg.frame_size[0]}x{cfg.frame_size[1]} (validate.frame_size; expected {column} == {size})")))
+    return rules
+
+
+def build_suite(cfg: ValidateConfig, n_frames: int) -> "gx.ExpectationSuite":
+    """The expectation suite for the statistics table, from the ``validate`` section (see :func:`_rules`).
+
+    ``validate.expected_frames`` null means ``n_frames`` (the file's frame count); ``validate.frame_size``
+    null accepts any frame size.
+    """
+    gx = _import_gx()
+    rules = _rules(gx.expectations, cfg, n_frames)
     for order, rule in enumerate(rules):
         rule.meta = {"order": order}
     # Passed to the constructor: ``suite.add_expectation`` needs an active data context (it looks up a store).
