@@ -15,6 +15,7 @@ def main(params: Params, workspace: Path) -> None:
     images = PreparedSplit(split_path(workspace / "data" / "prepared", TEST)).read("rgb", slice(0, cfg.parity_frames))
     card = export_model(workspace / "models" / variant, workspace / "exports" / variant, images, cfg.tolerance,
                         cfg.opset, metrics_path=workspace / "metrics" / f"{variant}.json",
+                        summary_path=workspace / "reports" / "eval" / variant / "summary.json",
                         register=cfg.register_model)
     print(f"export {variant}: parity {card.get('parity')}; registry {card.get('registry')}")
 

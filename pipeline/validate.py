@@ -8,11 +8,18 @@ from depthpipe.stage import run_stage
 
 
 def main(params: Params, workspace: Path) -> int:
+    from depthpipe import tracking
+    from depthpipe.config import flatten
     from depthpipe.data.validate import failure_lines, validate_dataset
 
-    raw = workspace / "data" / "raw"
+    raw, reports = workspace / "data" / "raw", workspace / "reports"
     report = validate_dataset(raw / "labeled.mat", raw / "splits.mat", params.validate_,
-                              workspace / "reports" / "validation.json", workspace / "reports" / "frame_stats.csv")
+                              reports / "validation.json", reports / "frame_stats.csv")
+    figures = {k: report[k] for k in ("frames", "train_frames", "test_frames", "evaluated_expectations",
+                                      "successful_expectations")}
+    tracking.log_stage("validate", flatten({"validate": params.validate_}), figures | {"success": report["success"]},
+                       tracking.stage_tags("validate", None, None, None),
+                       [reports / "validation.json", reports / "frame_stats.csv"], failed=not report["success"])
     if not report["success"]:
         for line in failure_lines(report):
             print(line, file=sys.stderr)

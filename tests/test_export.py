@@ -14,14 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_fixtures import calibrate
 from torch import nn
 
+from depthpipe.checkpoint import save_trained
+from depthpipe.errors import DepthpipeError
 
-from depthpipe.checkpoint import save_trained  # noqa: E402
-from model_fixtures import calibrate  # noqa: E402
-from depthpipe.errors import DepthpipeError  # noqa: E402
-
-REAL = Path("/work/shared/nyu/real-test10.npz")
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "nyu" / "real-test10.npz"
+BASELINE = {"abs_rel": 0.5, "sq_rel": 0.6, "rmse": 1.3, "rmse_log": 0.4, "log10": 0.15, "delta1": 0.4, "delta2": 0.7,
+            "delta3": 0.9}
+GOOD = {"abs_rel": 0.21, "sq_rel": 0.2, "rmse": 0.8, "rmse_log": 0.25, "log10": 0.09, "delta1": 0.7, "delta2": 0.9,
+        "delta3": 0.97}
 INPUT_HW = (64, 96)
 DD_PARAMS = {"decoder_width": 0.25, "encoder_weights": "none"}
 
@@ -53,7 +56,6 @@ def make_model_dir(path: Path, frames: np.ndarray, run_id: str | None) -> Path:
         "git_commit": "0123456789abcdef",
         "data_sha256": "f" * 64,
         "mlflow_run_id": run_id,
-        "mlflow_experiment": "depthpipe",
     }
     save_trained(path, model.state_dict(), config)
     return path
@@ -79,13 +81,13 @@ def exported(env: Path):
                             {"depthpipe.stage": "train"}, system_metrics=False) as run:
         train_run_id = run.run_id
     model_dir = make_model_dir(env / "models" / "densedepth", frames, train_run_id)
-    metrics = {"abs_rel": 0.21, "delta1": 0.7, "rmse": 0.8, "frames": 10, "baseline": {"abs_rel": 0.5}}
     (env / "metrics").mkdir()
-    (env / "metrics" / "densedepth.json").write_text(json.dumps(metrics))
+    (env / "metrics" / "densedepth.json").write_text(json.dumps({"standard": GOOD}))
+    (env / "summary.json").write_text(json.dumps({"frames": 10, "baseline": {"standard": BASELINE}}))
     out_dir = env / "exports" / "densedepth"
     result = export_model(
         model_dir, out_dir, frames[:4], tolerance=1e-3, opset=18,
-        metrics_path=env / "metrics" / "densedepth.json", register=True,
+        metrics_path=env / "metrics" / "densedepth.json", summary_path=env / "summary.json", register=True,
     )
     return env, model_dir, out_dir, frames, result, train_run_id
 
@@ -120,7 +122,7 @@ def test_parity_files_and_model_card(exported):
     assert card["normalisation"]["std"] == pytest.approx([0.229, 0.224, 0.225])
     assert card["depth_range_m"] == [0.1, 10.0]
     assert card["source"]["git_commit"] == "0123456789abcdef" and card["source"]["data_sha256"] == "f" * 64
-    assert card["test_metrics"]["abs_rel"] == 0.21
+    assert card["test_metrics"]["standard"]["abs_rel"] == 0.21
     assert "registry" not in report and "registry" in result
     # the eager model is not trivially saturated at the clamp: parity is measured on real depth values
     from depthpipe.export import images_to_tensor
@@ -181,9 +183,11 @@ def test_parity_failure_writes_report_and_raises(exported, tmp_path: Path, monke
     assert report["passed"] is False
     assert report["parity"]["max_abs_diff_m"]["pt2"] == pytest.approx(0.01, rel=1e-3)
     assert report["model_card"]["test_metrics"] is None
-    # nothing was registered for the failed export
-    name = "depthpipe-densedepth"
-    assert tracking.model_version_for_alias(name, "candidate") == result["registry"]["version"]
+    # nothing was registered for the failed export, and no model file was left beside the failed verdict
+    from depthpipe import registry
+
+    assert registry.model_version_for_alias("depthpipe-densedepth", "candidate") == result["registry"]["version"]
+    assert sorted(p.name for p in bad.iterdir()) == ["export.json"]
 
 
 def test_bad_parity_images_rejected(exported, tmp_path: Path):
@@ -191,51 +195,85 @@ def test_bad_parity_images_rejected(exported, tmp_path: Path):
 
     root, model_dir, _, frames, _, _ = exported
     with pytest.raises(DepthpipeError, match=r"parity images must be \(N,64,96,3\) uint8"):
-        export_model(model_dir, tmp_path / "x", frames[:2, :32], 1e-3, 18, None, False)
+        export_model(model_dir, tmp_path / "x", frames[:2, :32], 1e-3, 18)
 
 
-def test_registry_candidate_predicts_like_export(exported):
+def _b64_png(rgb: np.ndarray) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_registry_version_serves_images_of_any_size(exported):
     import mlflow
+    import pandas as pd
     from mlflow.tracking import MlflowClient
 
     from depthpipe import tracking
-    from depthpipe.export import DepthInMetres, images_to_tensor
+    from depthpipe.export import images_to_tensor
 
     root, model_dir, out_dir, frames, result, train_run_id = exported
     reg = result["registry"]
-    assert reg["name"] == "depthpipe-densedepth" and reg["alias"] == "candidate"
-    assert reg["run_id"] == train_run_id and reg["resumed_train_run"] is True  # logged to the train run
+    assert reg["name"] == "depthpipe-densedepth" and reg["alias"] == "candidate"  # it beats the baseline
     tracking.configure()
     client = MlflowClient()
-    run = client.get_run(train_run_id)
-    assert run.info.status == "FINISHED"
-    assert run.data.metrics["export.parity_pt2_max_abs_m"] < 1e-4
+    run = client.get_run(reg["run_id"])  # the export stage's own run, linked to the train run
+    assert run.info.status == "FINISHED" and run.data.tags["depthpipe.stage"] == "export"
+    assert run.data.tags["depthpipe.train_run"] == train_run_id
+    assert run.data.metrics["parity/pt2_max_abs_m"] < 1e-4
+    assert "parity/pt2_max_abs_m" not in client.get_run(train_run_id).data.metrics
     mv = client.get_model_version_by_alias("depthpipe-densedepth", "candidate")
     assert str(mv.version) == reg["version"] and mv.tags["depthpipe.variant"] == "densedepth"
+    assert "abs_rel 0.21" in mv.description and "depth in metres" in client.get_registered_model(reg["name"]).description
+    logged = mlflow.get_logged_model(reg["model_id"])
+    assert logged.name == "depthpipe-densedepth"
+    assert {m.key: m.value for m in logged.metrics}["test/abs_rel"] == pytest.approx(0.21)  # linked to the model
 
     model = mlflow.pyfunc.load_model("models:/depthpipe-densedepth@candidate")
-    inputs = model.metadata.get_input_schema().inputs[0]
-    assert inputs.shape == (-1, 3, *INPUT_HW) and str(inputs.type) == "float32"
-    raw = model.get_raw_model()  # pt2 serialization: a torch.export program, not the pickled DepthInMetres
-    assert isinstance(raw, torch.fx.GraphModule) and not isinstance(raw, DepthInMetres)
-    x = images_to_tensor(frames[5:8])  # batch 3: the logged pt2 has a dynamic batch too
-    pred = np.asarray(model.predict(x.numpy()))
-    ref = eager_metres(model_dir, x)
-    assert pred.shape == ref.shape
-    assert np.abs(pred - ref).max() < 1e-4
+    assert [c.name for c in model.metadata.get_input_schema().inputs] == ["image"]
+    same = model.predict(pd.DataFrame({"image": [_b64_png(frames[5])]}))[0]
+    ref = eager_metres(model_dir, images_to_tensor(frames[5:6]))[0, 0]
+    assert same.shape == ref.shape and np.abs(same - ref).max() < 1e-4  # at the trained size: the program itself
+    photo = np.load(REAL)["rgb"][0]  # a real 480x640 NYU photo: depth at its own size, in metres
+    depth = model.predict(pd.DataFrame({"image": [_b64_png(photo)]}))[0]
+    assert depth.shape == (480, 640) and 0.1 <= depth.min() and depth.max() <= 10.0
+
+
+def test_a_model_worse_than_the_baseline_gets_no_candidate(exported, tmp_path: Path):
+    """The export's own files, logged again as if its test metrics were worse than the baseline on delta1."""
+    from mlflow.tracking import MlflowClient
+
+    from depthpipe import registry
+    from depthpipe.checkpoint import read_config
+    from depthpipe.export_run import log_export
+
+    root, model_dir, out_dir, frames, result, _ = exported
+    report = json.loads((out_dir / "export.json").read_text())
+    report["model_card"]["test_metrics"] = {"standard": {**GOOD, "delta1": 0.3}}  # below the baseline's 0.4
+    summary = json.loads((root / "summary.json").read_text())
+    reg = log_export(read_config(model_dir), report, out_dir, summary, register=True, params={})
+    assert reg["alias"] is None and int(reg["version"]) > int(result["registry"]["version"])
+    assert registry.model_version_for_alias("depthpipe-densedepth", "candidate") == result["registry"]["version"]
+    refused = MlflowClient().get_model_version("depthpipe-densedepth", reg["version"]).tags["depthpipe.candidate_refused"]
+    assert "delta1 0.3 vs baseline 0.4" in refused
 
 
 def test_promote_only_when_gate_passes(exported):
-    from depthpipe import tracking
-    from depthpipe.export import promote
+    from depthpipe import registry
+    from depthpipe.registry import promote
 
     root, *_, result, _ = exported
     name = "depthpipe-densedepth"
     version = result["registry"]["version"]
     with pytest.raises(DepthpipeError, match="gate did not pass"):
         promote("densedepth", gate_ok=False)
-    assert "champion" not in tracking.model_aliases(name)
+    assert "champion" not in registry.model_aliases(name)
     assert promote("densedepth", gate_ok=True) == version
-    assert tracking.model_aliases(name) == {"candidate": version, "champion": version}
+    assert registry.model_aliases(name) == {"candidate": version, "champion": version}
     with pytest.raises(DepthpipeError, match="no 'candidate' version"):
         promote("semantic_booster", gate_ok=True)

@@ -56,7 +56,7 @@ def _cmd_repro(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from depthpipe.predict import expand_inputs, predict_images
 
-    results = predict_images(expand_inputs(args.images), Path(args.model), Path(args.out), backend=args.backend)
+    results = predict_images(expand_inputs(args.images), args.model, Path(args.out), backend=args.backend)
     failed = 0
     for src, err in results:
         if err:
@@ -81,7 +81,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from depthpipe.export import promote
+    from depthpipe.registry import promote
 
     table, code = _gate(args.baseline)
     print(table)
@@ -90,14 +90,41 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_ui(args: argparse.Namespace) -> int:
-    from depthpipe.tracking import tracking_uri
-
-    uri = tracking_uri()
-    print(f"MLflow UI on http://{args.host}:{args.port} for {uri}")
+def _mlflow_command(*args: str) -> list[str]:
     exe = Path(sys.executable).with_name("mlflow")
-    return subprocess.call([str(exe) if exe.exists() else "mlflow", "ui", "--backend-store-uri", uri,
-                            "--host", args.host, "--port", str(args.port)])
+    return [str(exe) if exe.exists() else "mlflow", *args]
+
+
+def _venv_env() -> dict[str, str]:
+    """The environment with this interpreter's bin first on PATH (``mlflow models serve`` needs its uvicorn)."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from depthpipe.mlflow_store import configure, experiment_name
+
+    uri = configure()
+    experiment = mlflow.get_experiment_by_name(experiment_name())
+    link = f"http://{args.host}:{args.port}/#/experiments/{experiment.experiment_id}?workflowType=machine_learning"
+    print(f"MLflow UI for {uri}: {link}", flush=True)
+    return subprocess.call(_mlflow_command("ui", "--backend-store-uri", uri, "--host", args.host, "--port",
+                                           str(args.port)), env=_venv_env())
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from depthpipe.mlflow_store import configure
+    from depthpipe.registry import registered_model_name
+
+    uri = configure()
+    model = f"models:/{registered_model_name(args.variant)}@{args.alias}"
+    print(f"serving {model} from {uri} on http://{args.host}:{args.port}/invocations "
+          f"(POST {{\"dataframe_split\": {{\"columns\": [\"image\"], \"data\": [[\"<base64 PNG/JPEG>\"]]}}}})",
+          flush=True)
+    env = _venv_env() | {"MLFLOW_TRACKING_URI": uri}
+    return subprocess.call(_mlflow_command("models", "serve", "-m", model, "--env-manager", "local", "--host",
+                                           args.host, "--port", str(args.port)), env=env)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="depth maps (16-bit PNG in mm + preview) for images", formatter_class=fmt)
     pr.add_argument("images", nargs="+", help="PNG or JPEG files or directories of them, any size")
-    pr.add_argument("--model", required=True, help="an export directory, e.g. exports/densedepth")
+    pr.add_argument("--model", required=True,
+                    help="an export directory (exports/densedepth) or a registry URI (models:/depthpipe-densedepth@champion)")
     pr.add_argument("--out", default="predictions", help="output directory")
     pr.add_argument("--backend", choices=("onnx", "pt2"), default="onnx", help="runtime for the exported graph")
     pr.set_defaults(fn=_cmd_predict)
@@ -139,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     pm.add_argument("variant", choices=VARIANTS)
     pm.add_argument("--baseline", default=None, help="git revision for the gate (default: merge base with main)")
     pm.set_defaults(fn=_cmd_promote)
+
+    sv = sub.add_parser("serve", help="serve a registered model over HTTP: photos in, depth in metres out",
+                        formatter_class=fmt)
+    sv.add_argument("variant", choices=VARIANTS)
+    sv.add_argument("--alias", default="champion", help="registry alias of the version to serve")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=5001)
+    sv.set_defaults(fn=_cmd_serve)
 
     u = sub.add_parser("ui", help="the MLflow UI on this project's tracking store", formatter_class=fmt)
     u.add_argument("--host", default="127.0.0.1")

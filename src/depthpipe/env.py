@@ -1,4 +1,5 @@
-"""The process environment depthpipe sets before any library loads: no telemetry, quiet progress output.
+"""The process environment depthpipe sets before any library loads: no telemetry, quiet progress, short
+MLflow HTTP timeouts.
 
 Applied once, when the package is imported (``depthpipe/__init__.py``), so every stage script, the
 ``depthpipe`` command, the tests and anything a stage starts (torchrun workers, ``dvc`` subprocesses) inherit
@@ -15,6 +16,10 @@ QUIET = {
     "DVC_NO_ANALYTICS": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # an unreachable tracking server fails a stage in seconds, not after MLflow's 7 retries of 120 s each
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
 
 

@@ -1,4 +1,4 @@
-"""``depthpipe predict``: depth maps for arbitrary PNG/JPEG images with an exported model.
+"""``depthpipe predict``: depth maps for arbitrary PNG/JPEG images with an exported or registered model.
 
 For every image: read it as RGB (any size), resize bilinearly (float, antialiased when shrinking) to the
 model input size, run the exported graph (ONNX Runtime by default, or the ``.pt2`` program), resize the
@@ -85,7 +85,8 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 
 def make_runner(model_dir: Path, backend: str) -> Callable[[torch.Tensor], np.ndarray]:
     """``(N,3,h,w) float32 [0,1] -> (N,1,h,w) metres`` with the ONNX or pt2 file of an export directory."""
-    from depthpipe.export import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, PT2_FILE, load_pt2, onnx_session
+    from depthpipe.export import ONNX_FILE, PT2_FILE
+    from depthpipe.runtimes import INPUT_NAME, OUTPUT_NAME, load_pt2, onnx_session
 
     if backend == "onnx":
         path = model_dir / ONNX_FILE
@@ -115,6 +116,43 @@ def predict_array(
     return to_original_size(out, rgb.shape[:2])
 
 
+def make_predictor(model: str | os.PathLike[str], backend: str) -> tuple[Callable[[np.ndarray], np.ndarray], float, float]:
+    """``(H,W,3) uint8 -> (H,W) metres`` for an export directory (ONNX or pt2) or a registry URI
+    (``models:/depthpipe-densedepth@champion``, served as ``mlflow models serve`` would), and its depth range."""
+    if str(model).startswith("models:/"):
+        return _registry_predictor(str(model))
+    model_dir = Path(model)
+    input_size, lo, hi = _export_info(model_dir)
+    runner = make_runner(model_dir, backend)
+    return (lambda rgb: predict_array(rgb, runner, input_size)), lo, hi
+
+
+def _registry_predictor(uri: str) -> tuple[Callable[[np.ndarray], np.ndarray], float, float]:
+    import base64
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from depthpipe.mlflow_store import configure, tracking_uri
+
+    configure()
+    try:
+        import mlflow
+
+        model = mlflow.pyfunc.load_model(uri)
+    except Exception as exc:
+        raise DepthpipeError(f"predict: cannot load {uri} from {tracking_uri()} ({str(exc).splitlines()[0]})") from None
+    lo, hi = model.unwrap_python_model().depth_range
+
+    def predict(rgb: np.ndarray) -> np.ndarray:
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="PNG")
+        return np.asarray(model.predict(pd.DataFrame({"image": [base64.b64encode(buf.getvalue()).decode()]}))[0])
+
+    return predict, lo, hi
+
+
 def _export_info(model_dir: Path) -> tuple[tuple[int, int], float, float]:
     from depthpipe.export import read_export
 
@@ -134,7 +172,7 @@ def _export_info(model_dir: Path) -> tuple[tuple[int, int], float, float]:
 
 def predict_images(
     images: list[Path],
-    model_dir: Path,
+    model_dir: Path | str,
     out_dir: Path,
     backend: Literal["onnx", "pt2"] = "onnx",
     cmap: str = COLORMAP,
@@ -145,10 +183,9 @@ def predict_images(
     Errors about the model (missing files, bad ``export.json``, unknown backend) raise :class:`DepthpipeError`
     before any image is read; an unreadable image is reported on ``stderr`` and skipped.
     """
-    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    out_dir = Path(out_dir)
     err = stderr if stderr is not None else sys.stderr
-    input_size, lo, hi = _export_info(model_dir)
-    runner = make_runner(model_dir, backend)
+    predict, lo, hi = make_predictor(model_dir, backend)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[tuple[Path, str | None]] = []
     for image in images:
@@ -161,7 +198,7 @@ def predict_images(
             print(f"predict: {image}: {msg}", file=err)
             results.append((image, msg))
             continue
-        depth = predict_array(rgb, runner, input_size)
+        depth = predict(rgb)
         _save_png(out_dir / f"{image.stem}_depth.png", depth_to_png16(depth))
         _save_png(out_dir / f"{image.stem}_preview.png", colorize(depth, lo, hi, cmap))
         results.append((image, None))
@@ -169,11 +206,18 @@ def predict_images(
 
 
 def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given; directories expanded to their PNG/JPEG files (sorted). For the CLI."""
+    """Files as given; directories expanded to their PNG/JPEG files (sorted). For the CLI.
+
+    A directory without any PNG/JPEG file is an error saying so (nothing would be predicted).
+    """
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()))
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if not found:
+                raise DepthpipeError(f"{p}: a directory without PNG or JPEG images (give image files or a "
+                                     f"directory that holds some)")
+            out.extend(found)
         else:
             out.append(p)
     return out

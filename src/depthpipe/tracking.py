@@ -1,87 +1,59 @@
-"""Every MLflow call of the project lives here.
+"""The pipeline's runs in MLflow: one parent run per pipeline run, a nested run per stage, and their tags.
 
-Where runs go is MLflow's own business, not a pipeline param (it changes no output):
-
-- ``MLFLOW_TRACKING_URI`` when set (a server, or any store URI); otherwise the SQLite store ``mlflow.db`` of
-  the main workspace: ``$DVC_ROOT/mlflow.db`` inside a DVC stage (DVC sets ``DVC_ROOT`` to the parent
-  repository also for ``dvc exp run --temp`` and ``--queue`` runs, so every experiment lands in one store),
-  else ``./mlflow.db``; artifacts beside it in ``mlartifacts/``;
-- ``MLFLOW_EXPERIMENT_NAME`` when set, else ``depthpipe``;
-- ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``: CPU/GPU/memory of train runs, on unless set to false.
-
-Each DVC stage and variant gets one run, tagged so the UI can group and filter them:
-``depthpipe.stage``, ``depthpipe.variant``, ``depthpipe.pipeline_run`` (shared by all stages of one pipeline
-run, see :func:`pipeline_run_id`), ``mlflow.source.git.commit``, ``dvc.stage``, ``dvc.exp_name``,
-``depthpipe.data.source`` and ``depthpipe.data.sha256``.
+Every stage's run hangs under the parent run of its pipeline run (one ``dvc repro``, ``make repro`` or
+``dvc exp run``, see :func:`pipeline_run_id`), which records the recipe, every resolved param, the commit and
+whether the worktree was dirty. Stage runs are named ``<stage>-<variant>`` (plus the DVC experiment) and tagged
+``depthpipe.stage``, ``depthpipe.variant``, ``depthpipe.pipeline_run``, ``mlflow.source.git.commit``,
+``dvc.stage``, ``dvc.exp_name``, ``depthpipe.data.source`` and ``depthpipe.data.source_sha256``. A run left
+RUNNING by a killed process is marked KILLED when the same stage next starts on the same machine. Where the
+store is: :mod:`depthpipe.mlflow_store`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import os
+import socket
 import subprocess
 import uuid
+import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import mlflow
-from mlflow.exceptions import MlflowException
+from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 
-from depthpipe.config import flatten
+from depthpipe.config import Params, flatten
+from depthpipe.mlflow_store import configure, experiment_name, system_metrics_enabled, tracking_uri, ui_url
 
 PIPELINE_RUN_ENV = "DEPTHPIPE_PIPELINE_RUN"
-DEFAULT_EXPERIMENT = "depthpipe"
-STORE_FILE = "mlflow.db"
+PIPELINE_STAGE = "pipeline"
 MAX_PARAM_LEN = 6000
+_PIPELINE_PARAMS: contextvars.ContextVar[Params | None] = contextvars.ContextVar("pipeline_params", default=None)
 
 
-def store_dir() -> Path:
-    """The main workspace, whose ``mlflow.db`` is the default store: ``DVC_ROOT`` inside a stage, else here."""
-    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
-
-
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the SQLite store ``mlflow.db`` of :func:`store_dir`."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_dir() / STORE_FILE}"
-
-
-def experiment_name() -> str:
-    """``MLFLOW_EXPERIMENT_NAME`` if set, else ``depthpipe``."""
-    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-
-
-def system_metrics_enabled() -> bool:
-    """MLflow's ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``, defaulting to on for depthpipe's train runs."""
-    return os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true").strip().lower() in ("1", "true", "yes")
-
-
-def configure() -> str:
-    """Point MLflow at the store and experiment; returns the tracking URI."""
-    uri = tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    experiment = experiment_name()
-    if mlflow.get_experiment_by_name(experiment) is None:
-        # artifacts beside a SQLite store, not in ./mlruns of whatever directory a stage runs in
-        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
-        try:
-            MlflowClient(uri).create_experiment(experiment, artifact_location=location)
-        except MlflowException:
-            pass  # created meanwhile by a concurrent stage
-    mlflow.set_experiment(experiment)
-    return uri
+def _git(args: list[str], workspace: str | os.PathLike[str] | None) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=workspace or Path.cwd(), capture_output=True, text=True,
+                             timeout=10, check=True)
+        return out.stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def git_commit(workspace: str | os.PathLike[str] | None = None) -> str:
     """The commit checked out in ``workspace`` (default: the working directory); ``unknown`` outside git."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace or Path.cwd(), capture_output=True,
-                             text=True, timeout=10, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    out = _git(["rev-parse", "HEAD"], workspace)
+    return out.strip() if out else "unknown"
+
+
+def git_dirty(workspace: str | os.PathLike[str] | None = None) -> str:
+    """``true`` when tracked files differ from the commit (params.yaml included), ``false``, or ``unknown``."""
+    out = _git(["status", "--porcelain", "--untracked-files=no"], workspace)
+    return "unknown" if out is None else str(bool(out.strip())).lower()
 
 
 def pipeline_run_id() -> str:
@@ -101,12 +73,14 @@ def pipeline_run_id() -> str:
 
 
 def stage_tags(stage: str, variant: str | None, data_source: str | None, data_sha256: str | None) -> dict[str, str]:
-    """The tags every run carries."""
+    """The tags every stage run carries."""
     tags = {
         "depthpipe.stage": stage,
         "depthpipe.pipeline_run": pipeline_run_id(),
         "mlflow.source.git.commit": git_commit(),
         "dvc.stage": os.environ.get("DVC_STAGE", stage if variant is None else f"{stage}@{variant}"),
+        "depthpipe.host": socket.gethostname(),
+        "depthpipe.pid": str(os.getpid()),
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
@@ -115,8 +89,12 @@ def stage_tags(stage: str, variant: str | None, data_source: str | None, data_sh
     if data_source:
         tags["depthpipe.data.source"] = data_source
     if data_sha256:
-        tags["depthpipe.data.sha256"] = data_sha256
+        tags["depthpipe.data.source_sha256"] = data_sha256
     return tags
+
+
+def _clean_params(params: Mapping[str, Any]) -> dict[str, str]:
+    return {k: (str(v)[:MAX_PARAM_LEN] if v is not None else "null") for k, v in params.items()}
 
 
 class RunLogger:
@@ -128,8 +106,7 @@ class RunLogger:
         self.resumed: bool = resumed  # True when an existing run was reopened (its params are already logged)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        clean = {k: (str(v)[:MAX_PARAM_LEN] if v is not None else "null") for k, v in params.items()}
-        items = list(clean.items())
+        items = list(_clean_params(params).items())
         for i in range(0, len(items), 90):  # MLflow caps a batch at 100 params
             mlflow.log_params(dict(items[i : i + 90]))
 
@@ -149,9 +126,7 @@ class RunLogger:
         mlflow.set_tags(dict(tags))
 
     def log_dataset(self, path: str | os.PathLike[str], name: str, digest: str, context: str, n_frames: int) -> None:
-        """Log the prepared HDF5 ``path`` as an MLflow dataset input (source: its file URI; digest: its sha256)."""
-        import warnings
-
+        """Log the file ``path`` as an MLflow dataset input (source: its file URI; digest: its sha256)."""
         from mlflow.data.dataset_source_registry import resolve_dataset_source
         from mlflow.data.meta_dataset import MetaDataset
 
@@ -163,38 +138,103 @@ class RunLogger:
 
 
 @contextlib.contextmanager
-def stage_run(
-    stage: str,
-    variant: str | None,
-    params: Mapping[str, Any],
-    tags: Mapping[str, str],
-    system_metrics: bool = False,
-    run_id: str | None = None,
-) -> Iterator[RunLogger]:
-    """Open (or, with ``run_id``, resume) the MLflow run of one stage and variant.
+def pipeline_context(params: Params) -> Iterator[None]:
+    """Within the block, a stage's parent run (when it has to create it) records ``params`` as resolved."""
+    token = _PIPELINE_PARAMS.set(params)
+    try:
+        yield
+    finally:
+        _PIPELINE_PARAMS.reset(token)
+
+
+def parent_run(client: MlflowClient, experiment_id: str) -> str:
+    """The parent run of this pipeline run (found by its tag, or created once, FINISHED, with the params)."""
+    pipeline = pipeline_run_id()
+    query = f"tags.`depthpipe.pipeline_run` = '{pipeline}' and tags.`depthpipe.stage` = '{PIPELINE_STAGE}'"
+    found = client.search_runs([experiment_id], query, max_results=1)
+    if found:
+        return found[0].info.run_id
+    exp = os.environ.get("DVC_EXP_NAME")
+    params = _PIPELINE_PARAMS.get()
+    tags = {"depthpipe.stage": PIPELINE_STAGE, "depthpipe.pipeline_run": pipeline,
+            "mlflow.source.git.commit": git_commit(), "depthpipe.git_dirty": git_dirty()}
+    tags |= {"dvc.exp_name": exp} if exp else {}
+    tags |= {"depthpipe.recipe": params.recipe} if params is not None else {}
+    run = client.create_run(experiment_id, run_name=exp or f"pipeline-{pipeline}", tags=tags)
+    items = [Param(k, v) for k, v in _clean_params(flatten(params) if params is not None else {}).items()]
+    for i in range(0, len(items), 90):
+        client.log_batch(run.info.run_id, params=items[i : i + 90])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def close_abandoned_runs(client: MlflowClient, experiment_id: str, tags: Mapping[str, str],
+                         keep: str | None = None) -> list[str]:
+    """Mark KILLED the RUNNING runs of this stage and variant on this machine whose process is gone."""
+    import psutil
+
+    query = (f"attributes.status = 'RUNNING' and tags.`dvc.stage` = '{tags['dvc.stage']}' and "
+             f"tags.`depthpipe.host` = '{tags['depthpipe.host']}'")
+    closed = []
+    for run in client.search_runs([experiment_id], query):
+        pid = run.data.tags.get("depthpipe.pid", "")
+        if run.info.run_id != keep and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            client.set_terminated(run.info.run_id, "KILLED")
+            closed.append(run.info.run_id)
+    return closed
+
+
+def _run_exists(client: MlflowClient, run_id: str) -> bool:
+    """Whether ``run_id`` is a live (not deleted) run of the configured store."""
+    try:
+        return client.get_run(run_id).info.lifecycle_stage != "deleted"
+    except Exception:  # MlflowException (RESOURCE_DOES_NOT_EXIST), malformed id
+        return False
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, variant: str | None, params: Mapping[str, Any], tags: Mapping[str, str],
+              system_metrics: bool = False, run_id: str | None = None) -> Iterator[RunLogger]:
+    """Open (or, with ``run_id``, resume) the MLflow run of one stage and variant, nested under its pipeline run.
 
     ``params`` are logged flattened (``{'a': {'b': 1}}`` -> ``a.b``); a failure inside the block ends the run
     as FAILED. A ``run_id`` that is not in the store (another tracking URI, a deleted run) starts a new run
-    instead of failing; :attr:`RunLogger.resumed` tells which happened.
+    instead; :attr:`RunLogger.resumed` tells which happened. Prints the run id and its UI link.
     """
     configure()
-    name = stage if variant is None else f"{stage}-{variant}"
-    if run_id and not _run_exists(run_id):
-        run_id = None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, tags=dict(tags),
+    client = MlflowClient()
+    experiment_id = mlflow.get_experiment_by_name(experiment_name()).experiment_id
+    run_id = run_id if run_id and _run_exists(client, run_id) else None
+    tags = dict(tags)
+    if "depthpipe.host" in tags and "dvc.stage" in tags:
+        close_abandoned_runs(client, experiment_id, tags, keep=run_id)
+    tags["mlflow.parentRunId"] = parent_run(client, experiment_id)
+    exp = os.environ.get("DVC_EXP_NAME")
+    name = (stage if variant is None else f"{stage}-{variant}") + (f" ({exp})" if exp else "")
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, tags=tags,
                           log_system_metrics=system_metrics) as run:
         logger = RunLogger(run, resumed=bool(run_id))
-        if params and not run_id:
+        if run_id and "depthpipe.pid" in tags:
+            mlflow.set_tag("depthpipe.pid", tags["depthpipe.pid"])  # the resuming process owns it now
+        elif params:
             logger.log_params(flatten(params))
+        label = stage if variant is None else f"{stage} {variant}"
+        print(f"{label}: MLflow run {logger.run_id} in {tracking_uri()}: {ui_url(experiment_id, logger.run_id)}",
+              flush=True)
         yield logger
 
 
-def _run_exists(run_id: str) -> bool:
-    """Whether ``run_id`` is a live (not deleted) run of the configured store."""
-    try:
-        return MlflowClient().get_run(run_id).info.lifecycle_stage != "deleted"
-    except Exception:  # MlflowException (RESOURCE_DOES_NOT_EXIST), malformed id
-        return False
+def log_stage(stage: str, params: Mapping[str, Any], metrics: Mapping[str, float], tags: Mapping[str, str],
+              artifacts: Sequence[Path] = (), failed: bool = False) -> str:
+    """One whole stage run at once (the data stages): params, metrics, tags and files; ``failed`` ends it FAILED
+    (data rejected). Returns its run id."""
+    with stage_run(stage, None, params, tags) as run:
+        run.log_metrics(metrics)
+        for path in artifacts:
+            run.log_artifact(path)
+    if failed:
+        MlflowClient().set_terminated(run.run_id, "FAILED")
+    return run.run_id
 
 
 def find_runs(filter_string: str = "") -> list[Any]:
@@ -203,132 +243,9 @@ def find_runs(filter_string: str = "") -> list[Any]:
     exp = mlflow.get_experiment_by_name(experiment_name())
     if exp is None:
         return []
-    return MlflowClient().search_runs([exp.experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"])
+    return MlflowClient().search_runs([exp.experiment_id], filter_string=filter_string,
+                                      order_by=["attributes.start_time DESC"])
 
 
-# --- model registry (export stage, `depthpipe promote`) -----------------------------------------------------
-# Exported models are logged with MLflow's ``pt2`` serialization (``torch.export`` program, no pickle; mlflow
-# 3.17 deprecates ``export_model=True`` in favour of ``serialization_format="pt2"``), with a tensor signature
-# (batch dimension -1, exported as dynamic) and an input example, registered as ``depthpipe-<variant>``.
-# Load with ``mlflow.pyfunc.load_model("models:/depthpipe-<variant>@champion")`` (predict on a float32
-# (N,3,H,W) array in [0,1] -> (N,1,H,W) metres) or ``mlflow.pytorch.load_model`` (a torch module).
-
-REGISTERED_MODEL_PREFIX = "depthpipe-"
-CANDIDATE_ALIAS = "candidate"
-CHAMPION_ALIAS = "champion"
-
-
-def registered_model_name(variant: str) -> str:
-    """The registry name of a variant: ``depthpipe-<variant>``."""
-    return f"{REGISTERED_MODEL_PREFIX}{variant}"
-
-
-def _live_run(client: MlflowClient, run_id: str | None) -> Any:
-    """The run ``run_id`` if it exists in the store and is not deleted, else ``None``."""
-    if not run_id:
-        return None
-    try:
-        run = client.get_run(run_id)
-    except Exception:  # MlflowException (not found), malformed id, ...
-        return None
-    return None if run.info.lifecycle_stage == "deleted" else run
-
-
-def log_exported_model(
-    variant: str,
-    module: Any,
-    input_example: Any,
-    output_example: Any,
-    run_id: str | None = None,
-    data_sha256: str | None = None,
-    export_dir: str | os.PathLike[str] | None = None,
-    parity_m: Mapping[str, float] | None = None,
-    alias: str = CANDIDATE_ALIAS,
-) -> dict[str, Any]:
-    """Log ``module`` (RGB -> metres) with pt2 serialization, register it and point ``alias`` at the new version.
-
-    The model goes to the variant's train run ``run_id`` when it exists in the store (its status is kept),
-    else to a new run tagged ``depthpipe.stage=export``. Returns name, version, alias,
-    run id and URIs.
-    """
-    import mlflow.pytorch
-    import torch
-    from mlflow.models import infer_signature
-
-    configure()
-    client = MlflowClient()
-    name = registered_model_name(variant)
-    existing = _live_run(client, run_id)
-    if existing is not None:
-        mlflow.set_experiment(experiment_id=existing.info.experiment_id)
-        final_status = existing.info.status if existing.info.status in ("FINISHED", "FAILED", "KILLED") else "FINISHED"
-        run = mlflow.start_run(run_id=existing.info.run_id)
-    else:
-        final_status = "FINISHED"
-        tags = stage_tags("export", variant, None, data_sha256)
-        run = mlflow.start_run(run_name=f"export-{variant}", tags=tags)
-    status = "FAILED"
-    try:
-        signature = infer_signature(input_example, output_example)
-        info = mlflow.pytorch.log_model(
-            module,
-            name="model",
-            serialization_format="pt2",
-            signature=signature,
-            input_example=input_example,
-            registered_model_name=name,
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}", "numpy"],
-            metadata={"depthpipe.variant": variant, "input": "float32 RGB in [0,1], NCHW",
-                      "output": "depth in metres (N,1,H,W)"},
-        )
-        if parity_m:
-            mlflow.log_metrics({f"export.parity_{k}_max_abs_m": float(v) for k, v in parity_m.items()})
-        if export_dir is not None and (Path(export_dir) / "export.json").exists():
-            mlflow.log_artifact(str(Path(export_dir) / "export.json"), artifact_path="export")
-        version = str(info.registered_model_version)
-        client.set_registered_model_alias(name, alias, version)
-        version_tags = {"depthpipe.variant": variant, "depthpipe.stage": "export",
-                        "mlflow.source.git.commit": git_commit()}
-        if data_sha256:
-            version_tags["depthpipe.data.sha256"] = data_sha256
-        for key, value in (parity_m or {}).items():
-            version_tags[f"depthpipe.parity.{key}_max_abs_m"] = f"{float(value):.3g}"
-        for key, value in version_tags.items():
-            client.set_model_version_tag(name, version, key, value)
-        status = final_status
-        return {
-            "name": name,
-            "version": version,
-            "alias": alias,
-            "run_id": run.info.run_id,
-            "resumed_train_run": existing is not None,
-            "model_uri": f"models:/{name}@{alias}",
-            "logged_model_uri": info.model_uri,
-        }
-    finally:
-        mlflow.end_run(status=status)
-
-
-def model_version_for_alias(name: str, alias: str) -> str | None:
-    """The version of registered model ``name`` that carries ``alias`` (``None``: no such model or alias)."""
-    configure()
-    try:
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    except Exception:  # RESOURCE_DOES_NOT_EXIST / INVALID_PARAMETER_VALUE
-        return None
-
-
-def set_model_alias(name: str, alias: str, version: str) -> None:
-    """Point ``alias`` of registered model ``name`` at ``version`` (moving it if it is elsewhere)."""
-    configure()
-    MlflowClient().set_registered_model_alias(name, alias, str(version))
-
-
-def model_aliases(name: str) -> dict[str, str]:
-    """``{alias: version}`` of registered model ``name`` (empty when it does not exist)."""
-    configure()
-    try:
-        model = MlflowClient().get_registered_model(name)
-    except Exception:
-        return {}
-    return {str(k): str(v) for k, v in (model.aliases or {}).items()}
+__all__ = ["RunLogger", "configure", "experiment_name", "find_runs", "log_stage", "pipeline_context", "stage_run",
+           "stage_tags", "system_metrics_enabled", "tracking_uri"]

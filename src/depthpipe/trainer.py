@@ -41,6 +41,9 @@ from depthpipe.precision import choose_precision
 from depthpipe.train_state import TrainState, fingerprint, write_history
 
 VAL_METRICS = ("abs_rel", "rmse", "delta1")
+# history column -> MLflow metric: grouped train/ and val/ (MLflow's chart sections)
+LOGGED_NAMES = {"train_loss": "train/loss", "lr": "train/lr", "images_per_s": "train/images_per_s",
+                "val_loss": "val/loss", **{f"val_{k}": f"val/{k}" for k in VAL_METRICS}}
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -261,7 +264,7 @@ def _run_epochs(trainer: Trainer, run: tracking.RunLogger | None) -> None:
             row.update(trainer.validate())
             trainer.end_epoch(epoch, row, run.run_id if run else None)
             if run is not None:
-                run.log_metrics(row | {"images_per_s": rate}, step=epoch + 1)
+                run.log_metrics({LOGGED_NAMES[k]: v for k, v in (row | {"images_per_s": rate}).items()}, step=epoch + 1)
             msg = ", ".join(f"{k} {v:.4g}" for k, v in row.items())
             print(f"train {trainer.variant} epoch {epoch + 1}/{cfg.epochs}: {msg}, {rate:.1f} img/s", flush=True)
         distributed.barrier(dist)
@@ -284,12 +287,13 @@ def train_variant(variant: str, cfg: TrainConfig, model_cfg: DenseDepthModel | S
                if trainer.dist.is_main else contextlib.nullcontext())
     with run_ctx as run:
         if run is not None and not run.resumed:
-            run.log_dataset(trainer.train_h5, "prepared-train", trainer.data_sha256, "training", trainer.n_frames)
+            run.log_dataset(trainer.train_h5, f"{trainer.info.source or 'prepared'}-train", trainer.data_sha256,
+                            "training", trainer.n_frames)
         _run_epochs(trainer, run)
         if trainer.dist.is_main:
             summary = trainer.finish(run.run_id if run else None)
             if run is not None:
-                run.log_metrics({"best_epoch": summary["best_epoch"], "best_val_abs_rel": summary["best_val_abs_rel"]})
+                run.log_metrics({"train/best_epoch": summary["best_epoch"], "val/best_abs_rel": summary["best_val_abs_rel"]})
                 for path in (out_dir / "config.json", report_dir / "history.csv", report_dir / "loss.png"):
                     run.log_artifact(path)
     distributed.barrier(trainer.dist)
