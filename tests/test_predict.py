@@ -94,8 +94,8 @@ def check_outputs(export_dir: Path, out: Path, image: Path) -> float:
     depth = np.asarray(depth_png)
     src = Image.open(image)
     assert depth.dtype == np.uint16 and depth.shape == (src.height, src.width)
-    preview = np.asarray(Image.open(out / f"{image.stem}_preview.png"))
-    assert preview.shape == (src.height, src.width, 3) and preview.dtype == np.uint8
+    with Image.open(out / f"{image.stem}_preview.png") as preview:  # a picture with a colour bar
+        assert preview.format == "PNG" and preview.width > 400 and preview.height > 300
     ref = expected_metres(export_dir, image)
     assert 0.1 <= ref.min() and ref.max() <= 10.0 and ref.std() > 0.1  # a real depth map, not a constant
     err = float(np.abs(depth.astype(np.float64) / 1000.0 - ref).max())
@@ -154,11 +154,38 @@ def test_model_dir_errors(export_dir: Path, images: list[Path], tmp_path: Path):
         predict_images(images, export_dir, tmp_path / "out", backend="tflite")  # type: ignore[arg-type]
 
 
-def test_png16_and_colormap_helpers():
-    from depthpipe.predict import colorize, depth_to_png16
+def test_png16_helper():
+    from depthpipe.predict import depth_to_png16
 
     mm = depth_to_png16(np.array([[0.1, 1.2344, 70.0, np.nan]]))
     assert mm.dtype == np.uint16 and mm.tolist() == [[100, 1234, 65535, 0]]
-    img = colorize(np.array([[0.1, 10.0, 50.0]]), 0.1, 10.0)
-    assert img.shape == (1, 3, 3) and img.dtype == np.uint8
-    assert (img[0, 1] == img[0, 2]).all()  # fixed range: beyond max_depth looks like max_depth
+
+
+def test_preview_is_the_depth_with_a_colour_bar_in_metres(export_dir: Path, images: list[Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    """The preview draws the predicted depth itself, on its own 2nd-98th percentile or on the model's range."""
+    import depthpipe.viz_maps as viz_maps
+    from depthpipe.predict import predict_images
+    from depthpipe.viz import DEPTH, depth_range
+
+    figures = []
+    draw = viz_maps.preview_figure
+
+    def keep_figure(*args, **kwargs):
+        figures.append(draw(*args, **kwargs))
+        return figures[-1]
+
+    monkeypatch.setattr(viz_maps, "preview_figure", keep_figure)
+    for how in ("robust", "fixed"):
+        out = tmp_path / how
+        assert predict_images(images[:1], export_dir, out, preview_range=how) == [(images[0], None)]
+        fig = figures[-1]
+        (image,) = [im for ax in fig.axes for im in ax.images]
+        depth_m = np.asarray(Image.open(out / "frame0_depth.png"), dtype=np.float64) / 1000.0
+        assert np.abs(np.asarray(image.get_array()) - depth_m).max() < 1e-3  # the depth itself, in metres
+        expected = depth_range(depth_m) if how == "robust" else (0.1, 10.0)
+        assert image.get_clim() == pytest.approx(expected, abs=2e-3)
+        (bar,) = [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+        assert bar.get_ylabel() == DEPTH.label
+    with pytest.raises(DepthpipeError, match="preview_range must be robust or fixed"):
+        predict_images(images[:1], export_dir, tmp_path / "bad", preview_range="auto")  # type: ignore[arg-type]

@@ -56,7 +56,8 @@ def _cmd_repro(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from depthpipe.predict import expand_inputs, predict_images
 
-    results = predict_images(expand_inputs(args.images), args.model, Path(args.out), backend=args.backend)
+    results = predict_images(expand_inputs(args.images), args.model, Path(args.out), backend=args.backend,
+                             preview_range=args.preview_range)
     failed = 0
     for src, err in results:
         if err:
@@ -154,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="an export directory (exports/densedepth) or a registry URI (models:/depthpipe-densedepth@champion)")
     pr.add_argument("--out", default="predictions", help="output directory")
     pr.add_argument("--backend", choices=("onnx", "pt2"), default="onnx", help="runtime for the exported graph")
+    pr.add_argument("--preview-range", choices=("robust", "fixed"), default="robust",
+                    help="preview colours: the image's 2nd-98th depth percentile, or the model's fixed depth range")
     pr.set_defaults(fn=_cmd_predict)
 
     g = sub.add_parser("gate", help="metrics vs a baseline revision as Markdown; exit 1 on regression",

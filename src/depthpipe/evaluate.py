@@ -14,7 +14,10 @@ Outputs, all moved into place only after the MLflow run has logged them:
 - ``per_frame.csv``: per test frame (``frame`` = its 1-based index in the source) and protocol, the eight
   metrics and the pixel sums they come from: the evidence the merge gate resamples;
 - ``per_frame_classes.csv`` (booster): per frame and class, correct / labelled / predicted pixel counts;
-- ``error_by_depth.csv``: mean absolute error and abs_rel per ground-truth depth bin; ``grid.png``: pictures.
+- ``error_by_depth.csv``: mean absolute error and abs_rel per ground-truth depth bin, drawn in
+  ``error_by_depth.png``;
+- ``grid.png``: the first ``grid_frames`` test frames: RGB | ground truth | prediction | |error| (and, for the
+  booster, ground-truth and predicted labels with a class legend), in the colours of :mod:`depthpipe.viz`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from depthpipe.io import StagedFiles, sha256_file, write_json_atomic, write_text
 from depthpipe.metrics import class_counts, depth_sums, evaluation_mask, metrics_from_sums, segmentation_confusion
 from depthpipe.models import to_metres
 from depthpipe.protocols import SEMANTIC, Protocol, frame_columns, protocols_of, summarize, summarize_semantic
-from depthpipe.viz import prediction_grid
+from depthpipe.viz_charts import plot_error_by_depth
+from depthpipe.viz_maps import prediction_grid
 
 
 CLASS_COLUMNS = ("frame", "class", "tp", "gt", "pred")
@@ -98,13 +102,16 @@ class DepthBins:
 
 @dataclass
 class TestScores:
-    """Everything scored on the test split: the per-frame tables, the baseline's, depth bins and grid frames."""
+    """Everything scored on the test split: the per-frame tables, the baseline's, depth bins and grid frames
+    (with their ground-truth and predicted labels, and the class names, for a model with labels)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     baseline_rows: list[dict[str, Any]] = field(default_factory=list)
     class_rows: list[dict[str, Any]] = field(default_factory=list)
     bins: DepthBins | None = None
     grid: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = field(default_factory=list)
+    grid_labels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    class_names: tuple[str, ...] = ()
 
 
 class Scorer:
@@ -135,6 +142,8 @@ class Scorer:
         self.scores.baseline_rows.append(base)
         if len(self.scores.grid) < self.cfg.grid_frames:
             self.scores.grid.append((rgb_full, gt, preds[first.flip_tta], frame))
+            if labels is not None and labels_gt is not None:
+                self.scores.grid_labels.append((labels_gt, labels))
 
     def _sums(self, pred: np.ndarray, gt: np.ndarray, p: Protocol, frame: int) -> dict[str, float]:
         try:
@@ -156,6 +165,7 @@ def score_test_split(model: torch.nn.Module, config: dict[str, Any], test: Prepa
     """Predict every test frame (with and/or without flip TTA, as the protocols need) and score it."""
     protocols = protocols_of(cfg)
     scorer = Scorer(cfg, protocols, mean_depth, int(config["model"].get("num_classes", 40)))
+    scorer.scores.class_names = tuple(test.info.class_names)
     full_size, has_labels = test.info.full_size, "label_full" in test.keys
     tta_settings = sorted({p.flip_tta for p in protocols})
     for start in tqdm(range(0, len(test), cfg.batch_size), desc=f"evaluate {config['variant']}", unit="batch",
@@ -213,11 +223,15 @@ def _write_outputs(staged: StagedFiles, scores: TestScores, metrics: dict, summa
         path = staged.path(report_dir / name)
         write_json_atomic(path, summary) if rows is None else write_text_atomic(path, csv_text(rows, CLASS_COLUMNS))
         out.append(path)
+    by_depth = staged.path(report_dir / "error_by_depth.png")
+    plot_error_by_depth(scores.bins.rows(), by_depth, title=report_dir.name)
     rgb, gt, pred, frames = zip(*scores.grid)
+    labels_gt, labels_pred = (np.stack(m) for m in zip(*scores.grid_labels)) if scores.grid_labels else (None, None)
     grid = staged.path(report_dir / "grid.png")
     prediction_grid(np.stack(rgb), np.stack(gt), np.stack(pred), grid, max_depth=max_depth,
-                    titles=[f"frame {f}" for f in frames])
-    return [*out, grid, metrics_file]
+                    titles=[f"frame {f}" for f in frames], labels_gt=labels_gt, labels_pred=labels_pred,
+                    class_names=scores.class_names)
+    return [*out, by_depth, grid, metrics_file]
 
 
 def _log(variant: str, cfg: EvaluateConfig, test: PreparedSplit, config: dict, metrics: dict, summary: dict,

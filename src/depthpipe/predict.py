@@ -5,8 +5,10 @@ model input size, run the exported graph (ONNX Runtime by default, or the ``.pt2
 depth in metres bilinearly back to the original size and write, atomically, into ``out_dir``:
 
 - ``<stem>_depth.png``    16-bit greyscale PNG, depth in millimetres (``round(m * 1000)``, clipped to 65535);
-- ``<stem>_preview.png``  8-bit RGB colour map of the depth over the fixed range ``[min_depth, max_depth]``
-  of ``export.json`` (near = bright), comparable across images.
+- ``<stem>_preview.png``  a picture of the depth with a colour bar in metres, in the project's depth colours
+  (:mod:`depthpipe.viz`: near = light). Colours span the 2nd-98th percentile of the image's own predicted
+  depth (``preview_range="robust"``, the default) or the fixed range ``[min_depth, max_depth]`` of
+  ``export.json`` (``"fixed"``), comparable across images.
 
 An image that cannot be read is reported on stderr as ``predict: <file>: cannot read image (<reason>)``
 and skipped; the others are still processed.
@@ -26,7 +28,6 @@ import torch.nn.functional as F
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import atomic_path
 
-COLORMAP = "magma_r"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -65,15 +66,6 @@ def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
     """Metres -> uint16 millimetres (rounded, clipped to [0, 65535]; NaN -> 0)."""
     mm = np.nan_to_num(np.asarray(depth_m, dtype=np.float64) * 1000.0, nan=0.0, posinf=65535.0, neginf=0.0)
     return np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
-
-
-def colorize(depth_m: np.ndarray, min_depth: float, max_depth: float, cmap: str = COLORMAP) -> np.ndarray:
-    """(H,W) metres -> (H,W,3) uint8 colour map over the fixed range [min_depth, max_depth]."""
-    import matplotlib
-
-    norm = (np.nan_to_num(np.asarray(depth_m, dtype=np.float64), nan=max_depth) - min_depth) / (max_depth - min_depth)
-    rgba = matplotlib.colormaps[cmap](np.clip(norm, 0.0, 1.0))
-    return (rgba[..., :3] * 255.0 + 0.5).astype(np.uint8)
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
@@ -175,14 +167,19 @@ def predict_images(
     model_dir: Path | str,
     out_dir: Path,
     backend: Literal["onnx", "pt2"] = "onnx",
-    cmap: str = COLORMAP,
+    preview_range: Literal["robust", "fixed"] = "robust",
     stderr: Any = None,
 ) -> list[tuple[Path, str | None]]:
-    """Depth PNG + preview for each image; returns ``(image, error or None)`` per image, in order.
+    """Depth PNG + preview (colours on ``preview_range``) for each image; returns ``(image, error or None)``
+    per image, in order.
 
     Errors about the model (missing files, bad ``export.json``, unknown backend) raise :class:`DepthpipeError`
     before any image is read; an unreadable image is reported on ``stderr`` and skipped.
     """
+    from depthpipe.viz_maps import save_preview
+
+    if preview_range not in ("robust", "fixed"):
+        raise DepthpipeError(f"predict: preview_range must be robust or fixed (got {preview_range!r})")
     out_dir = Path(out_dir)
     err = stderr if stderr is not None else sys.stderr
     predict, lo, hi = make_predictor(model_dir, backend)
@@ -200,7 +197,8 @@ def predict_images(
             continue
         depth = predict(rgb)
         _save_png(out_dir / f"{image.stem}_depth.png", depth_to_png16(depth))
-        _save_png(out_dir / f"{image.stem}_preview.png", colorize(depth, lo, hi, cmap))
+        save_preview(depth, out_dir / f"{image.stem}_preview.png", image.name,
+                     fixed=(lo, hi) if preview_range == "fixed" else None)
         results.append((image, None))
     return results
 

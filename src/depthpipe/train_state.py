@@ -89,7 +89,7 @@ def history_csv(history: list[dict[str, Any]]) -> str:
 
 def write_history(history: list[dict[str, Any]], report_dir: Path, title: str) -> None:
     """``report_dir/history.csv`` and the loss curves ``report_dir/loss.png``."""
-    from depthpipe.viz import plot_history
+    from depthpipe.viz_charts import plot_history
 
     report_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(report_dir / "history.csv", history_csv(history))
