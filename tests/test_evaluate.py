@@ -180,3 +180,25 @@ def test_wrong_variant_or_missing_inputs(trained, tiny_data, tiny_params, tmp_pa
     with pytest.raises(DepthpipeError, match="config.json: not found"):
         evaluate_variant("densedepth", params, tmp_path / "no_model", tiny_data.prepared, tmp_path / "m.json",
                          tmp_path / "r")
+
+
+def test_an_mlflow_failure_leaves_the_previous_outputs(trained, tiny_data, tiny_params, tmp_path, monkeypatch,
+                                                      mlflow_store) -> None:
+    """Outputs are staged until the run has logged them: a store that fails mid-stage changes no output."""
+    from mlflow.exceptions import MlflowException
+
+    from depthpipe import tracking
+
+    metrics_path, report_dir = tmp_path / "metrics" / "m.json", tmp_path / "r"
+    metrics_path.parent.mkdir()
+    metrics_path.write_text('{"previous": true}\n')
+
+    def failing(*args, **kwargs):
+        raise MlflowException("the store went away")
+
+    monkeypatch.setattr(tracking, "stage_run", failing)
+    with pytest.raises(MlflowException):
+        evaluate_variant("densedepth", tiny_params.evaluate, trained("densedepth").model_dir, tiny_data.prepared,
+                         metrics_path, report_dir, progress=False)
+    assert metrics_path.read_text() == '{"previous": true}\n'
+    assert not list(report_dir.glob("*")) and not list(tmp_path.rglob(".staging-*"))

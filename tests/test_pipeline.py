@@ -4,8 +4,6 @@ which stages each param change reruns, and bad params stopping the pipeline befo
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,48 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-COPY = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "conf", "pipeline", "src", "data/splits.mat",
-        "data/classMapping40.mat"]
 STAGES = ("download", "validate", "prepare", "train@densedepth", "train@semantic_booster", "evaluate@densedepth",
           "evaluate@semantic_booster", "export@densedepth", "export@semantic_booster")
 
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1200, ok: bool = True
-         ) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if ok:
-        assert res.returncode == 0, f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
-    return res
-
-
-def _dvc(*args: str) -> list[str]:
-    return [str(BIN / "dvc"), *args]
-
-
-def copy_project(dest: Path) -> Path:
-    """The files a clone has, under ``dest``."""
-    for rel in COPY:
-        src, dst = REPO / rel, dest / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(src, dst)
-    (dest / ".gitignore").write_text("/mlflow.db\n/mlartifacts/\n/data/downloads/\n")
-    return dest
-
-
-def project_env() -> dict[str, str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
-           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "DVC_ROOT", "DEPTHPIPE_PIPELINE_RUN"):
-        env.pop(key, None)
-    return env
-
+from project_fixtures import REPO, copy_project, project_env
+from project_fixtures import dvc as _dvc
+from project_fixtures import run as _run
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):

@@ -189,3 +189,15 @@ def test_preview_is_the_depth_with_a_colour_bar_in_metres(export_dir: Path, imag
         assert bar.get_ylabel() == DEPTH.label
     with pytest.raises(DepthpipeError, match="preview_range must be robust or fixed"):
         predict_images(images[:1], export_dir, tmp_path / "bad", preview_range="auto")  # type: ignore[arg-type]
+
+
+def test_a_directory_without_images_is_an_error(tmp_path: Path, capsys):
+    from depthpipe.cli import main
+    from depthpipe.predict import expand_inputs
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    with pytest.raises(DepthpipeError, match=r"empty: a directory without PNG or JPEG images"):
+        expand_inputs([tmp_path / "empty"])
+    assert main(["predict", str(tmp_path / "empty"), "--model", str(tmp_path / "exports")]) == 1
+    assert "a directory without PNG or JPEG images" in capsys.readouterr().err

@@ -81,7 +81,8 @@ def test_stage_tags(tmp_path, monkeypatch) -> None:
     tags = tracking.stage_tags("train", "densedepth", "synthetic", "ab" * 32)
     assert tags == {"depthpipe.stage": "train", "depthpipe.variant": "densedepth", "depthpipe.pipeline_run": "p1",
                     "mlflow.source.git.commit": "unknown", "dvc.stage": "train@densedepth",
-                    "depthpipe.data.source": "synthetic", "depthpipe.data.sha256": "ab" * 32}
+                    "depthpipe.data.source": "synthetic", "depthpipe.data.source_sha256": "ab" * 32,
+                    "depthpipe.host": socket.gethostname(), "depthpipe.pid": str(os.getpid())}
     monkeypatch.setenv("DVC_STAGE", "train@semantic_booster")
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
     tags = tracking.stage_tags("prepare", None, None, None)
@@ -137,7 +138,10 @@ def test_stage_run_logs_tags_flat_params_stepped_metrics_artifacts_and_dataset(t
     assert tags["depthpipe.stage"] == "train" and tags["depthpipe.variant"] == "densedepth"
     assert tags["depthpipe.pipeline_run"] == "pipe-7"
     assert tags["mlflow.source.git.commit"] == "unknown"  # tmp_path is no repository: ours wins over MLflow's
-    assert tags["depthpipe.data.sha256"] == "cd" * 32
+    assert tags["depthpipe.data.source_sha256"] == "cd" * 32
+    parent = client.get_run(tags["mlflow.parentRunId"])  # nested under its pipeline run
+    assert parent.data.tags["depthpipe.stage"] == "pipeline" and parent.data.tags["depthpipe.pipeline_run"] == "pipe-7"
+    assert parent.info.status == "FINISHED" and parent.data.tags["depthpipe.git_dirty"] == "unknown"
     assert run.data.params == {"train.lr": "0.001", "train.augment.hflip": "True", "prepare.input_size": "[64, 96]",
                                "note": "null"}
     assert [(m.step, m.value) for m in client.get_metric_history(run_id, "train_loss")] == [(1, 1.0), (2, 0.5),
@@ -200,6 +204,87 @@ def test_many_and_long_params_are_batched_and_truncated(tmp_path, mlflow_store) 
     assert got["long"] == "x" * tracking.MAX_PARAM_LEN
 
 
+def test_one_parent_run_per_pipeline_run_with_the_resolved_params(tmp_path, mlflow_store, monkeypatch,
+                                                                   tiny_params) -> None:
+    monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, "pipe-1")
+    monkeypatch.setenv("DVC_EXP_NAME", "seed1")
+    with tracking.pipeline_context(tiny_params):
+        ids = []
+        for stage in ("prepare", "validate"):
+            with tracking.stage_run(stage, None, {}, tracking.stage_tags(stage, None, None, None)) as run:
+                ids.append(run.run_id)
+    client = MlflowClient(tracking_uri=mlflow_store)
+    runs = [client.get_run(i) for i in ids]
+    assert [r.info.run_name for r in runs] == ["prepare (seed1)", "validate (seed1)"]
+    (parent_id,) = {r.data.tags["mlflow.parentRunId"] for r in runs}
+    parent = client.get_run(parent_id)
+    assert parent.info.run_name == "seed1" and parent.data.tags["depthpipe.recipe"] == "tiny"
+    assert parent.data.params["train.densedepth.epochs"] == str(tiny_params.train.densedepth.epochs)
+    assert parent.data.params["recipe"] == "tiny"
+
+
+def test_a_run_left_running_by_a_killed_process_is_closed(tmp_path, mlflow_store, monkeypatch) -> None:
+    import subprocess as sp
+
+    dead = sp.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    tags = tracking.stage_tags("train", "densedepth", None, None) | {"depthpipe.pid": str(dead.pid)}
+    tracking.configure()
+    client = MlflowClient(tracking_uri=mlflow_store)
+    exp = client.get_experiment_by_name(EXP)
+    orphan = client.create_run(exp.experiment_id, tags=tags).info.run_id  # RUNNING, its process gone
+    alive = client.create_run(exp.experiment_id, tags=tags | {"depthpipe.pid": str(os.getpid())}).info.run_id
+    with tracking.stage_run("train", "densedepth", {}, tracking.stage_tags("train", "densedepth", None, None)):
+        pass
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert client.get_run(alive).info.status == "RUNNING"  # its process (this one) still runs
+
+
+def test_store_problems_are_one_line_within_seconds(tmp_path, monkeypatch) -> None:
+    import time
+
+    from depthpipe.errors import DepthpipeError
+    from depthpipe.mlflow_store import check_store
+
+    start = time.monotonic()
+    with pytest.raises(DepthpipeError, match=r"^MLflow tracking server http://127.0.0.1:9 did not answer within 5 s"):
+        check_store("http://127.0.0.1:9")
+    assert time.monotonic() - start < 10
+    with pytest.raises(DepthpipeError, match=r"^MLflow store .*nowhere/mlflow.db: its folder does not exist"):
+        check_store(f"sqlite:///{tmp_path / 'nowhere' / 'mlflow.db'}")
+    (tmp_path / "mlflow.db").write_text("not a database")
+    with pytest.raises(DepthpipeError, match=r"mlflow.db: not an SQLite database"):
+        check_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+def _log_one(uri: str, barrier) -> str:
+    import os as os_
+
+    os_.environ["MLFLOW_TRACKING_URI"] = uri
+    os_.environ["MLFLOW_EXPERIMENT_NAME"] = EXP
+    barrier.wait()
+    with tracking.stage_run("evaluate", None, {"x": 1}, {"depthpipe.stage": "evaluate"}) as run:
+        return run.run_id
+
+
+def test_stages_starting_together_on_a_fresh_store_all_log(tmp_path) -> None:
+    """Three processes create a fresh SQLite store at once: the schema is created once, under a lock."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    for attempt in range(2):
+        uri = f"sqlite:///{tmp_path / f'fresh{attempt}.db'}"
+        with ctx.Manager() as manager:
+            barrier = manager.Barrier(3)
+            with ctx.Pool(3) as pool:
+                ids = pool.starmap(_log_one, [(uri, barrier)] * 3)
+        assert len(set(ids)) == 3
+        runs = MlflowClient(tracking_uri=uri).search_runs(
+            [MlflowClient(tracking_uri=uri).get_experiment_by_name(EXP).experiment_id],
+            "tags.`depthpipe.stage` = 'evaluate'")
+        assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+
+
 def test_find_runs(tmp_path, mlflow_store) -> None:
     assert tracking.find_runs("tags.`depthpipe.stage` = 'none'") == []
     for variant in ("densedepth", "semantic_booster"):
@@ -208,7 +293,9 @@ def test_find_runs(tmp_path, mlflow_store) -> None:
             pass
     runs = tracking.find_runs("tags.`depthpipe.variant` = 'semantic_booster'")
     assert [r.info.run_name for r in runs] == ["train-semantic_booster"]
-    assert [r.info.run_name for r in tracking.find_runs()] == ["train-semantic_booster", "train-densedepth"]
+    train = tracking.find_runs("tags.`depthpipe.stage` = 'train'")
+    assert [r.info.run_name for r in train] == ["train-semantic_booster", "train-densedepth"]
+    assert len(tracking.find_runs()) == 4  # and each stage run's own pipeline parent (fresh ids: run by hand)
 
 
 # ------------------------------------------------------------------------------------------ a real server
@@ -269,7 +356,7 @@ def test_stage_run_against_a_real_mlflow_server(tmp_path, monkeypatch, tiny_data
         back = client.download_artifacts(run_id, "history.csv", str(tmp_path / "dl"))
         assert Path(back).read_text() == artifact.read_text()
         assert list((tmp_path / "art").rglob("history.csv")), "artifacts did not land in the server's destination"
-        assert [r.info.run_id for r in tracking.find_runs()] == [run_id]
+        assert [r.info.run_id for r in tracking.find_runs("tags.`depthpipe.stage` = 'train'")] == [run_id]
     finally:
         for sig, wait_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):  # the server's whole process group
             try:

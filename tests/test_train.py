@@ -224,3 +224,28 @@ def test_missing_prepared_data(tiny_params, tmp_path, mlflow_store) -> None:
     with pytest.raises(DepthpipeError, match="prepared data not found"):
         _train(tiny_params, "semantic_booster", tmp_path / "nowhere", tmp_path)
     assert not (tmp_path / "m").exists()
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+def test_a_checkpoint_holding_code_is_refused_with_what_to_do(tmp_path) -> None:
+    import argparse
+
+    from depthpipe.checkpoint import load_state_dict
+
+    path = tmp_path / "last.pt"
+    torch.save({"model": argparse.Namespace(x=1)}, path)  # unpickling it would import and run code
+    with pytest.raises(DepthpipeError) as exc:
+        load_state_dict(path)
+    assert str(exc.value) == (f"{path}: not a depthpipe checkpoint (it holds Python objects, not only tensors); it was "
+                              "not loaded. Delete it if you did not make it, or move it away and run the stage again")
+    path.write_bytes(b"truncated")
+    with pytest.raises(DepthpipeError, match="unreadable checkpoint .* delete it and run the stage again"):
+        load_state_dict(path)
+
+
+def test_temporaries_of_a_killed_run_are_removed_when_the_next_starts(trained, train_tiny, tiny_params, tmp_path) -> None:
+    shutil.copytree(trained(RESUME_VARIANT).model_dir, tmp_path / "models" / RESUME_VARIANT)
+    ckpt = tmp_path / "models" / RESUME_VARIANT / "checkpoints"
+    (ckpt / "best.tmp-999999.pt").write_bytes(b"half a checkpoint")  # what kill -9 during a write leaves
+    train_tiny(RESUME_VARIANT, tiny_params, tmp_path)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "last.pt"]

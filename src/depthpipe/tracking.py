@@ -214,10 +214,10 @@ def stage_run(stage: str, variant: str | None, params: Mapping[str, Any], tags: 
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, tags=tags,
                           log_system_metrics=system_metrics) as run:
         logger = RunLogger(run, resumed=bool(run_id))
-        if run_id and "depthpipe.pid" in tags:
-            mlflow.set_tag("depthpipe.pid", tags["depthpipe.pid"])  # the resuming process owns it now
-        elif params:
+        if not run_id and params:
             logger.log_params(flatten(params))
+        elif run_id and "depthpipe.pid" in tags:
+            mlflow.set_tag("depthpipe.pid", tags["depthpipe.pid"])  # the resuming process owns it now
         label = stage if variant is None else f"{stage} {variant}"
         print(f"{label}: MLflow run {logger.run_id} in {tracking_uri()}: {ui_url(experiment_id, logger.run_id)}",
               flush=True)

@@ -1,0 +1,50 @@
+"""Test helpers for whole-project tests: a temporary copy of the repository as a fresh clone has it, its
+environment, and running commands in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+COPY = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "conf", "pipeline", "src",
+        "data/splits.mat", "data/classMapping40.mat"]
+
+
+def copy_project(dest: Path) -> Path:
+    """The files a clone has, under ``dest``."""
+    for rel in COPY:
+        src, dst = REPO / rel, dest / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dst)
+    shutil.copy2(REPO / ".gitignore", dest / ".gitignore")
+    return dest
+
+
+def project_env() -> dict[str, str]:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "DVC_ROOT", "DEPTHPIPE_PIPELINE_RUN"):
+        env.pop(key, None)
+    return env
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1200, ok: bool = True
+        ) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` in ``cwd``; with ``ok``, fail the test (showing the output) on a non-zero exit."""
+    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if ok:
+        assert res.returncode == 0, f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    return res
+
+
+def dvc(*args: str) -> list[str]:
+    """The venv's ``dvc`` with ``args``."""
+    return [str(BIN / "dvc"), *args]
