@@ -12,7 +12,9 @@ Where runs go is MLflow's own business, not a pipeline param (it changes no outp
 Each DVC stage and variant gets one run, tagged so the UI can group and filter them:
 ``depthpipe.stage``, ``depthpipe.variant``, ``depthpipe.pipeline_run`` (shared by all stages of one pipeline
 run, see :func:`pipeline_run_id`), ``mlflow.source.git.commit``, ``dvc.stage``, ``dvc.exp_name``,
-``depthpipe.data.source`` and ``depthpipe.data.sha256``.
+``depthpipe.data.source`` and ``depthpipe.data.sha256``. Evaluate runs add ``depthpipe.per_frame_sha256`` (the
+per_frame.csv they wrote, how ``depthpipe gate`` finds the candidate's run) and, inside ``depthpipe seeds``,
+``depthpipe.seed_study``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ PIPELINE_RUN_ENV = "DEPTHPIPE_PIPELINE_RUN"
 DEFAULT_EXPERIMENT = "depthpipe"
 STORE_FILE = "mlflow.db"
 MAX_PARAM_LEN = 6000
+PER_FRAME_TAG = "depthpipe.per_frame_sha256"
+SEED_STUDY_TAG = "depthpipe.seed_study"
 
 
 def store_dir() -> Path:
@@ -204,6 +208,39 @@ def find_runs(filter_string: str = "") -> list[Any]:
     if exp is None:
         return []
     return MlflowClient().search_runs([exp.experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"])
+
+
+def store_exists() -> bool:
+    """False when the tracking URI is a SQLite file that does not exist yet (reading it would create it)."""
+    uri = tracking_uri()
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
+
+
+@contextlib.contextmanager
+def impatient(retries: int = 1, timeout_s: int = 10) -> Iterator[None]:
+    """Inside, MLflow HTTP calls give up after ``retries`` retries and ``timeout_s`` seconds each (instead of
+    MLflow's 7 and 120), unless ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` / ``..._TIMEOUT`` are set: for optional calls."""
+    defaults = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries), "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
+    added = [k for k in defaults if k not in os.environ]
+    os.environ.update({k: defaults[k] for k in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def evaluate_run_of(per_frame_sha256: str, variant: str) -> str | None:
+    """The newest evaluate run of ``variant`` (seed studies aside) that wrote a per_frame.csv with this sha256."""
+    runs = find_runs(f"tags.`depthpipe.stage` = 'evaluate' and tags.`depthpipe.variant` = '{variant}' and "
+                     f"tags.`{PER_FRAME_TAG}` = '{per_frame_sha256}'")
+    return next((r.info.run_id for r in runs if SEED_STUDY_TAG not in r.data.tags), None)
+
+
+def log_text(run_id: str, text: str, name: str) -> None:
+    """Add ``text`` as the artifact ``name`` to the (possibly finished) run ``run_id``."""
+    configure()
+    MlflowClient().log_text(run_id, text, name)
 
 
 # --- model registry (export stage, `depthpipe promote`) -----------------------------------------------------
