@@ -1,112 +1,296 @@
-"""The metrics gate: pure verdict logic, and the real ``dvc metrics diff`` on a throw-away git + DVC repo."""
+"""The merge gate: paired bootstrap verdicts on constructed per-frame evidence, the git revision plumbing on a
+throw-away repository, and on the session's tiny models a deliberately broken change and the MLflow artifact."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import subprocess
-import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from depthpipe.bootstrap import paired_weights, percentile_interval, resample_indices
+from depthpipe.cli import main
 from depthpipe.config import GateConfig
-from depthpipe.errors import DepthpipeError
-from depthpipe.gate import (
-    GateError,
-    evaluate_gate,
-    metrics_diff,
-    run_gate,
-    to_markdown,
+from depthpipe.evaluate import csv_text
+from depthpipe.evidence import GateError, eval_path, pair
+from depthpipe.gate import compare, judge, run_gate
+from depthpipe.gate_report import to_markdown
+from depthpipe.metrics import DEPTH_METRICS, DEPTH_SUMS, metrics_from_sums
+from depthpipe.protocols import (
+    Protocol, summarize, summarize_resamples, summarize_semantic, summarize_semantic_resamples,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 METRICS = ["abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3", "miou", "pixel_acc"]
-GATE = GateConfig(abs_tol=0.0, rel_tol=0.02, metrics=METRICS)
-V1 = {
-    "abs_rel": 0.200, "sq_rel": 0.150, "rmse": 0.700, "rmse_log": 0.250, "log10": 0.085,
-    "delta1": 0.700, "delta2": 0.900, "delta3": 0.970, "frames": 10,
-    "baseline": {"abs_rel": 0.500, "rmse": 1.5, "delta1": 0.3},
-}
+ERRORS = ["abs_rel", "sq_rel", "rmse", "rmse_log", "log10"]
+GATE = GateConfig(abs_tol=0.0, rel_tol=0.02, metrics=METRICS, resamples=2000, confidence=0.95, seed=0,
+                  tolerance="fixed")
+PROTOCOLS = (Protocol("standard", "eigen", False, pooled=False),
+             Protocol("densedepth", "densedepth", True, pooled=True))
+CLASSES = 5
+# how a frame's sums change when each of its metrics gets `factor` worse (rmse and rmse_log are square roots)
+WORSE_POWER = {"sum_abs_rel": 1, "sum_sq_rel": 1, "sum_sq": 2, "sum_sq_log": 2, "sum_abs_log10": 1}
 
 
-def diff_of(old: dict, new: dict, file: str = "metrics/densedepth.json") -> dict:
-    keys = sorted(set(old) | set(new))
-    return {file: {k: {"old": old.get(k), "new": new.get(k)} for k in keys}}
+# --- constructed evidence ------------------------------------------------------------------------------------
 
 
-# --- pure unit tests ------------------------------------------------------------------------------------------
+def frame_sums(rng: np.random.Generator) -> dict[str, float]:
+    n = float(rng.integers(800, 1600))
+    d1 = rng.uniform(0.6, 0.85)
+    d2 = d1 + rng.uniform(0.0, 1 - d1) * 0.7
+    d3 = d2 + rng.uniform(0.0, 1 - d2) * 0.7
+    return {"n": n, "sum_abs_rel": n * rng.uniform(0.1, 0.3), "sum_sq_rel": n * rng.uniform(0.05, 0.2),
+            "sum_sq": n * rng.uniform(0.2, 0.8), "sum_sq_log": n * rng.uniform(0.03, 0.1),
+            "sum_abs_log10": n * rng.uniform(0.04, 0.12), "n_delta1": round(n * d1), "n_delta2": round(n * d2),
+            "n_delta3": round(n * d3)}
 
 
-@pytest.mark.parametrize(
-    "metric, old, new, verdict",
-    [
-        ("abs_rel", 0.20, 0.20, "ok"),
-        ("abs_rel", 0.20, 0.203, "ok"),  # +1.5% within 2%
-        ("abs_rel", 0.20, 0.21, "regressed"),  # +5%: lower is better
-        ("abs_rel", 0.20, 0.18, "improved"),
-        ("rmse", 0.70, 0.80, "regressed"),
-        ("log10", 0.085, 0.07, "improved"),
-        ("delta1", 0.70, 0.60, "regressed"),  # higher is better
-        ("delta1", 0.70, 0.80, "improved"),
-        ("delta1", 0.70, 0.69, "ok"),  # -1.4% within 2%
-        ("miou", 0.30, 0.25, "regressed"),
-        ("pixel_acc", 0.60, 0.70, "improved"),
-        ("abs_rel", None, 0.20, "missing"),
-        ("abs_rel", 0.20, None, "missing"),
-        ("abs_rel", 0.20, float("nan"), "regressed"),
-    ],
-)
-def test_directions_and_verdicts(metric, old, new, verdict):
-    result = evaluate_gate({"m.json": {metric: {"old": old, "new": new}}}, METRICS, 0.0, 0.02)
-    assert [r.verdict for r in result.rows] == [verdict]
-    expected_code = {"ok": 0, "improved": 0, "regressed": 1, "missing": 2}[verdict]
-    assert result.exit_code == expected_code
+def row_of(frame: int, sums_by_protocol: dict[str, dict[str, float]]) -> dict:
+    row: dict = {"frame": frame}
+    for p in PROTOCOLS:
+        sums = sums_by_protocol[p.name]
+        row |= {p.column(k): v for k, v in metrics_from_sums(sums).items()} | {p.column(k): sums[k] for k in DEPTH_SUMS}
+    return row
 
 
-def test_abs_tol_and_exact_boundary():
-    # worse by exactly abs_tol + rel_tol*|old| is still ok; a hair more regresses
-    d = {"m.json": {"rmse": {"old": 1.0, "new": 1.25}}}
-    assert evaluate_gate(d, METRICS, 0.05, 0.2).rows[0].verdict == "ok"
-    assert evaluate_gate(d, METRICS, 0.0, 0.2).rows[0].verdict == "regressed"
+def evidence(n_frames: int = 60, seed: int = 1, first_frame: int = 1) -> tuple[list[dict], list[dict]]:
+    """``(rows, class_rows)`` of ``n_frames`` frames, self-consistent (each metric follows from its sums)."""
+    rng = np.random.default_rng(seed)
+    rows, class_rows = [], []
+    for frame in range(first_frame, first_frame + n_frames):
+        rows.append(row_of(frame, {p.name: frame_sums(rng) for p in PROTOCOLS}))
+        for c in rng.choice(np.arange(1, CLASSES + 1), size=3, replace=False):
+            gt = int(rng.integers(100, 400))
+            tp = int(gt * rng.uniform(0.3, 0.8))
+            pred = tp + int(rng.integers(0, 100))
+            class_rows.append({"frame": frame, "class": int(c), "tp": tp, "gt": gt, "pred": pred})
+    return rows, class_rows
 
 
-def test_skips_baseline_keys_unlisted_metrics_and_frames():
-    old = {"abs_rel": 0.2, "frames": 10, "baseline.abs_rel": 0.5, "depth.delta1": 0.7}
-    new = {"abs_rel": 0.2, "frames": 99, "baseline.abs_rel": 9.0, "depth.delta1": 0.7}
-    result = evaluate_gate(diff_of(old, new), ["abs_rel", "delta1"], 0.0, 0.02)
-    assert [r.metric for r in result.rows] == ["abs_rel", "depth.delta1"]  # nested leaf matched, baseline skipped
-    assert result.exit_code == 0
+def sums_of(row: dict, protocol: str) -> dict[str, float]:
+    return {k: row[f"{protocol}/{k}"] for k in DEPTH_SUMS}
 
 
-def test_regressed_beats_missing_and_empty_is_2():
-    d = diff_of({"abs_rel": 0.2, "delta1": 0.7}, {"abs_rel": 0.3})
-    assert evaluate_gate(d, METRICS, 0.0, 0.02).exit_code == 1
-    assert evaluate_gate({}, METRICS, 0.0, 0.02).exit_code == 2
-    assert evaluate_gate(diff_of({"frames": 1}, {"frames": 2}), METRICS, 0.0, 0.02).exit_code == 2
+def worsen(rows: list[dict], class_rows: list[dict], factor: float = 1.1) -> tuple[list[dict], list[dict]]:
+    """Every frame ``factor`` worse on every metric: errors x factor, delta counts and tp / factor."""
+    out = []
+    for r in rows:
+        new = {}
+        for p in PROTOCOLS:
+            s = sums_of(r, p.name)
+            s |= {k: s[k] * factor ** power for k, power in WORSE_POWER.items()}
+            s |= {k: s[k] / factor for k in ("n_delta1", "n_delta2", "n_delta3")}
+            new[p.name] = s
+        out.append(row_of(int(r["frame"]), new))
+    worse_classes = [c | {"tp": c["tp"] / factor} for c in class_rows]
+    return out, worse_classes
 
 
-def test_unknown_metric_or_negative_tolerance_is_a_params_error():
-    with pytest.raises(DepthpipeError, match="gate.metrics"):
-        evaluate_gate({}, ["accuracy"], 0.0, 0.02)
-    with pytest.raises(DepthpipeError, match="gate.abs_tol"):
-        evaluate_gate({}, METRICS, -1.0, 0.02)
+def shift_onto_one_frame(rows: list[dict], frame_index: int, factor: float = 1.1) -> list[dict]:
+    """The mean shift of :func:`worsen` on the error metrics, carried by one frame alone."""
+    out = [dict(r) for r in rows]
+    for p in PROTOCOLS:
+        for metric in ERRORS:  # per-image means: the frame's own metric takes the whole shift
+            column = p.column(metric)
+            total = sum(r[column] for r in rows)
+            out[frame_index][column] += (factor - 1) * total
+        for key, power in WORSE_POWER.items():  # pooled sums: the frame's sum takes the whole shift
+            column = p.column(key)
+            total = sum(r[column] for r in rows)
+            out[frame_index][column] += (factor ** power - 1) * total
+    return out
 
 
-def test_markdown_table():
-    d = diff_of({"abs_rel": 0.2, "delta1": 0.7}, {"abs_rel": 0.25, "delta1": 0.71})
-    result = evaluate_gate(d, METRICS, 0.0, 0.02)
+def judged(base: tuple, cand: tuple, cfg: GateConfig = GATE, strict: bool = False, root: Path = REPO):
+    return compare({"densedepth": pair("densedepth", base, cand)}, cfg, root, strict)
+
+
+def verdicts(result) -> dict[str, str]:
+    return {f"{c.group}/{c.metric}": c.verdict for c in result.comparisons}
+
+
+# --- verdicts --------------------------------------------------------------------------------------------------
+
+
+def test_identical_sides_are_ok():
+    side = evidence()
+    result = judged(side, side)
+    assert len(result.comparisons) == 2 * 8 + 2  # standard, densedepth, semantic
+    assert set(verdicts(result).values()) == {"ok"} and result.exit_code == 0
+    assert all(c.low == c.high == c.difference == 0 for c in result.comparisons)
+
+
+def test_every_frame_ten_percent_worse_regresses():
+    base = evidence()
+    result = judged(base, worsen(*base))
+    assert set(verdicts(result).values()) == {"regressed"}, verdicts(result)
+    assert result.exit_code == 1
+    abs_rel = next(c for c in result.comparisons if c.group == "standard" and c.metric == "abs_rel")
+    assert abs_rel.difference == pytest.approx(0.1 * abs_rel.baseline)
+    assert abs_rel.low > abs_rel.tolerance == pytest.approx(0.02 * abs_rel.baseline)
+
+
+def test_every_frame_ten_percent_better_improves():
+    cand = evidence()
+    result = judged(worsen(*cand), cand)
+    assert set(verdicts(result).values()) == {"improved"} and result.exit_code == 0
+
+
+def test_the_same_shift_on_one_outlier_frame_is_not_regressed():
+    rows, class_rows = evidence()
+    worse, _ = worsen(rows, class_rows)
+    outlier = shift_onto_one_frame(rows, frame_index=17)
+    cfg = GATE.model_copy(update={"metrics": ERRORS})
+    base = (rows, class_rows)
+    spread, single = judged(base, (worse, class_rows), cfg), judged(base, (outlier, class_rows), cfg)
+    for a, b in zip(spread.comparisons, single.comparisons):  # the same change of the headline figure
+        assert a.difference == pytest.approx(b.difference, rel=1e-9), a.metric
+    assert set(verdicts(spread).values()) == {"regressed"}
+    assert set(verdicts(single).values()) <= {"inconclusive", "ok"}, verdicts(single)
+    assert verdicts(single)["standard/abs_rel"] == "inconclusive"
+    assert single.exit_code == 0 and judged(base, (outlier, class_rows), cfg, strict=True).exit_code == 1
+
+
+@pytest.mark.parametrize("low, high, tol, higher, verdict", [
+    (0.03, 0.05, 0.02, False, "regressed"),  # lower is better: the whole interval is worse than t
+    (0.01, 0.05, 0.02, False, "inconclusive"),  # straddles t
+    (-0.05, 0.01, 0.02, False, "ok"),
+    (-0.05, -0.03, 0.02, False, "improved"),
+    (-0.03, 0.02, 0.02, False, "ok"),  # touching t is not beyond it
+    (-0.05, -0.03, 0.02, True, "regressed"),  # higher is better: a drop is worse
+    (0.03, 0.05, 0.02, True, "improved"),
+    (-0.03, 0.01, 0.02, True, "inconclusive"),
+    (0.0, 0.0, 0.0, False, "ok"),
+])
+def test_judge_directions_and_boundaries(low, high, tol, higher, verdict):
+    assert judge(low, high, tol, higher) == verdict
+
+
+# --- the bootstrap -----------------------------------------------------------------------------------------------
+
+
+def test_resampled_figures_match_a_brute_force_loop():
+    rows, class_rows = evidence(n_frames=25)
+    base, cand = pair("densedepth", (rows, class_rows), worsen(rows, class_rows))
+    indices = resample_indices(len(rows), 50, seed=3)
+    weights = paired_weights(len(rows), 50, seed=3)
+    by_frame = {}
+    for c in class_rows:
+        by_frame.setdefault(c["frame"], []).append(c)
+    fast = {p.name: summarize_resamples(cand.columns, weights, p) for p in PROTOCOLS}
+    fast_semantic = summarize_semantic_resamples(cand.counts, weights)
+    for r in (0, 1, 17, 49):
+        drawn = [cand.rows[i] for i in indices[r]]
+        for p in PROTOCOLS:
+            slow = summarize(drawn, p)
+            assert {k: fast[p.name][k][r] for k in DEPTH_METRICS} == pytest.approx(slow, rel=1e-12), (r, p.name)
+        drawn_classes = [dict(c, tp=c["tp"] / 1.1) for i in indices[r] for c in by_frame[cand.rows[i]["frame"]]]
+        slow = summarize_semantic(drawn_classes)
+        assert {k: fast_semantic[k][r] for k in slow} == pytest.approx(slow, rel=1e-12), r
+    assert summarize(base.rows, PROTOCOLS[1]) == pytest.approx(
+        {k: v[0] for k, v in summarize_resamples(base.columns, np.ones((1, len(rows))), PROTOCOLS[1]).items()})
+
+
+def test_bootstrap_is_seeded_and_paired():
+    base = evidence(seed=4)
+    cand = evidence(seed=5)  # other numbers for the same frames
+    a, b = judged(base, cand), judged(base, cand)
+    assert [(c.low, c.high) for c in a.comparisons] == [(c.low, c.high) for c in b.comparisons]
+    other = judged(base, cand, GATE.model_copy(update={"seed": 1}))
+    assert [(c.low, c.high) for c in a.comparisons] != [(c.low, c.high) for c in other.comparisons]
+    assert np.array_equal(paired_weights(10, 5, 0).sum(axis=1), np.full(5, 10.0))
+    assert percentile_interval(np.arange(101.0), 0.9) == pytest.approx((5.0, 95.0))
+    # paired: a shift every frame shares leaves no spread, however different the frames are from each other
+    rows, class_rows = base
+    shifted = [r | {"standard/abs_rel": r["standard/abs_rel"] + 0.01} for r in rows]
+    result = judged(base, (shifted, class_rows))
+    c = next(c for c in result.comparisons if c.group == "standard" and c.metric == "abs_rel")
+    assert c.low == pytest.approx(0.01) and c.high == pytest.approx(0.01)
+
+
+def test_654_frames_and_10000_resamples_well_under_a_second_per_metric():
+    rows, class_rows = evidence(n_frames=654)
+    cfg = GATE.model_copy(update={"resamples": 10_000})
+    start = time.perf_counter()
+    result = judged((rows, class_rows), worsen(rows, class_rows), cfg)
+    per_metric = (time.perf_counter() - start) / len(result.comparisons)
+    assert len(result.comparisons) == 18 and per_metric < 0.5, f"{per_metric:.3f} s per metric"
+
+
+# --- tolerance from seeds, frames, table ------------------------------------------------------------------------
+
+
+def write_seed_study(root: Path, spread: float, variant: str = "densedepth") -> None:
+    from depthpipe.io import write_json_atomic
+    from depthpipe.seeds import seeds_path
+
+    groups = {"standard": DEPTH_METRICS, "densedepth": DEPTH_METRICS, "semantic": ("miou", "pixel_acc")}
+    metrics = {g: {m: {"values": [0, spread], "mean": spread / 2, "std": 0.0, "spread": spread} for m in ms}
+               for g, ms in groups.items()}
+    write_json_atomic(seeds_path(root, variant), {"variant": variant, "seeds": [0, 1], "metrics": metrics})
+
+
+def test_seed_tolerance_is_the_spread_and_its_file_is_required(tmp_path: Path):
+    base = evidence()
+    cfg = GATE.model_copy(update={"tolerance": "seeds"})
+    with pytest.raises(GateError, match=r"reports/seeds/densedepth.json: not found; gate.tolerance: seeds"):
+        judged(base, worsen(*base), cfg, root=tmp_path)
+    write_seed_study(tmp_path, spread=10.0)  # a wide seed spread: a 10% change is noise
+    result = judged(base, worsen(*base), cfg, root=tmp_path)
+    assert all(c.tolerance == 10.0 for c in result.comparisons)
+    assert set(verdicts(result).values()) == {"ok"}
+
+
+def test_different_frame_sets_name_the_missing_frames():
+    rows, class_rows = evidence(n_frames=20)
+    fewer = [r for r in rows if r["frame"] not in (7, 12)]
+    with pytest.raises(GateError, match=r"densedepth: .*different test frames: baseline lacks frames 7, 12$"):
+        pair("densedepth", (fewer, []), (rows, []))
+    extra, _ = evidence(n_frames=2, first_frame=30)
+    with pytest.raises(GateError, match=r"baseline lacks frames 7, 12; candidate lacks frames 30, 31"):
+        pair("densedepth", (fewer + extra, []), (rows, []))
+
+
+def test_markdown_summary_on_top_and_one_row_per_metric():
+    base = evidence()
+    result = judged(base, worsen(*base))
     result.baseline = "main"
-    md = to_markdown(result)
+    md = to_markdown(result, GATE)
     lines = md.splitlines()
-    assert "| file | metric | baseline | candidate | change | verdict |" in lines
-    row = next(ln for ln in lines if "| abs_rel" in ln)
-    assert "0.2 |" in row and "0.25 |" in row and "+0.05 (+25.00%)" in row and "**regressed**" in row
-    row = next(ln for ln in lines if "| delta1" in ln)
-    assert "+0.01 (+1.43%)" in row and row.rstrip().endswith("| ok |")
-    assert any(ln.startswith("**FAIL (exit 1)") and "1 regressed" in ln for ln in lines)
-    assert md.isascii()  # no emojis
+    assert lines[0] == "### depthpipe merge gate vs `main`"
+    assert lines[2] == "**FAIL (exit 1): 18 metrics compared: 18 regressed.**"
+    header = "| variant | metric | better | baseline | candidate | difference | 95% interval | tolerance | verdict |"
+    assert header in lines
+    row = next(ln for ln in lines if "| standard/abs_rel |" in ln)
+    assert row.startswith("| densedepth | standard/abs_rel | lower |") and row.endswith("| **regressed** |")
+    assert "2000 resamples, seed 0" in md and md.isascii()
+    assert sum(ln.startswith("| densedepth |") for ln in lines) == 18
 
 
-# --- the real dvc metrics diff -------------------------------------------------------------------------------
+@pytest.mark.parametrize("key, value, expected", [
+    ("resamples", 10, r"gate.resamples: input should be greater than or equal to 100"),
+    ("confidence", 1.0, r"gate.confidence: input should be less than 1"),
+    ("seed", -1, r"gate.seed: input should be greater than or equal to 0"),
+    ("tolerance", "spread", r"gate.tolerance: input should be 'fixed' or 'seeds'"),
+])
+def test_gate_params_are_checked(key, value, expected):
+    import yaml
+
+    from depthpipe.config import parse
+    from depthpipe.errors import DepthpipeError
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert set(raw["gate"]) == {"abs_tol", "rel_tol", "metrics", "resamples", "confidence", "seed", "tolerance"}
+    raw["gate"][key] = value
+    with pytest.raises(DepthpipeError, match=expected):
+        parse(raw)
+
+
+# --- the git revision plumbing ------------------------------------------------------------------------------------
 
 
 def git(repo: Path, *args: str) -> str:
@@ -114,84 +298,106 @@ def git(repo: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def write_metrics(repo: Path, metrics: dict, name: str = "densedepth") -> None:
-    (repo / "metrics").mkdir(exist_ok=True)
-    (repo / "metrics" / f"{name}.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+def write_evidence(root: Path, rows: list[dict], class_rows: list[dict], variant: str = "densedepth") -> None:
+    for name, table in (("per_frame.csv", rows), ("per_frame_classes.csv", class_rows)):
+        path = root / eval_path(variant, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(csv_text(table, ("frame", "class", "tp", "gt", "pred")))
 
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
-    """main: dvc.yaml declaring metrics/densedepth.json + v1 metrics; HEAD: branch ``feature`` off main."""
+    """main: the evaluate outputs of a baseline (+ params.yaml); HEAD: branch ``feature`` off main."""
     r = tmp_path / "repo"
     r.mkdir()
     git(r, "init", "-q", "-b", "main")
     git(r, "config", "user.name", "depthpipe test")
     git(r, "config", "user.email", "test@example.com")
     git(r, "config", "commit.gpgsign", "false")
-    dvc = Path(sys.executable).parent / "dvc"
-    subprocess.run([str(dvc) if dvc.exists() else "dvc", "init", "-q"], cwd=r, check=True)
-    (r / "dvc.yaml").write_text("metrics:\n  - metrics/densedepth.json\n")
-    write_metrics(r, V1)
+    shutil.copyfile(REPO / "params.yaml", r / "params.yaml")
+    write_evidence(r, *evidence())
     git(r, "add", "-A")
-    git(r, "commit", "-q", "-m", "v1 metrics")
+    git(r, "commit", "-q", "-m", "baseline evidence")
     git(r, "checkout", "-q", "-b", "feature")
     return r
 
 
-def test_identical_metrics_pass(repo: Path):
-    diff = metrics_diff(repo, "main")
-    assert diff["metrics/densedepth.json"]["abs_rel"]["old"] == pytest.approx(0.2)
-    text, code = run_gate(repo, "main", GATE)
+def test_identical_workspace_passes(repo: Path):
+    text, code = run_gate(repo, "main", GATE, log_to_mlflow=False)
     assert code == 0, text
-    assert "PASS (exit 0)" in text and "| baseline.abs_rel" not in text
+    assert "**PASS (exit 0): 18 metrics compared: 18 ok.**" in text
 
 
-def test_default_baseline_is_merge_base_with_main(repo: Path):
-    write_metrics(repo, {**V1, "abs_rel": 0.5})
+def test_default_baseline_is_the_merge_base_with_main(repo: Path):
+    write_evidence(repo, *worsen(*evidence()))
     git(repo, "commit", "-q", "-am", "worse")
-    text, code = run_gate(repo, None, GATE)  # merge-base(HEAD, main) = the v1 commit
+    text, code = run_gate(repo, None, GATE, log_to_mlflow=False)
     assert code == 1, text
-    assert "merge base with main" in text
+    assert "(merge base with main)" in text.splitlines()[0]
 
 
-def test_worse_abs_rel_committed_fails(repo: Path):
-    write_metrics(repo, {**V1, "abs_rel": 0.25})  # +25% > 2%
-    git(repo, "commit", "-q", "-am", "worse abs_rel")
-    text, code = run_gate(repo, "main", GATE)
-    assert code == 1, text
-    assert "**regressed**" in next(ln for ln in text.splitlines() if "| abs_rel" in ln)
+def test_worse_workspace_fails_through_the_cli(repo: Path, monkeypatch, capsys):
+    write_evidence(repo, *worsen(*evidence()))  # uncommitted: the workspace is the candidate
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo / 'absent' / 'mlflow.db'}")
+    assert main(["gate", "--baseline", "main", "--output", "gate.md"]) == 1
+    captured = capsys.readouterr()
+    assert (repo / "gate.md").read_text() == captured.out and "18 regressed" in captured.out
+    store = f"sqlite:///{repo / 'absent' / 'mlflow.db'}"
+    assert captured.err.strip() == f"gate: no MLflow store at {store}; gate.md not logged"
 
 
-def test_worse_delta1_in_workspace_fails(repo: Path):
-    write_metrics(repo, {**V1, "delta1": 0.60})  # uncommitted: the workspace is the candidate
-    text, code = run_gate(repo, "main", GATE)
-    assert code == 1, text
-    assert "**regressed**" in next(ln for ln in text.splitlines() if "| delta1" in ln)
+def test_strict_fails_an_inconclusive_metric(repo: Path, monkeypatch, capsys):
+    rows, class_rows = evidence()
+    write_evidence(repo, shift_onto_one_frame(rows, frame_index=17), class_rows)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo / 'absent' / 'mlflow.db'}")
+    assert main(["gate", "--baseline", "main"]) == 0
+    assert "inconclusive" in capsys.readouterr().out
+    assert main(["gate", "--baseline", "main", "--strict"]) == 1
+    assert capsys.readouterr().out.splitlines()[2].startswith("**FAIL (exit 1): ")
 
 
-def test_change_within_tolerance_passes(repo: Path):
-    write_metrics(repo, {**V1, "abs_rel": 0.203, "delta1": 0.695, "rmse": 0.69,
-                         "baseline": {"abs_rel": 9.0, "rmse": 9.0, "delta1": 0.0}})
-    text, code = run_gate(repo, "main", GATE)
-    assert code == 0, text
+def test_an_mlflow_server_out_of_reach_changes_no_verdict(repo: Path, monkeypatch, capsys):
+    write_evidence(repo, *worsen(*evidence()))
+    quiet = run_gate(repo, "main", GATE, log_to_mlflow=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # the discard port: connection refused
+    start = time.perf_counter()
+    assert run_gate(repo, "main", GATE) == quiet and quiet[1] == 1
+    assert time.perf_counter() - start < 30  # one retry, not MLflow's seven with backoff
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("gate: MLflow not reached (MlflowException: ") and line.endswith("; gate.md not logged")
 
 
-def test_unknown_baseline_revision_is_2(repo: Path):
-    with pytest.raises(GateError, match="no-such-rev"):
-        metrics_diff(repo, "no-such-rev")
-    text, code = run_gate(repo, "no-such-rev", GATE)
-    assert code == 2 and "no-such-rev" in text
+def test_unknown_revision_is_2(repo: Path):
+    text, code = run_gate(repo, "no-such-rev", GATE, log_to_mlflow=False)
+    assert code == 2 and "unknown revision 'no-such-rev'" in text
 
 
-def test_no_metrics_at_baseline_is_2(repo: Path):
+def test_baseline_missing_frames_is_2_naming_them(repo: Path):
+    rows, class_rows = evidence()
+    write_evidence(repo, [r for r in rows if r["frame"] not in (7, 12)],
+                   [c for c in class_rows if c["frame"] not in (7, 12)])
+    git(repo, "commit", "-q", "-am", "two frames fewer")
+    git(repo, "checkout", "-q", "-b", "later")
+    write_evidence(repo, rows, class_rows)
+    text, code = run_gate(repo, "feature", GATE, log_to_mlflow=False)
+    assert code == 2, text
+    assert "**FAIL (exit 2): densedepth: the two sides hold different test frames: baseline lacks frames 7, 12**" \
+        in text
+
+
+def test_missing_files_are_2(repo: Path):
     git(repo, "checkout", "-q", "--orphan", "empty")
-    git(repo, "rm", "-q", "-r", "--cached", "metrics")
-    git(repo, "commit", "-q", "-m", "no metrics yet")
+    git(repo, "rm", "-q", "-r", "--cached", "reports")
+    git(repo, "commit", "-q", "-m", "no evidence yet")
     empty = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", "-f", "feature")
-    text, code = run_gate(repo, empty, GATE)
-    assert code == 2, text
-    assert "**missing**" in text
+    text, code = run_gate(repo, empty, GATE, log_to_mlflow=False)
+    assert code == 2 and f"{empty}:reports/eval/densedepth/per_frame.csv: not found on the baseline side" in text
+    (repo / eval_path("densedepth", "per_frame.csv")).unlink()
+    text, code = run_gate(repo, "main", GATE, log_to_mlflow=False)
+    assert code == 2 and "reports/eval/densedepth/per_frame.csv: not found on the candidate side" in text
 
 
 def test_no_merge_base_is_2(tmp_path: Path):
@@ -203,6 +409,125 @@ def test_no_merge_base_is_2(tmp_path: Path):
     (r / "x").write_text("x")
     git(r, "add", "x")
     git(r, "commit", "-q", "-m", "x")
-    with pytest.raises(GateError, match="merge base"):
-        metrics_diff(r, None)
-    assert run_gate(r, None, GATE)[1] == 2
+    text, code = run_gate(r, None, GATE, log_to_mlflow=False)
+    assert code == 2 and "merge base" in text
+
+
+# --- the session's tiny models: a deliberately broken change, and gate.md in MLflow ------------------------------
+
+
+@pytest.fixture(scope="module")
+def more_test_frames(tmp_path_factory) -> Path:
+    """A prepared folder like ``tiny_data``'s (same sizes) whose test split holds 48 frames, not 4. The tiny model
+    is poor (delta1 about 0.45) and on some frames scaling it by 1.3 helps: on 4 frames delta1 and delta2 come out
+    inconclusive, on 20 delta3 does; 48 frames are enough evidence for all eight."""
+    from conftest import CLASS_MAPPING, TINY_FULL_HW, TINY_INPUT
+
+    from depthpipe.config import load_config
+    from depthpipe.data.prepare import prepare_dataset
+    from depthpipe.data.synthetic import write_synthetic
+
+    root = tmp_path_factory.mktemp("more_test_frames")
+    mat, splits = root / "labeled.mat", root / "splits.mat"
+    write_synthetic(mat, splits, frames=64, seed=1, test_fraction=0.75, class_mapping=CLASS_MAPPING,
+                    height=TINY_FULL_HW[0], width=TINY_FULL_HW[1], progress=False)
+    prep = load_config(REPO / "params.yaml").prepare.model_copy(update={"input_size": tuple(TINY_INPUT)})
+    prepare_dataset(mat, splits, CLASS_MAPPING, root / "prepared", prep, source="synthetic", progress=False)
+    return root / "prepared"
+
+
+@pytest.fixture(scope="module")
+def broken_change(tmp_path_factory, trained, more_test_frames, tiny_params, new_store):
+    """A repo whose main holds densedepth's evaluate outputs (the session's tiny model on 48 test frames, both
+    protocols) and whose workspace holds the same model's with every prediction scaled by 1.3; both evaluate runs
+    in one MLflow store. Returns (repo, tracking URI)."""
+    import torch
+
+    from depthpipe import evaluate
+
+    root = tmp_path_factory.mktemp("broken")
+    repo, uri, model = root / "repo", new_store(root / "mlflow"), trained("densedepth")
+    repo.mkdir()
+    for args in (("init", "-q", "-b", "main"), ("config", "user.name", "t"), ("config", "user.email", "t@example.com")):
+        git(repo, *args)
+
+    both_protocols = tiny_params.evaluate.model_copy(update={"protocols": ["standard", "densedepth"]})
+
+    def evaluate_into_repo():
+        evaluate.evaluate_variant("densedepth", both_protocols, model.model_dir, more_test_frames,
+                                  repo / "metrics" / "densedepth.json", repo / "reports" / "eval" / "densedepth",
+                                  progress=False)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MLFLOW_TRACKING_URI", uri)
+            evaluate_into_repo()
+            git(repo, "add", "-A")
+            git(repo, "commit", "-q", "-m", "baseline")
+            unscaled = evaluate.predict_full
+            mp.setattr(evaluate, "predict_full", lambda *a, **k: (lambda d, lab: (d * 1.3, lab))(*unscaled(*a, **k)))
+            evaluate_into_repo()
+    finally:
+        torch.set_num_threads(threads)
+    return repo, uri
+
+
+def test_the_gate_compares_the_headline_figures_of_the_metrics_files(broken_change):
+    import json
+
+    from depthpipe.evidence import load_pairs, resolve_revision
+
+    repo, _ = broken_change
+    pairs = load_pairs(repo, resolve_revision(repo, "main"), ["densedepth"])
+    result = compare(pairs, GATE.model_copy(update={"resamples": 100}), repo)
+    at_main = json.loads(git(repo, "show", "main:metrics/densedepth.json"))
+    in_workspace = json.loads((repo / "metrics" / "densedepth.json").read_text())
+    assert len(result.comparisons) == 16
+    for c in result.comparisons:
+        assert round(c.baseline, 6) == at_main[c.group][c.metric], (c.group, c.metric)
+        assert round(c.candidate, 6) == in_workspace[c.group][c.metric], (c.group, c.metric)
+
+
+def _evaluate_runs(uri: str) -> dict[str, str]:
+    """``{per_frame sha256: run id}`` of the store's evaluate runs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("depthpipe")
+    runs = client.search_runs([exp.experiment_id], "tags.`depthpipe.stage` = 'evaluate'")
+    return {r.data.tags["depthpipe.per_frame_sha256"]: r.info.run_id for r in runs}
+
+
+def test_predictions_scaled_by_1_3_regress_every_depth_metric(broken_change, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from depthpipe.io import sha256_file
+
+    repo, uri = broken_change
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    cfg = GATE.model_copy(update={"resamples": 10_000})
+    text, code = run_gate(repo, "main", cfg)
+    result = {ln.split(" | ")[1]: ln.rstrip(" |").rsplit("| ", 1)[-1] for ln in text.splitlines()
+              if ln.startswith("| densedepth |")}
+    assert code == 1, text
+    assert result == {f"{p}/{m}": "**regressed**" for p in ("standard", "densedepth") for m in DEPTH_METRICS}, text
+
+    runs = _evaluate_runs(uri)
+    candidate = runs[sha256_file(repo / eval_path("densedepth", "per_frame.csv"))]
+    baseline = runs[_sha_at_main(repo)]
+    client = MlflowClient(tracking_uri=uri)
+    assert "gate.md" in {a.path for a in client.list_artifacts(candidate)}
+    assert "gate.md" not in {a.path for a in client.list_artifacts(baseline)}
+    logged = Path(client.download_artifacts(candidate, "gate.md"))
+    assert logged.read_text() == text
+    assert capsys.readouterr().err.strip() == f"gate: gate.md logged to MLflow (densedepth: run {candidate})"
+
+
+def _sha_at_main(repo: Path) -> str:
+    import hashlib
+
+    blob = subprocess.run(["git", "show", "main:reports/eval/densedepth/per_frame.csv"], cwd=repo,
+                          capture_output=True, check=True).stdout
+    return hashlib.sha256(blob).hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -44,8 +45,18 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def dvc_executable() -> str:
+    """The ``dvc`` next to the running interpreter (the project venv), else ``dvc`` on ``PATH``."""
+    beside = Path(sys.executable).parent / "dvc"
+    if beside.exists() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("dvc")
+    if found is None:
+        raise DepthpipeError(f"repro: no dvc executable beside {sys.executable} or on PATH")
+    return found
+
+
 def _cmd_repro(args: argparse.Namespace) -> int:
-    from depthpipe.gate import dvc_executable
     from depthpipe.tracking import PIPELINE_RUN_ENV
 
     env = {**os.environ, PIPELINE_RUN_ENV: os.environ.get(PIPELINE_RUN_ENV) or uuid.uuid4().hex[:12]}
@@ -67,25 +78,37 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _gate(baseline: str | None) -> tuple[str, int]:
+def _gate(baseline: str | None, strict: bool = False) -> tuple[str, int]:
     from depthpipe.gate import run_gate
 
-    return run_gate(Path.cwd(), baseline, load_config().gate)
+    return run_gate(Path.cwd(), baseline, load_config().gate, strict=strict)
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    table, code = _gate(args.baseline)
-    print(table)
+    table, code = _gate(args.baseline, args.strict)
+    print(table, end="")
     if args.output:
-        Path(args.output).write_text(table + "\n")
+        Path(args.output).write_text(table)
     return code
+
+
+def _cmd_seeds(args: argparse.Namespace) -> int:
+    from depthpipe.seeds import measure_seeds, seeds_path
+
+    out = seeds_path(Path.cwd(), args.variant)
+    study = measure_seeds(args.variant, load_config(), Path.cwd() / "data" / "prepared", out, args.n,
+                          Path(args.scratch) if args.scratch else None)
+    for group, values in study["metrics"].items():
+        print(f"seeds {args.variant} {group}: " + ", ".join(f"{k} spread {v['spread']:.4g}" for k, v in values.items()))
+    print(f"seeds {args.variant}: seeds {study['seeds']} -> {out.relative_to(Path.cwd())}")
+    return 0
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
     from depthpipe.registry import promote
 
     table, code = _gate(args.baseline)
-    print(table)
+    print(table, end="")
     version = promote(args.variant, gate_ok=code == 0)
     print(f"promote: depthpipe-{args.variant} version {version} is now @champion")
     return 0
@@ -159,11 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="preview colours: the image's 2nd-98th depth percentile, or the model's fixed depth range")
     pr.set_defaults(fn=_cmd_predict)
 
-    g = sub.add_parser("gate", help="metrics vs a baseline revision as Markdown; exit 1 on regression",
-                       formatter_class=fmt)
+    g = sub.add_parser("gate", help="paired bootstrap of test metrics vs a baseline revision as Markdown; exit 1 "
+                                    "on regression, 2 when no comparison can be made", formatter_class=fmt)
     g.add_argument("--baseline", default=None, help="git revision (default: the merge base with main)")
     g.add_argument("--output", help="also write the Markdown table to this file")
+    g.add_argument("--strict", action="store_true", help="fail (exit 1) on an inconclusive metric too")
     g.set_defaults(fn=_cmd_gate)
+
+    sd = sub.add_parser("seeds", help="train and evaluate a variant with n seeds -> reports/seeds/<variant>.json "
+                                      "(the gate's tolerance with gate.tolerance: seeds)", formatter_class=fmt)
+    sd.add_argument("variant", choices=VARIANTS)
+    sd.add_argument("--n", type=int, default=3, help="number of seeds: train.<variant>.seed + 0 .. n-1")
+    sd.add_argument("--scratch", help="a folder to keep the seeds' models and reports in (without it: a temporary one)")
+    sd.set_defaults(fn=_cmd_seeds)
 
     pm = sub.add_parser("promote", help="move the registry alias @champion to @candidate if the gate passes",
                         formatter_class=fmt)

@@ -227,9 +227,15 @@ GatedMetric = Literal["abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1"
 
 
 class GateConfig(Section):
+    """``gate``: read by ``depthpipe gate`` (a paired bootstrap over the per-frame evidence), not by a stage."""
+
     abs_tol: NonNegativeFloat
     rel_tol: NonNegativeFloat
     metrics: Annotated[list[GatedMetric], Field(min_length=1)]
+    resamples: Annotated[int, Field(ge=100, le=1_000_000)]
+    confidence: Annotated[float, Field(ge=0.5, lt=1)]
+    seed: NonNegativeInt
+    tolerance: Literal["fixed", "seeds"]
 
 
 # -------------------------------------------------------------------------------------------------- root

@@ -26,7 +26,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -235,11 +235,14 @@ def _write_outputs(staged: StagedFiles, scores: TestScores, metrics: dict, summa
 
 
 def _log(variant: str, cfg: EvaluateConfig, test: PreparedSplit, config: dict, metrics: dict, summary: dict,
-         files: list[Path]) -> None:
-    """The evaluate run: params, metrics grouped ``test/``, ``test_<protocol>/``, ``baseline/``, files, dataset."""
+         files: list[Path], extra_tags: Mapping[str, str]) -> None:
+    """The evaluate run: params, metrics grouped ``test/``, ``test_<protocol>/``, ``baseline/``, files, dataset;
+    tagged with the sha256 of the per_frame.csv it wrote (how ``depthpipe gate`` finds it)."""
     info = test.info
     tags = tracking.stage_tags("evaluate", variant, info.source or None, info.source_sha256 or None)
     tags["depthpipe.train_run"] = str(config.get("mlflow_run_id") or "")
+    tags[tracking.PER_FRAME_TAG] = sha256_file(next(p for p in files if p.name == "per_frame.csv"))
+    tags |= dict(extra_tags)
     with tracking.stage_run("evaluate", variant, flatten({"evaluate": cfg}), tags) as run:
         run.log_dataset(test.path, f"{info.source or 'prepared'}-test", sha256_file(test.path), "testing",
                         summary["frames"])
@@ -256,8 +259,10 @@ def _log(variant: str, cfg: EvaluateConfig, test: PreparedSplit, config: dict, m
 
 
 def evaluate_variant(variant: str, cfg: EvaluateConfig, model_dir: Path, prepared_dir: Path,
-                     metrics_path: Path, report_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """Score ``variant`` on the test split and write its outputs (see the module docstring); returns the metrics."""
+                     metrics_path: Path, report_dir: Path, progress: bool = True,
+                     tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Score ``variant`` on the test split and write its outputs (see the module docstring); returns the metrics.
+    ``tags`` are added to the MLflow run's."""
     model, config = load_trained(model_dir)
     if config["variant"] != variant:
         raise DepthpipeError(f"{model_dir}/config.json: holds variant '{config['variant']}', expected '{variant}'")
@@ -268,6 +273,6 @@ def evaluate_variant(variant: str, cfg: EvaluateConfig, model_dir: Path, prepare
     metrics, summary = headline(scores, cfg), baseline_summary(scores, cfg, mean_depth)
     with StagedFiles() as staged:
         files = _write_outputs(staged, scores, metrics, summary, metrics_path, report_dir, cfg.max_depth)
-        _log(variant, cfg, test, config, metrics, summary, files)
+        _log(variant, cfg, test, config, metrics, summary, files, tags or {})
         staged.commit()
     return metrics

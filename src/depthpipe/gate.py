@@ -1,274 +1,238 @@
-"""``depthpipe gate``: fail a change whose test metrics are worse than the baseline revision's.
+"""``depthpipe gate``: tell a regression from noise with a paired bootstrap over the per-frame test evidence.
 
-The candidate is the workspace (after ``dvc repro``); the baseline is a git revision, by default the merge
-base of ``HEAD`` with ``main``. ``dvc metrics diff --json --all <baseline>`` supplies both sides of every
-metric in every metrics file DVC knows (``metrics/<variant>.json``); keys under ``baseline.`` (the mean-depth
-baseline predictor) are not gated.
+The candidate is the workspace (after ``dvc repro``); the baseline is a git revision, by default the merge base
+of ``HEAD`` with ``main``. For every variant whose ``reports/eval/<variant>/per_frame.csv`` exists (on both
+sides: :mod:`depthpipe.evidence`), with the frames paired by id, and for every protocol column group both sides
+hold (plus ``semantic`` when both have class counts), each metric of ``gate.metrics`` gets:
 
-A metric regresses when it is worse than the baseline by more than ``abs_tol + rel_tol * |baseline|``, in its
-own direction (lower is better for the error metrics, higher for the accuracies). Exit codes: 1 if any
-metric regressed, else 2 if any gated metric is missing on either side or there is nothing to compare (or
-the baseline cannot be resolved), else 0. :func:`to_markdown` renders the verdict as a PR comment.
+- the headline figure on each side, exactly as ``metrics/<variant>.json`` reports it
+  (:func:`depthpipe.protocols.summarize` / :func:`~depthpipe.protocols.summarize_semantic`);
+- the candidate-minus-baseline difference and its ``gate.confidence`` percentile interval from
+  ``gate.resamples`` paired resamples of the frames (seeded by ``gate.seed``, the same frame draws for both
+  sides; pooled figures recomputed from the pooled sums or class counts of each resample:
+  :mod:`depthpipe.bootstrap`);
+- a verdict against the tolerance t (``gate.tolerance: fixed``: ``abs_tol + rel_tol * |baseline|``;
+  ``seeds``: the max-min spread of the metric over training seeds, ``reports/seeds/<variant>.json`` from
+  ``depthpipe seeds``), worsening measured in the metric's own direction: ``regressed`` when the whole interval
+  is worse than t, ``inconclusive`` when it straddles t, ``improved`` when the whole interval is better than -t,
+  ``ok`` otherwise.
+
+Exit codes: 1 if a metric regressed (with ``strict`` also if one is inconclusive), 2 when the comparison
+cannot be made (unknown revision, a missing file, different frame sets, nothing to compare), else 0. The
+Markdown table (:mod:`depthpipe.gate_report`) is also logged as ``gate.md`` to the candidate's evaluate run.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
-from depthpipe.config import GateConfig
+import numpy as np
+
+from depthpipe.bootstrap import paired_weights, percentile_interval
+from depthpipe.config import VARIANTS, GateConfig
 from depthpipe.errors import DepthpipeError
+from depthpipe.evidence import PER_FRAME, FrameTable, GateError, eval_path, git, load_pairs, resolve_revision
+from depthpipe.metrics import DEPTH_METRICS
+from depthpipe.protocols import (
+    PROTOCOLS, SEMANTIC, recorded_protocols, summarize, summarize_resamples, summarize_semantic,
+    summarize_semantic_resamples,
+)
 
 LOWER_IS_BETTER: frozenset[str] = frozenset({"abs_rel", "sq_rel", "rmse", "rmse_log", "log10"})
 HIGHER_IS_BETTER: frozenset[str] = frozenset({"delta1", "delta2", "delta3", "miou", "pixel_acc"})
+SEMANTIC_METRICS: tuple[str, ...] = ("miou", "pixel_acc")
 DEFAULT_BRANCH = "main"
-SKIP_PREFIX = "baseline"
+VERDICTS = ("regressed", "inconclusive", "improved", "ok")
 
-VERDICTS = ("regressed", "missing", "improved", "ok")
-
-
-class GateError(DepthpipeError):
-    """The comparison itself could not be made (exit code 2): no baseline revision, dvc failed, bad output."""
-
-    exit_code = 2
+__all__ = ["GateError", "Comparison", "GateResult", "judge", "compare", "run_gate", "default_baseline"]
 
 
 @dataclass(frozen=True)
-class GateRow:
-    """One gated metric of one metrics file."""
+class Comparison:
+    """One metric of one variant and group (a protocol, or ``semantic``), judged."""
 
-    file: str
-    metric: str  # the full key in the file, e.g. ``abs_rel`` or ``depth.abs_rel``
-    old: float | None
-    new: float | None
-    higher_is_better: bool
-    verdict: str  # ok | improved | regressed | missing
-    allowed: float | None  # the tolerated worsening, abs_tol + rel_tol * |old|
-
-    @property
-    def change(self) -> float | None:
-        if self.old is None or self.new is None:
-            return None
-        return self.new - self.old
+    variant: str
+    group: str
+    metric: str
+    baseline: float
+    candidate: float
+    low: float  # the interval of candidate - baseline
+    high: float
+    tolerance: float
+    verdict: str
 
     @property
-    def rel_change(self) -> float | None:
-        c = self.change
-        if c is None or self.old in (None, 0) or not math.isfinite(c):
-            return None
-        return c / abs(self.old)  # type: ignore[arg-type]
+    def difference(self) -> float:
+        return self.candidate - self.baseline
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric in HIGHER_IS_BETTER
 
 
 @dataclass
 class GateResult:
-    """All gated rows plus the settings they were judged with."""
+    """Every comparison, with what the table needs to say how they were made."""
 
-    rows: list[GateRow] = field(default_factory=list)
-    baseline: str | None = None
-    abs_tol: float = 0.0
-    rel_tol: float = 0.0
+    comparisons: list[Comparison] = field(default_factory=list)
+    frames: dict[str, int] = field(default_factory=dict)  # paired frames per variant
+    notes: list[str] = field(default_factory=list)  # groups compared on one side only
+    baseline: str = "?"
+    strict: bool = False
 
     def count(self, verdict: str) -> int:
-        return sum(r.verdict == verdict for r in self.rows)
+        return sum(c.verdict == verdict for c in self.comparisons)
 
     @property
     def exit_code(self) -> int:
-        if self.count("regressed"):
-            return 1
-        if self.count("missing") or not self.rows:
+        if not self.comparisons:
             return 2
+        if self.count("regressed") or (self.strict and self.count("inconclusive")):
+            return 1
         return 0
 
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == 0
 
-    def summary(self) -> str:
-        n = len(self.rows)
-        tol = f"tolerance {self.abs_tol:g} + {self.rel_tol:.4g} x |baseline|"
-        if not self.rows:
-            return f"FAIL (exit 2): no gated metrics to compare against baseline {self.baseline or '?'}."
-        parts = [f"{self.count(v)} {v}" for v in VERDICTS if self.count(v)]
-        status = {0: "PASS", 1: "FAIL", 2: "FAIL"}[self.exit_code]
-        return f"{status} (exit {self.exit_code}): {n} metrics compared, {', '.join(parts)}; {tol}."
-
-
-def dvc_executable() -> str:
-    """The ``dvc`` next to the running interpreter (the project venv), else ``dvc`` on ``PATH``."""
-    beside = Path(sys.executable).parent / "dvc"
-    if beside.exists() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("dvc")
-    if found is None:
-        raise GateError(f"gate: no dvc executable beside {sys.executable} or on PATH")
-    return found
+def judge(low: float, high: float, tolerance: float, higher_is_better: bool) -> str:
+    """The verdict on an interval ``[low, high]`` of candidate - baseline, given the tolerated worsening."""
+    worse_low, worse_high = (-high, -low) if higher_is_better else (low, high)
+    if worse_low > tolerance:
+        return "regressed"
+    if worse_high > tolerance:
+        return "inconclusive"
+    if worse_high < -tolerance:
+        return "improved"
+    return "ok"
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+def _groups(base: FrameTable, cand: FrameTable, metrics: Sequence[str], variant: str,
+            notes: list[str]) -> list[tuple[str, list[str]]]:
+    """``(group, metrics)`` both sides can be compared on; one-sided groups become notes."""
+    depth = [m for m in metrics if m in DEPTH_METRICS]
+    semantic = [m for m in metrics if m in SEMANTIC_METRICS]
+    sides = {"baseline": base, "candidate": cand}
+    have = {side: {p.name for p in recorded_protocols(t.rows[0])} | ({SEMANTIC} if t.class_rows else set())
+            for side, t in sides.items()}
+    groups = []
+    order = [*PROTOCOLS, SEMANTIC]  # recorded_protocols knows no others
+    for name in sorted(have["baseline"] | have["candidate"], key=order.index):
+        wanted = semantic if name == SEMANTIC else depth
+        lacking = [side for side in sides if name not in have[side]]
+        if lacking and wanted:
+            notes.append(f"{variant}: {name} not compared (the {lacking[0]} has no {name} evidence)")
+        elif wanted:
+            groups.append((name, wanted))
+    return groups
+
+
+def _headline_and_resamples(table: FrameTable, group: str, weights: np.ndarray) -> tuple[dict, dict]:
+    """The headline figures of one side's group and their (R,) resampled values."""
+    if group == SEMANTIC:
+        return summarize_semantic(table.class_rows), summarize_semantic_resamples(table.counts, weights)
+    (protocol,) = [p for p in recorded_protocols(table.rows[0]) if p.name == group]
+    return summarize(table.rows, protocol), summarize_resamples(table.columns, weights, protocol)
+
+
+def compare_variant(variant: str, base: FrameTable, cand: FrameTable, cfg: GateConfig,
+                    spreads: Mapping[str, Mapping[str, float]] | None, notes: list[str]) -> list[Comparison]:
+    """Every gated metric of one variant; ``spreads`` (group -> metric -> t) replaces the fixed tolerance."""
+    weights = paired_weights(len(base.frames), cfg.resamples, cfg.seed)
+    out = []
+    for group, metrics in _groups(base, cand, cfg.metrics, variant, notes):
+        (b_head, b_draws), (c_head, c_draws) = (_headline_and_resamples(t, group, weights) for t in (base, cand))
+        for metric in metrics:
+            low, high = percentile_interval(c_draws[metric] - b_draws[metric], cfg.confidence)
+            t = cfg.abs_tol + cfg.rel_tol * abs(b_head[metric]) if spreads is None else spreads[group][metric]
+            verdict = judge(low, high, t, metric in HIGHER_IS_BETTER)
+            out.append(Comparison(variant, group, metric, b_head[metric], c_head[metric], low, high, t, verdict))
+    return out
+
+
+def _seed_spreads(root: Path, variant: str, cfg: GateConfig, groups: Sequence[str]) -> dict[str, dict[str, float]]:
+    from depthpipe.seeds import read_spreads, seeds_path
+
+    path = seeds_path(root, variant)
+    try:
+        spreads = read_spreads(path)
+    except DepthpipeError as exc:
+        raise GateError(str(exc)) from None
+    for group in groups:
+        for metric in (SEMANTIC_METRICS if group == SEMANTIC else DEPTH_METRICS):
+            if metric in cfg.metrics and metric not in spreads.get(group, {}):
+                raise GateError(f"{path}: no spread for {group}/{metric} (rerun `depthpipe seeds {variant}` "
+                                f"or set gate.tolerance: fixed)")
+    return spreads
+
+
+def compare(pairs: Mapping[str, tuple[FrameTable, FrameTable]], cfg: GateConfig, root: Path,
+            strict: bool = False) -> GateResult:
+    """Judge every variant of ``pairs``; with ``gate.tolerance: seeds`` t comes from the seed studies in ``root``."""
+    result = GateResult(strict=strict)
+    for variant, (base, cand) in pairs.items():
+        spreads = None
+        if cfg.tolerance == "seeds":
+            groups = [g for g, _ in _groups(base, cand, cfg.metrics, variant, [])]
+            spreads = _seed_spreads(Path(root), variant, cfg, groups)
+        result.comparisons += compare_variant(variant, base, cand, cfg, spreads, result.notes)
+        result.frames[variant] = len(base.frames)
+    return result
 
 
 def default_baseline(root: Path, branch: str = DEFAULT_BRANCH) -> str:
     """The merge base of ``HEAD`` with ``branch`` (``origin/<branch>`` when there is no local branch)."""
     errors = []
     for ref in (branch, f"origin/{branch}"):
-        try:
-            proc = _git(root, "merge-base", "HEAD", ref)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise GateError(f"gate: cannot run git in {root} ({exc})") from None
+        proc = git(Path(root), "merge-base", "HEAD", ref)
         if proc.returncode == 0 and proc.stdout.strip():
             return proc.stdout.strip()
         errors.append((proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1])
-    raise GateError(
-        f"gate: cannot find the merge base of HEAD with {branch} in {root} ({'; '.join(errors)}); "
-        f"pass --baseline <rev>"
-    )
+    raise GateError(f"gate: cannot find the merge base of HEAD with {branch} in {root} ({'; '.join(errors)}); "
+                    f"pass --baseline <rev>")
 
 
-def metrics_diff(root: Path, baseline: str | None) -> dict[str, Any]:
-    """``dvc metrics diff --json --all <baseline>`` in ``root`` (the workspace is the candidate), parsed.
+def log_table(root: Path, variants: Sequence[str], table: str) -> None:
+    """Log ``table`` as ``gate.md`` to each variant's evaluate run that wrote the workspace's per_frame.csv
+    (found by its ``depthpipe.per_frame_sha256`` tag). One line on stderr says what happened; MLflow being out
+    of reach is such a line, never an exception."""
+    from depthpipe.io import sha256_file
 
-    Returns ``{file: {metric_key: {"old": x, "new": y, "diff": d}}}``; raises :class:`GateError` when the
-    baseline cannot be resolved or dvc fails.
-    """
+    try:
+        from depthpipe import tracking
+
+        if not tracking.store_exists():
+            print(f"gate: no MLflow store at {tracking.tracking_uri()}; gate.md not logged", file=sys.stderr)
+            return
+        # MLflow's HTTP timeouts and retries are short already (depthpipe.env)
+        found = {v: tracking.evaluate_run_of(sha256_file(Path(root) / eval_path(v, PER_FRAME)), v) for v in variants}
+        for run_id in {r for r in found.values() if r}:
+            tracking.log_text(run_id, table, "gate.md")
+    except Exception as exc:  # noqa: BLE001 - MLflow must not change the verdict
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        print(f"gate: MLflow not reached ({type(exc).__name__}: {reason}); gate.md not logged", file=sys.stderr)
+        return
+    said = ", ".join(f"{v}: run {r}" if r else f"{v}: no evaluate run with this per_frame.csv"
+                     for v, r in found.items())
+    print(f"gate: gate.md logged to MLflow ({said})", file=sys.stderr)
+
+
+def run_gate(root: Path, baseline: str | None, cfg: GateConfig, strict: bool = False,
+             log_to_mlflow: bool = True) -> tuple[str, int]:
+    """Read, pair, bootstrap, judge and render: ``(markdown, exit_code)``; exit 2 when no comparison is made."""
+    from depthpipe.gate_report import failure_markdown, to_markdown
+
     root = Path(root)
-    rev = baseline if baseline else default_baseline(root)
-    cmd = [dvc_executable(), "metrics", "diff", "--json", "--all", rev]
+    label = baseline or "the merge base with main"
     try:
-        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise GateError(f"gate: cannot run {' '.join(cmd)} ({exc})") from None
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        reason = lines[-1] if lines else f"exit {proc.returncode}"
-        raise GateError(f"gate: dvc metrics diff against '{rev}' failed in {root}: {reason}")
-    text = proc.stdout.strip()
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise GateError(f"gate: dvc metrics diff printed invalid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise GateError(f"gate: dvc metrics diff printed {type(data).__name__}, expected an object")
-    return data
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _skipped(key: str) -> bool:
-    """Keys under ``baseline.`` (the mean-depth predictor of the evaluate stage) are not gated."""
-    return SKIP_PREFIX in key.split(".")[:-1]
-
-
-def _judge(old: float | None, new: float | None, higher: bool, abs_tol: float, rel_tol: float) -> tuple[str, float | None]:
-    if old is None or new is None or not math.isfinite(old):
-        return "missing", None
-    allowed = abs_tol + rel_tol * abs(old)
-    if not math.isfinite(new):
-        return "regressed", allowed  # a NaN / inf candidate is worse than any finite baseline
-    worse_by = (old - new) if higher else (new - old)
-    if worse_by > allowed:
-        return "regressed", allowed
-    if -worse_by > allowed:
-        return "improved", allowed
-    return "ok", allowed
-
-
-def evaluate_gate(diff: Mapping[str, Any], metrics: Sequence[str], abs_tol: float, rel_tol: float) -> GateResult:
-    """Judge every metric of ``diff`` (the :func:`metrics_diff` shape) whose leaf name is in ``metrics``.
-
-    ``improved`` and ``regressed`` mean better / worse than the baseline by more than the tolerance; ``ok``
-    is a change within it; ``missing``: the metric is absent (or not a number) on either side.
-    """
-    if abs_tol < 0 or rel_tol < 0:
-        raise DepthpipeError(f"params.yaml: gate.abs_tol and gate.rel_tol must be >= 0 (got {abs_tol}, {rel_tol})")
-    unknown = [m for m in metrics if m not in LOWER_IS_BETTER | HIGHER_IS_BETTER]
-    if unknown:
-        raise DepthpipeError(
-            f"params.yaml: gate.metrics has '{unknown[0]}' with no known direction "
-            f"(known: {', '.join(sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER))})"
-        )
-    wanted = set(metrics)
-    rows: list[GateRow] = []
-    for file in sorted(diff):
-        entries = diff[file]
-        if not isinstance(entries, Mapping):
-            continue
-        for key in sorted(entries):
-            leaf = key.rsplit(".", 1)[-1]
-            if leaf not in wanted or _skipped(key):
-                continue
-            entry = entries[key] if isinstance(entries[key], Mapping) else {}
-            old, new = _number(entry.get("old")), _number(entry.get("new"))
-            higher = leaf in HIGHER_IS_BETTER
-            verdict, allowed = _judge(old, new, higher, abs_tol, rel_tol)
-            rows.append(GateRow(file, key, old, new, higher, verdict, allowed))
-    return GateResult(rows=rows, abs_tol=float(abs_tol), rel_tol=float(rel_tol))
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    if not math.isfinite(x):
-        return str(x)
-    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
-
-
-def _fmt_change(row: GateRow) -> str:
-    c = row.change
-    if c is None:
-        return "n/a"
-    if not math.isfinite(c):
-        return str(c)
-    text = f"{c:+.4g}" if abs(c) >= 1e-3 or c == 0 else f"{c:+.3e}"
-    rel = row.rel_change
-    if rel is not None:
-        text += f" ({rel * 100:+.2f}%)"
-    return text
-
-
-def to_markdown(result: GateResult) -> str:
-    """A Markdown table of every gated metric plus a one-line summary, fit for a PR comment."""
-    base = f"`{result.baseline}`" if result.baseline else "the baseline"
-    lines = [
-        f"### depthpipe metrics gate vs {base}",
-        "",
-        "| file | metric | baseline | candidate | change | verdict |",
-        "| --- | --- | ---: | ---: | ---: | --- |",
-    ]
-    for r in result.rows:
-        arrow = "higher is better" if r.higher_is_better else "lower is better"
-        verdict = f"**{r.verdict}**" if r.verdict in ("regressed", "missing") else r.verdict
-        lines.append(
-            f"| {r.file} | {r.metric} ({arrow}) | {_fmt(r.old)} | {_fmt(r.new)} | {_fmt_change(r)} | {verdict} |"
-        )
-    if not result.rows:
-        lines.append("| - | - | - | - | - | **missing** |")
-    lines += ["", f"**{result.summary()}**", ""]
-    return "\n".join(lines)
-
-
-def run_gate(root: Path, baseline: str | None, cfg: GateConfig) -> tuple[str, int]:
-    """Diff, judge and render: ``(markdown, exit_code)``. A baseline that cannot be resolved gives exit 2."""
-    metrics, abs_tol, rel_tol = list(cfg.metrics), cfg.abs_tol, cfg.rel_tol
-    try:
-        rev = baseline if baseline else default_baseline(Path(root))
-        diff = metrics_diff(Path(root), rev)
-    except GateError as exc:
-        text = f"### depthpipe metrics gate\n\n**FAIL (exit 2): {exc}**\n"
-        return text, 2
-    result = evaluate_gate(diff, metrics, abs_tol, rel_tol)
-    result.baseline = rev if baseline else f"{rev[:12]} (merge base with {DEFAULT_BRANCH})"
-    return to_markdown(result), result.exit_code
+        rev = resolve_revision(root, baseline or default_baseline(root))
+        label = baseline or f"{rev[:12]} (merge base with {DEFAULT_BRANCH})"
+        pairs = load_pairs(root, rev, VARIANTS)
+        result = compare(pairs, cfg, root, strict)
+    except DepthpipeError as exc:
+        return failure_markdown(label, str(exc)), 2
+    result.baseline = label
+    table = to_markdown(result, cfg)
+    if log_to_mlflow:
+        log_table(root, list(pairs), table)
+    return table, result.exit_code

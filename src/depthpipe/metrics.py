@@ -17,7 +17,7 @@ predicted as j+1. ``IoU_c = conf[c,c] / (sum_j conf[c,j] + sum_i conf[i,c] - con
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -106,14 +106,19 @@ def depth_sums(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: fl
     }
 
 
-def metrics_from_sums(sums: Mapping[str, float]) -> dict[str, float]:
-    """The eight depth metrics (see the module docstring) from :data:`DEPTH_SUMS` of one image or a pool."""
-    n = sums["n"]
-    return {
-        "abs_rel": sums["sum_abs_rel"] / n, "sq_rel": sums["sum_sq_rel"] / n, "rmse": float(np.sqrt(sums["sum_sq"] / n)),
-        "rmse_log": float(np.sqrt(sums["sum_sq_log"] / n)), "log10": sums["sum_abs_log10"] / n,
+def metrics_from_sums(sums: Mapping[str, Any]) -> dict[str, Any]:
+    """The eight depth metrics (see the module docstring) from :data:`DEPTH_SUMS` of one image or a pool.
+
+    Floats for scalar sums; for arrays of sums (one pool per element, e.g. bootstrap resamples) arrays of the
+    same shape, element by element the same arithmetic.
+    """
+    n = np.asarray(sums["n"], dtype=np.float64)
+    values = {
+        "abs_rel": sums["sum_abs_rel"] / n, "sq_rel": sums["sum_sq_rel"] / n, "rmse": np.sqrt(sums["sum_sq"] / n),
+        "rmse_log": np.sqrt(sums["sum_sq_log"] / n), "log10": sums["sum_abs_log10"] / n,
         "delta1": sums["n_delta1"] / n, "delta2": sums["n_delta2"] / n, "delta3": sums["n_delta3"] / n,
     }
+    return {k: float(v) for k, v in values.items()} if n.ndim == 0 else values
 
 
 def depth_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,
@@ -156,12 +161,20 @@ def class_counts(conf: np.ndarray) -> dict[str, np.ndarray]:
     return {"tp": np.diag(conf).copy(), "gt": conf.sum(axis=1), "pred": conf.sum(axis=0)}
 
 
-def segmentation_from_counts(tp: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+def segmentation_from_counts(tp: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """``miou`` (the mean IoU ``tp / (gt + pred - tp)`` over the classes present in GT or prediction) and
-    ``pixel_acc`` (``sum tp / sum gt``) from :func:`class_counts` summed over any set of frames."""
+    ``pixel_acc`` (``sum tp / sum gt``) from :func:`class_counts` summed over any set of frames.
+
+    Counts (C,) give floats; counts (..., C) (one pool per leading index, e.g. bootstrap resamples) give arrays
+    of the leading shape.
+    """
     tp, gt, pred = (np.asarray(a, dtype=np.float64) for a in (tp, gt, pred))
     union = gt + pred - tp
-    if union.sum() <= 0:
+    if (union.sum(axis=-1) <= 0).any():
         raise ValueError("segmentation_from_counts: no labelled pixel")
-    iou = tp[union > 0] / union[union > 0]
-    return {"miou": float(np.mean(iou)), "pixel_acc": float(tp.sum() / gt.sum())}
+    present = union > 0
+    iou = np.divide(tp, union, out=np.zeros_like(tp), where=present)
+    pixel_acc = tp.sum(axis=-1) / gt.sum(axis=-1)
+    if tp.ndim == 1:  # the mean over the present classes alone (bit for bit what the metrics files have held)
+        return {"miou": float(np.mean(iou[present])), "pixel_acc": float(pixel_acc)}
+    return {"miou": iou.sum(axis=-1) / present.sum(axis=-1), "pixel_acc": pixel_acc}

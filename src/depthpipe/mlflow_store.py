@@ -56,6 +56,12 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
+def store_exists() -> bool:
+    """False when the tracking URI is a SQLite file that does not exist yet (reading it would create it)."""
+    db = sqlite_path(tracking_uri())
+    return db is None or db.exists()
+
+
 def check_store(uri: str | None = None) -> str:
     """Raise a one-line :class:`DepthpipeError` unless the store ``uri`` (default: :func:`tracking_uri`) can be
     written (SQLite) or answers within :data:`HEALTH_TIMEOUT_S` (a server); returns the URI."""

@@ -10,14 +10,15 @@ per-frame results combine into the test-set figure, so that one run reads agains
 
 The per-frame table of the evaluate stage (``reports/eval/<variant>/per_frame.csv``) holds, per frame and
 protocol, the eight per-image metrics and the :data:`~depthpipe.metrics.DEPTH_SUMS`; :func:`summarize` turns
-any subset of its rows into the protocol's figure, which is what the metrics file reports and what the merge
-gate bootstraps.
+any subset of its rows into the protocol's figure, which is what the metrics file reports;
+:func:`summarize_resamples` computes the same figure for many reweightings of the frames at once (the merge
+gate's bootstrap resamples).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from depthpipe.config import EvaluateConfig
 from depthpipe.metrics import DEPTH_METRICS, DEPTH_SUMS, metrics_from_sums, segmentation_from_counts
 
 PROTOCOLS: tuple[str, ...] = ("standard", "densedepth")
+POOLED: dict[str, bool] = {"standard": False, "densedepth": True}  # pooled pixels, or per-image means
 SEMANTIC = "semantic"
 
 
@@ -44,8 +46,8 @@ class Protocol:
 
 def protocols_of(cfg: EvaluateConfig) -> tuple[Protocol, ...]:
     """The protocols ``evaluate.protocols`` names, set up from the ``evaluate`` section."""
-    known = {"standard": Protocol("standard", cfg.crop, cfg.flip_tta, pooled=False),
-             "densedepth": Protocol("densedepth", "densedepth", True, pooled=True)}
+    known = {"standard": Protocol("standard", cfg.crop, cfg.flip_tta, pooled=POOLED["standard"]),
+             "densedepth": Protocol("densedepth", "densedepth", True, pooled=POOLED["densedepth"])}
     return tuple(known[name] for name in cfg.protocols)
 
 
@@ -71,3 +73,39 @@ def summarize_semantic(class_rows: Sequence[Mapping[str, float]]) -> dict[str, f
         for k in totals:
             totals[k][int(r["class"]) - 1] += float(r[k])
     return segmentation_from_counts(totals["tp"], totals["gt"], totals["pred"])
+
+
+def recorded_protocols(columns: Iterable[str]) -> tuple[Protocol, ...]:
+    """The protocols whose eight metrics and sums all appear among a per-frame table's ``columns``.
+
+    Only how they combine frames is known from a table (crop and flip TTA are already applied in it), so the
+    crop reads ``recorded``; enough for :func:`summarize` and :func:`summarize_resamples`.
+    """
+    have = set(columns)
+    found = []
+    for name in PROTOCOLS:
+        p = Protocol(name, "recorded", flip_tta=name == "densedepth", pooled=POOLED[name])
+        if all(p.column(k) in have for k in (*DEPTH_METRICS, *DEPTH_SUMS)):
+            found.append(p)
+    return tuple(found)
+
+
+def summarize_resamples(columns: Mapping[str, np.ndarray], weights: np.ndarray,
+                        protocol: Protocol) -> dict[str, np.ndarray]:
+    """:func:`summarize` for R reweightings of the same N frames at once.
+
+    ``columns``: per-frame-table column -> (N,) values in frame order; ``weights`` (R, N): how often each
+    resample draws each frame. Returns (R,) per metric: the per-image mean, or the metrics of the pooled sums.
+    """
+    if protocol.pooled:
+        return metrics_from_sums({k: weights @ columns[protocol.column(k)] for k in DEPTH_SUMS})
+    drawn = weights.sum(axis=1)
+    return {k: (weights @ columns[protocol.column(k)]) / drawn for k in DEPTH_METRICS}
+
+
+def summarize_semantic_resamples(counts: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`summarize_semantic` for R reweightings of N frames: ``counts`` (N, C, 3) per frame and class the
+    ``tp``, ``gt`` and ``pred`` pixel counts (class c+1 at index c), ``weights`` (R, N); (R,) mIoU and pixel_acc."""
+    n, c, _ = counts.shape
+    pooled = (weights @ counts.reshape(n, c * 3)).reshape(len(weights), c, 3)
+    return segmentation_from_counts(pooled[..., 0], pooled[..., 1], pooled[..., 2])

@@ -27,10 +27,14 @@ from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 
 from depthpipe.config import Params, flatten
-from depthpipe.mlflow_store import configure, experiment_name, system_metrics_enabled, tracking_uri, ui_url
+from depthpipe.mlflow_store import (
+    configure, experiment_name, store_exists, system_metrics_enabled, tracking_uri, ui_url,
+)
 
 PIPELINE_RUN_ENV = "DEPTHPIPE_PIPELINE_RUN"
 PIPELINE_STAGE = "pipeline"
+PER_FRAME_TAG = "depthpipe.per_frame_sha256"  # evaluate runs: the per_frame.csv they wrote (the gate finds them so)
+SEED_STUDY_TAG = "depthpipe.seed_study"  # evaluate runs made by `depthpipe seeds`
 MAX_PARAM_LEN = 6000
 _PIPELINE_PARAMS: contextvars.ContextVar[Params | None] = contextvars.ContextVar("pipeline_params", default=None)
 
@@ -247,5 +251,18 @@ def find_runs(filter_string: str = "") -> list[Any]:
                                       order_by=["attributes.start_time DESC"])
 
 
-__all__ = ["RunLogger", "configure", "experiment_name", "find_runs", "log_stage", "pipeline_context", "stage_run",
-           "stage_tags", "system_metrics_enabled", "tracking_uri"]
+def evaluate_run_of(per_frame_sha256: str, variant: str) -> str | None:
+    """The newest evaluate run of ``variant`` (seed studies aside) that wrote a per_frame.csv with this sha256."""
+    runs = find_runs(f"tags.`depthpipe.stage` = 'evaluate' and tags.`depthpipe.variant` = '{variant}' and "
+                     f"tags.`{PER_FRAME_TAG}` = '{per_frame_sha256}'")
+    return next((r.info.run_id for r in runs if SEED_STUDY_TAG not in r.data.tags), None)
+
+
+def log_text(run_id: str, text: str, name: str) -> None:
+    """Add ``text`` as the artifact ``name`` to the (possibly finished) run ``run_id``."""
+    configure()
+    MlflowClient().log_text(run_id, text, name)
+
+
+__all__ = ["RunLogger", "configure", "evaluate_run_of", "experiment_name", "find_runs", "log_stage", "log_text",
+           "pipeline_context", "stage_run", "stage_tags", "store_exists", "system_metrics_enabled", "tracking_uri"]
