@@ -16,7 +16,7 @@ def main(params: Params, workspace: Path) -> None:
     card = export_model(workspace / "models" / variant, workspace / "exports" / variant, images, cfg.tolerance,
                         cfg.opset, metrics_path=workspace / "metrics" / f"{variant}.json",
                         summary_path=workspace / "reports" / "eval" / variant / "summary.json",
-                        register=cfg.register_model)
+                        register=cfg.register_model, workspace=workspace, gate=params.gate)
     print(f"export {variant}: parity {card.get('parity')}; registry {card.get('registry')}")
 
 

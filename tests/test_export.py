@@ -263,6 +263,54 @@ def test_a_model_worse_than_the_baseline_gets_no_candidate(exported, tmp_path: P
     assert "delta1 0.3 vs baseline 0.4" in refused
 
 
+def _evidence(workspace: Path, scale: float) -> Path:
+    """A workspace whose densedepth per-frame evidence has every frame's errors ``scale`` times the reference."""
+    from depthpipe.metrics import DEPTH_METRICS, DEPTH_SUMS
+
+    rng = np.random.default_rng(0)
+    folder = workspace / "reports" / "eval" / "densedepth"
+    folder.mkdir(parents=True)
+    rows = []
+    for frame in range(1, 41):
+        n = 1000.0
+        sums = {"n": n, "sum_abs_rel": n * 0.2 * scale * rng.uniform(0.8, 1.2), "sum_sq_rel": n * 0.2 * scale,
+                "sum_sq": n * 0.6 * scale, "sum_sq_log": n * 0.06 * scale, "sum_abs_log10": n * 0.09 * scale,
+                "n_delta1": n * min(1.0, 0.7 / scale), "n_delta2": n * min(1.0, 0.9 / scale),
+                "n_delta3": n * min(1.0, 0.97 / scale)}
+        from depthpipe.metrics import metrics_from_sums
+
+        m = metrics_from_sums(sums)
+        rows.append(",".join([str(frame)] + [f"{m[k]:.10g}" for k in DEPTH_METRICS] + [f"{sums[k]:.10g}" for k in DEPTH_SUMS]))
+    header = ",".join(["frame"] + [f"standard/{k}" for k in (*DEPTH_METRICS, *DEPTH_SUMS)])
+    (folder / "per_frame.csv").write_text("\n".join([header, *rows]) + "\n")
+    (folder / "per_frame_classes.csv").write_text("frame,class,tp,gt,pred\n")
+    return workspace
+
+
+def test_a_version_that_regresses_against_the_champion_gets_no_candidate(exported, tmp_path: Path, tiny_params):
+    from mlflow.tracking import MlflowClient
+
+    from depthpipe import registry
+    from depthpipe.checkpoint import read_config
+    from depthpipe.export_run import log_export
+
+    root, model_dir, out_dir, frames, result, _ = exported
+    report, config = json.loads((out_dir / "export.json").read_text()), read_config(model_dir)
+    summary = json.loads((root / "summary.json").read_text())
+    champ = log_export(config, report, out_dir, summary, True, {}, _evidence(tmp_path / "champ", 1.0), tiny_params.gate)
+    registry.set_model_alias("depthpipe-densedepth", "champion", champ["version"])
+    same = log_export(config, report, out_dir, summary, True, {}, _evidence(tmp_path / "same", 1.0), tiny_params.gate)
+    assert same["alias"] == "candidate"  # no worse than the champion
+    worse = log_export(config, report, out_dir, summary, True, {}, _evidence(tmp_path / "worse", 1.3), tiny_params.gate)
+    assert worse["alias"] is None
+    refused = MlflowClient().get_model_version("depthpipe-densedepth", worse["version"]).tags["depthpipe.candidate_refused"]
+    assert refused.startswith(f"regressed against @champion (version {champ['version']}) on standard/abs_rel")
+    assert registry.model_version_for_alias("depthpipe-densedepth", "candidate") == same["version"]
+    client = MlflowClient()
+    client.delete_registered_model_alias("depthpipe-densedepth", "champion")  # leave promote's test as it was
+    registry.set_model_alias("depthpipe-densedepth", "candidate", result["registry"]["version"])
+
+
 def test_promote_only_when_gate_passes(exported):
     from depthpipe import registry
     from depthpipe.registry import promote

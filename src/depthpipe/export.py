@@ -171,12 +171,13 @@ def _check_images(images: np.ndarray, config: dict[str, Any], model_dir: Path) -
 
 def export_model(model_dir: Path, out_dir: Path, parity_images: np.ndarray, tolerance: float, opset: int,
                  metrics_path: Path | None = None, summary_path: Path | None = None, register: bool = False,
-                 parity_batch: int = PARITY_BATCH) -> dict[str, Any]:
+                 parity_batch: int = PARITY_BATCH, workspace: Path | None = None, gate: Any = None) -> dict[str, Any]:
     """Export ``model_dir`` to ``out_dir`` (see the module docstring); returns the ``export.json`` content, plus
     ``registry`` (name, version, alias, run id, model URI) when registered.
 
     ``metrics_path`` / ``summary_path``: the evaluate stage's metrics file and summary (test metrics for the
-    card; the baseline that decides ``@candidate``). Raises :class:`DepthpipeError` (after writing
+    card; the baseline that decides ``@candidate``); ``workspace`` and ``gate``: the per-frame evidence and the
+    gate settings a new version must pass against ``@champion``. Raises :class:`DepthpipeError` (after writing
     ``export.json`` with ``passed: false``) when a format differs from the eager model beyond ``tolerance`` m.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -204,7 +205,7 @@ def export_model(model_dir: Path, out_dir: Path, parity_images: np.ndarray, tole
         summary = read_json(summary_path, "the evaluate stage's output") if summary_path else None
         logged = {"export.tolerance": tolerance, "export.opset": opset, "export.register": register,
                   "export.parity_frames": len(images)}
-        registry = log_export(config, report, pt2.parent, summary, register, logged)
+        registry = log_export(config, report, pt2.parent, summary, register, logged, workspace, gate)
         staged.commit()
     return {**report, **({"registry": registry} if registry else {})}
 

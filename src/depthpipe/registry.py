@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -69,7 +68,6 @@ def log_servable_model(variant: str, export_dir: Path, card: Mapping[str, Any]) 
     import torch
 
     h, w = card["input"]["size"]
-    warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")  # our signature is explicit
     return mlflow.pyfunc.log_model(
         name=registered_model_name(variant),
         python_model=Path(serve_model.__file__),
