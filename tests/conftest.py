@@ -191,3 +191,27 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_params,
         return cache[variant]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory: pytest.TempPathFactory):
+    """``(root, env, first)``: a fresh clone after ``dvc exp run -S recipe=tiny`` (``first``: its output), the
+    results committed. Built once per session; modules work on copies (:func:`project_copy`)."""
+    from project_fixtures import copy_project, dvc, project_env, run
+
+    root = copy_project(tmp_path_factory.mktemp("tiny_project") / "repo")
+    env = project_env()
+    run(["git", "init", "-q", "-b", "main"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "a fresh clone"], root, env)
+    first = run(dvc("exp", "run", "-S", "recipe=tiny"), root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "tiny results"], root, env)
+    return root, env, first
+
+
+def project_copy(tiny_project, dest: Path):
+    """A copy of the session's tiny project (git history, DVC cache and MLflow store included) at ``dest``."""
+    root, env, first = tiny_project
+    shutil.copytree(root, dest, symlinks=True)
+    return dest, env, first

@@ -173,7 +173,7 @@ def test_prepared_batches_shapes_dtypes_and_order(tiny_data) -> None:
             np.testing.assert_array_equal(b["label"][j].numpy(), f["label"][i])
             np.testing.assert_array_equal(b["depth"][j, 0].numpy(), f["depth"][i])
     assert ds.info.input_size == (64, 96) and ds.info.output_size == (32, 48) and ds.info.split == "train"
-    assert ds.info.max_depth == 10.0 and len(ds.info.class_names) == 40 and 1 < ds.info.mean_target < 100
+    assert ds.info.max_depth == 10.0 and len(ds.info.class_names) == 40 and 0 < ds.info.mean_depth < 10
 
 
 def test_prepared_batches_positions_subset_and_repeats(tiny_data) -> None:

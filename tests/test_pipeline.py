@@ -23,14 +23,10 @@ from project_fixtures import dvc as _dvc
 from project_fixtures import run as _run
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = copy_project(tmp_path_factory.mktemp("depthpipe") / "repo")
-    env = project_env()
-    _run(["git", "init", "-q", "-b", "main"], root, env)
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "a fresh clone"], root, env)
-    first = _run(_dvc("exp", "run", "-S", "recipe=tiny"), root, env)
-    return root, env, first
+def project(tiny_project, tmp_path_factory):
+    from conftest import project_copy
+
+    return project_copy(tiny_project, tmp_path_factory.mktemp("pipeline") / "repo")
 
 
 def _runs(root: Path, experiment: str = "depthpipe") -> list[dict[str, str]]:
@@ -146,8 +142,6 @@ def test_each_param_change_names_exactly_its_stages(project):
 
 def test_experiments_are_listed_and_the_experiment_name_is_not_a_param(project):
     root, env, _ = project
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "baseline results"], root, env)
     other = {**env, "MLFLOW_EXPERIMENT_NAME": "other"}
     # a grid of 2 frames changes the pictures only: the metrics and so the exports stay as they are
     res = _run(_dvc("exp", "run", "-S", "recipe=tiny", "-S", "evaluate.grid_frames=2"), root, other)

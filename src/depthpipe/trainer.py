@@ -13,7 +13,6 @@ resumed ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from pathlib import Path
@@ -113,10 +112,7 @@ class Trainer:
 
     def _set_up_model(self) -> None:
         cfg = self.cfg
-        model = build_model(self.variant, self.model_cfg)
-        if math.isfinite(self.info.mean_target):  # data-dependent init of the depth head
-            model.init_output(self.info.mean_target)
-        model = model.to(self.device)
+        model = build_model(self.variant, self.model_cfg).to(self.device)
         if self.dist.enabled and cfg.sync_bn and self.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(memory_format=torch.channels_last) if cfg.channels_last else model

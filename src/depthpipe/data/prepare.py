@@ -113,7 +113,6 @@ def process_frame(nyu: NYULabeledFile, i: int, cfg: PrepareConfig, lut: np.ndarr
         arrays["depth_full"] = np.where(valid, fr.depth, 0).astype(np.float32)
         arrays["label_full"] = lab40
     stats = {"depth_sum": float(depth_o[valid_o].astype(np.float64).sum()), "depth_count": int(valid_o.sum()),
-             "target_sum": float(arrays["target"][valid_o].astype(np.float64).sum()),
              "valid_fraction": float(valid.mean()), "valid_fraction_out": float(valid_o.mean())}
     return arrays, stats
 
@@ -189,7 +188,7 @@ def _write_split(mat_path: Path, indices: np.ndarray, info: SplitInfo, cfg: Prep
     """Write one split file atomically; returns its manifest rows and mean depth."""
     full_res = info.split == TEST
     rows: list[dict] = []
-    sums = {"depth_sum": 0.0, "depth_count": 0, "target_sum": 0.0}
+    sums = {"depth_sum": 0.0, "depth_count": 0}
     with atomic_path(final) as tmp:
         writer = SplitWriter(tmp, len(indices), info, cfg.chunk_frames, full_res)
         try:
@@ -202,9 +201,8 @@ def _write_split(mat_path: Path, indices: np.ndarray, info: SplitInfo, cfg: Prep
                 rows.append({"split": info.split, "position": pos, "nyu_index": i + 1,
                              "valid_fraction": f"{stats['valid_fraction']:.6f}",
                              "valid_fraction_out": f"{stats['valid_fraction_out']:.6f}"})
-            count = max(sums["depth_count"], 1)
-            mean_depth = sums["depth_sum"] / count
-            writer.set_statistics(mean_depth, sums["target_sum"] / count)
+            mean_depth = sums["depth_sum"] / max(sums["depth_count"], 1)
+            writer.set_statistics(mean_depth)
         finally:
             writer.close()
     return rows, mean_depth

@@ -56,7 +56,6 @@ class SplitInfo:
     source: str
     source_sha256: str
     mean_depth: float = float("nan")  # metres, over the valid pixels at the output size
-    mean_target: float = float("nan")  # the reciprocal target, likewise
 
     def to_attrs(self) -> dict[str, object]:
         attrs = {k: v for k, v in asdict(self).items() if k != "class_names"}
@@ -70,8 +69,7 @@ class SplitInfo:
             return cls(str(attrs["split"]), _pair(attrs["input_size"]), _pair(attrs["output_size"]),
                        _pair(attrs["full_size"]), float(attrs["min_depth"]), float(attrs["max_depth"]),
                        tuple(json.loads(str(attrs["class_names"]))), str(attrs["source"]),
-                       str(attrs["source_sha256"]), float(attrs.get("mean_depth", np.nan)),
-                       float(attrs.get("mean_target", np.nan)))
+                       str(attrs["source_sha256"]), float(attrs.get("mean_depth", np.nan)))
         except KeyError as exc:
             raise DepthpipeError(f"{where}: missing attribute {exc} (made by another version: rerun prepare)") from None
 
@@ -114,9 +112,9 @@ class SplitWriter:
             items.clear()
         self.pos += k
 
-    def set_statistics(self, mean_depth: float, mean_target: float) -> None:
+    def set_statistics(self, mean_depth: float) -> None:
         """Record the split's statistics (known only once every frame was added)."""
-        self.f.attrs.update({"mean_depth": mean_depth, "mean_target": mean_target})
+        self.f.attrs["mean_depth"] = mean_depth
 
     def close(self) -> None:
         self.flush()

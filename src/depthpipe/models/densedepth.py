@@ -50,11 +50,6 @@ class DenseDepth(nn.Module):
         )
         self.conv3 = nn.Conv2d(chans[-1], 1, kernel_size=3, padding=1)
 
-    def init_output(self, mean_target: float) -> None:
-        """Start the (linear) head at the training set's mean target, so the first steps need not find the scale."""
-        with torch.no_grad():
-            self.conv3.bias.fill_(mean_target)
-
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         out_hw = (x.shape[-2] // 2, x.shape[-1] // 2)
         h = self.normalize(x)

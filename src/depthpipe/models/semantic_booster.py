@@ -37,7 +37,6 @@ at initialisation it predicts about 1.7 (~6 m).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Mapping
 
 import torch
@@ -129,12 +128,6 @@ class SemanticBooster(nn.Module):
             if lsu
             else None
         )
-
-    def init_output(self, mean_target: float) -> None:
-        """Start the depth head (``1 + softplus(z)``) at the training set's mean target."""
-        z = math.log(math.expm1(max(mean_target - 1.0, 1e-3)))  # softplus^-1(mean_target - 1)
-        with torch.no_grad():
-            self.depth_branch.head[-1].bias.fill_(z)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         out_hw = (x.shape[-2] // 2, x.shape[-1] // 2)
