@@ -78,6 +78,18 @@ def _restore_torch_globals():
             torch.set_num_threads(before[1])
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module: on a 2-core machine, oversubscribed OpenMP threads make small-input tests
+    10x slower, and one thread is as fast as two for them. Use with ``pytestmark = usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> TinyData:
     from depthpipe.config import load_config
@@ -167,6 +179,7 @@ def train_tiny(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData,
         try:
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("MLFLOW_TRACKING_URI", uri)
+                mp.setenv("OMP_NUM_THREADS", "1")  # the trainer keeps the thread count it finds
                 summary = train_variant(variant, params.train_config(variant), params.model_config_of(variant),
                                         prepared or tiny_data.prepared, root / "models" / variant,
                                         root / "reports" / variant, progress=False)

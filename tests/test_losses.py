@@ -31,14 +31,7 @@ def booster_loss(out, target, mask, labels, **weights):
 NYU = Path(__file__).resolve().parents[1].parent / "shared" / "nyu"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core CI box, oversubscribed OpenMP threads make these tests
-    10x slower, and one thread is as fast as two for these small inputs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -25,14 +25,7 @@ LOSS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core CI box, oversubscribed OpenMP threads make these tests
-    10x slower, and one thread is as fast as two for these small inputs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(n: int = 2, h: int = 64, w: int = 96, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -106,6 +106,15 @@ def test_git_commit(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- stage_run
+def _log_and_fetch(tmp_path: Path, data_file: Path, uri: str) -> tuple[MlflowClient, object, Path]:
+    """Log a stage (:func:`_log_a_stage`) with a small history.csv artifact; return a client, the run, the file."""
+    artifact = tmp_path / "history.csv"
+    artifact.write_text("epoch,loss\n1,0.5\n")
+    run_id = _log_a_stage(tmp_path, data_file, artifact)
+    client = MlflowClient(tracking_uri=uri)
+    return client, client.get_run(run_id), artifact
+
+
 def _log_a_stage(root: Path, data_file: Path, artifact: Path) -> str:
     tags = tracking.stage_tags("train", "densedepth", "synthetic", "cd" * 32)
     params = {"train": {"lr": 1e-3, "augment": {"hflip": True}}, "prepare": {"input_size": [64, 96]}, "note": None}
@@ -126,12 +135,8 @@ def test_stage_run_logs_tags_flat_params_stepped_metrics_artifacts_and_dataset(t
                                                                                 tiny_data) -> None:
     monkeypatch.chdir(tmp_path)  # not a git repository
     monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, "pipe-7")
-    artifact = tmp_path / "history.csv"
-    artifact.write_text("epoch,loss\n1,0.5\n")
-    run_id = _log_a_stage(tmp_path, tiny_data.train_h5, artifact)
-
-    client = MlflowClient(tracking_uri=mlflow_store)
-    run = client.get_run(run_id)
+    client, run, _ = _log_and_fetch(tmp_path, tiny_data.train_h5, mlflow_store)
+    run_id = run.info.run_id
     assert run.info.status == "FINISHED" and run.info.run_name == "train-densedepth"
     assert client.get_experiment(run.info.experiment_id).name == EXP
     tags = run.data.tags
@@ -340,12 +345,8 @@ def test_stage_run_against_a_real_mlflow_server(tmp_path, monkeypatch, tiny_data
         _wait_healthy(f"{url}/health", proc, log, timeout_s=120)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, "srv-1")
-        artifact = tmp_path / "history.csv"
-        artifact.write_text("epoch,loss\n1,0.5\n")
-        run_id = _log_a_stage(tmp_path, tiny_data.train_h5, artifact)
-
-        client = MlflowClient(tracking_uri=url)
-        run = client.get_run(run_id)
+        client, run, artifact = _log_and_fetch(tmp_path, tiny_data.train_h5, url)
+        run_id = run.info.run_id
         assert run.info.status == "FINISHED"
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied through the server
         assert run.data.tags["depthpipe.pipeline_run"] == "srv-1" and run.data.tags["depthpipe.stage"] == "train"

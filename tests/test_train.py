@@ -249,3 +249,15 @@ def test_temporaries_of_a_killed_run_are_removed_when_the_next_starts(trained, t
     (ckpt / "best.tmp-999999.pt").write_bytes(b"half a checkpoint")  # what kill -9 during a write leaves
     train_tiny(RESUME_VARIANT, tiny_params, tmp_path)
     assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_cpu_threads_leave_a_core_per_loader_worker(monkeypatch) -> None:
+    from depthpipe.trainer import set_cpu_threads, usable_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cpu = torch.device("cpu")
+    assert set_cpu_threads(cpu, 0) == usable_cores()
+    assert set_cpu_threads(cpu, usable_cores() + 3) == 1  # never zero
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    assert set_cpu_threads(cpu, 0) == 1  # an explicit OMP_NUM_THREADS (torchrun's, or the user's) wins

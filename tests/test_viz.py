@@ -167,7 +167,7 @@ def test_same_inputs_give_the_same_png_bytes(tmp_path: Path, names40: list[str])
                 "val_delta1": 0.8, "lr": 0.0} for e in (1, 2)]
     rows = [{"depth_m": 1.5, "mae_m": 0.2, "abs_rel": 0.1, "pixels": 5}]
     for run in ("a", "b"):
-        prediction_grid(rgb, gt, pred, tmp_path / run / "grid.png", titles=["f1", "f2"], labels_gt=labels,
+        prediction_grid(rgb, gt, pred, tmp_path / run / "grid.png", 10.0, titles=["f1", "f2"], labels_gt=labels,
                         labels_pred=labels, class_names=names40)
         plot_history(history, tmp_path / run / "loss.png", title="t")
         plot_error_by_depth(rows, tmp_path / run / "error_by_depth.png")

@@ -139,12 +139,12 @@ def _export_files(wrapped: DepthInMetres, images: np.ndarray, pt2: Path, onnx_pa
                              f"{(str(exc).strip().splitlines() or [''])[0]})") from None
 
 
-def _report(config: dict[str, Any], wrapped: DepthInMetres, par: dict[str, Any], tolerance: float, opset: int,
+def _report(config: dict[str, Any], wrapped: DepthInMetres, checked: dict[str, Any], tolerance: float, opset: int,
             metrics: dict[str, Any] | None) -> dict[str, Any]:
     """The content of ``export.json``."""
     import onnxruntime as ort
 
-    diffs = par["max_abs_diff_m"]
+    diffs = checked["max_abs_diff_m"]
     dynamic = {"batch": [1, MAX_BATCH]}
     return {
         "variant": config["variant"],
@@ -152,8 +152,8 @@ def _report(config: dict[str, Any], wrapped: DepthInMetres, par: dict[str, Any],
         "formats": {"pt2": {"torch": torch.__version__.split("+")[0], "dynamic_dims": dynamic},
                     "onnx": {"opset": int(opset), "onnxruntime": ort.__version__, "provider": "CPUExecutionProvider",
                              "dynamic_dims": dynamic}},
-        "parity": {"max_abs_diff_m": {k: significant(v) for k, v in sorted(diffs.items())}, "frames": par["frames"],
-                   "batch_sizes": par["batch_sizes"], "export_example_batch": EXAMPLE_BATCH},
+        "parity": {"max_abs_diff_m": {k: significant(v) for k, v in sorted(diffs.items())}, "frames": checked["frames"],
+                   "batch_sizes": checked["batch_sizes"], "export_example_batch": EXAMPLE_BATCH},
         "tolerance_m": float(tolerance),
         "passed": all(d <= tolerance for d in diffs.values()),
         "model_card": model_card(config, normalisation_of(wrapped.model), metrics),
@@ -192,13 +192,14 @@ def export_model(model_dir: Path, out_dir: Path, parity_images: np.ndarray, tole
         pt2, onnx_path = staged.path(out_dir / PT2_FILE), staged.path(out_dir / ONNX_FILE)
         _export_files(wrapped, images, pt2, onnx_path, opset, model_dir)
         # batches of parity_batch (and a remainder), or of 1 with fewer frames: never only the example's 2
-        par = parity(wrapped, pt2, onnx_path, images, parity_batch if len(images) >= parity_batch else 1)
-        report = _report(config, wrapped, par, tolerance, opset, metrics)
+        checked = parity(wrapped, pt2, onnx_path, images, parity_batch if len(images) >= parity_batch else 1)
+        report = _report(config, wrapped, checked, tolerance, opset, metrics)
         if not report["passed"]:
             write_json_atomic(out_dir / EXPORT_JSON, report)  # the verdict stays; the model files do not
-            worst = max(par["max_abs_diff_m"], key=par["max_abs_diff_m"].get)
+            diffs = checked["max_abs_diff_m"]
+            worst = max(diffs, key=diffs.get)
             raise DepthpipeError(f"{out_dir / EXPORT_JSON}: parity failed: {worst} differs from the eager model by "
-                                 f"{par['max_abs_diff_m'][worst]:.3g} m > tolerance {tolerance:g} m")
+                                 f"{diffs[worst]:.3g} m > tolerance {tolerance:g} m")
         write_json_atomic(staged.path(out_dir / EXPORT_JSON), report)
         from depthpipe.export_run import log_export
 

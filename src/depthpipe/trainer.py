@@ -54,6 +54,20 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def set_cpu_threads(device: torch.device, workers: int) -> int:
+    """Torch's intra-op threads for training on the CPU: the usable cores minus one per DataLoader worker (at
+    least one), so the loader processes do not oversubscribe the cores; ``OMP_NUM_THREADS`` (torchrun sets
+    it per process) wins. Returns the thread count."""
+    if device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(max(1, usable_cores() - workers))
+    return torch.get_num_threads()
+
+
 def seed_everything(seed: int, device: torch.device) -> None:
     """Seed torch and ask for deterministic kernels (strict on the CPU, best effort on CUDA)."""
     torch.manual_seed(seed)
@@ -86,6 +100,7 @@ class Trainer:
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         seed_everything(cfg.seed, self.device)
+        self.threads = set_cpu_threads(self.device, cfg.workers)
         self.precision = choose_precision(cfg.precision, self.device)
         self._set_up_data(Path(prepared_dir) / "train.h5")
         self._set_up_model()
@@ -274,7 +289,8 @@ def train_variant(variant: str, cfg: TrainConfig, model_cfg: DenseDepthModel | S
     the summary printed by the stage (empty on ranks other than 0).
     """
     trainer = Trainer(variant, cfg, model_cfg, prepared_dir, out_dir, report_dir, progress)
-    trainer._say(f"{trainer.device}, {trainer.precision.dtype} ({trainer.precision.reason}), "
+    where = f"cpu, {trainer.threads} threads" if trainer.device.type == "cpu" else str(trainer.device)
+    trainer._say(f"{where}, {trainer.precision.dtype} ({trainer.precision.reason}), "
                  f"{len(trainer.train_ds)} train / {len(trainer.val_ds)} val frames")
     run_id = trainer.resume()
     summary: dict[str, Any] = {}

@@ -71,7 +71,7 @@ def _draw_depth_row(fig: Figure, row: Sequence[Axes], rgb: np.ndarray, gt: np.nd
 
 
 def prediction_grid(rgb: np.ndarray, gt: np.ndarray, pred: np.ndarray, path: str | os.PathLike[str],
-                    max_depth: float = 10.0, titles: Sequence[str] | None = None, *, min_depth: float = 0.0,
+                    max_depth: float, titles: Sequence[str] | None = None, *, min_depth: float = 0.0,
                     fixed_range: bool = False, labels_gt: np.ndarray | None = None,
                     labels_pred: np.ndarray | None = None, class_names: Sequence[str] = ()) -> None:
     """Save :func:`grid_figure` as a PNG at ``path``; ``fixed_range`` draws depth on ``[min_depth, max_depth]``."""

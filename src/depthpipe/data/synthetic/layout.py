@@ -83,13 +83,13 @@ def room_surfaces(rng: np.random.Generator, kind: str) -> list[Surface]:
     wall_p = dict(baseboard=float(rng.uniform(0.07, 0.12)),
                   bb_color=pick_color(rng, [(0.95, 0.95, 0.93), (0.4, 0.3, 0.2)]),
                   period=float(rng.uniform(0.12, 0.3)))
-    floor_mat, floor_color, fp = _floor(rng, kind)
+    floor_mat, floor_color, floor_params = _floor(rng, kind)
     ceil_mat = "ceiling_tiles" if kind == "office" or rng.random() < 0.15 else "ceiling"
     ceil_color = pick_color(rng, [(0.92, 0.92, 0.9), (0.88, 0.86, 0.82)], 0.03)
     out = []
     for k in range(4):
         out.append(Surface("room", "wall", 1000 + k, wall_mat, wall_color, wall=k, p=wall_p))
-    out.append(Surface("room", "floor", 1004, floor_mat, floor_color, wall=4, p=fp))
+    out.append(Surface("room", "floor", 1004, floor_mat, floor_color, wall=4, p=floor_params))
     out.append(Surface("room", "ceiling", 1005, ceil_mat, ceil_color, wall=5, p=dict(size=0.6)))
     return out
 
@@ -100,13 +100,13 @@ def _floor(rng: np.random.Generator, kind: str) -> tuple[str, np.ndarray, dict]:
     floor_mat = floor_kind[int(rng.integers(len(floor_kind)))]
     if floor_mat == "planks":
         floor_color = pick_color(rng, WOOD_COLORS)
-        fp = dict(width=float(rng.uniform(0.1, 0.2)), length=float(rng.uniform(0.9, 1.8)), axis=int(rng.integers(2)))
+        params = dict(width=float(rng.uniform(0.1, 0.2)), length=float(rng.uniform(0.9, 1.8)), axis=int(rng.integers(2)))
     elif floor_mat == "carpet_tiles":
         floor_color = pick_color(rng, CARPET_COLORS)
-        fp = dict(size=0.5)
+        params = dict(size=0.5)
     else:
         floor_color = pick_color(rng, FLOOR_TILE_COLORS)
-        fp = dict(size=float(rng.choice([0.3, 0.4, 0.45, 0.6])),
+        params = dict(size=float(rng.choice([0.3, 0.4, 0.45, 0.6])),
                   grout=pick_color(rng, [(0.45, 0.43, 0.4), (0.9, 0.9, 0.88)]),
                   second=pick_color(rng, FLOOR_TILE_COLORS + [(0.15, 0.15, 0.15)]))
-    return floor_mat, floor_color, fp
+    return floor_mat, floor_color, params
