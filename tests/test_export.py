@@ -325,3 +325,45 @@ def test_promote_only_when_gate_passes(exported):
     assert registry.model_aliases(name) == {"candidate": version, "champion": version}
     with pytest.raises(DepthpipeError, match="no 'candidate' version"):
         promote("semantic_booster", gate_ok=True)
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_a_photo_with_metres_at_its_size(exported, tmp_path: Path):
+    """The registered version, served by ``mlflow models serve``, answers a real NYU photo posted as a PNG."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    root, *_ = exported
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    proc = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/depthpipe-densedepth@candidate",
+                             "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                    break
+            except OSError:
+                assert proc.poll() is None, "mlflow models serve exited"
+                time.sleep(1)
+        photo = np.load(REAL)["rgb"][3]  # 480x640, straight from the Kinect
+        body = json.dumps({"dataframe_split": {"columns": ["image"], "data": [[_b64_png(photo)]]}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            depth = np.asarray(json.loads(answer.read())["predictions"][0], dtype=np.float32)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert depth.shape == (480, 640)
+    assert 0.1 <= float(depth.min()) and float(depth.max()) <= 10.0 and float(depth.std()) > 0.05  # metres
