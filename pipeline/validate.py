@@ -8,11 +8,15 @@ from depthpipe.stage import run_stage
 
 
 def main(params: Params, workspace: Path) -> int:
-    from depthpipe.data.validate import failure_lines, validate_dataset
+    from depthpipe.data.frames import SOURCE_JSON, open_raw
+    from depthpipe.data.validate import failure_lines, validate_source
+    from depthpipe.io import read_json
 
     raw = workspace / "data" / "raw"
-    report = validate_dataset(raw / "labeled.mat", raw / "splits.mat", params.validate_,
-                              workspace / "reports" / "validation.json", workspace / "reports" / "frame_stats.csv")
+    source = read_json(raw / SOURCE_JSON, "the download stage's output")
+    with open_raw(raw, source["source"]) as frames:
+        report = validate_source(frames, params.validate_, workspace / "reports" / "validation.json",
+                                 workspace / "reports" / "frame_stats.csv")
     if not report["success"]:
         for line in failure_lines(report):
             print(line, file=sys.stderr)

@@ -55,12 +55,18 @@ class SyntheticData(Section):
     test_fraction: Annotated[float, Field(gt=0, lt=1)]
 
 
+LABELED_SOURCES: tuple[str, ...] = ("synthetic", "nyu", "file")  # one NYU-layout labeled .mat
+RAW_SOURCES: tuple[str, ...] = ("nyu50k_zip", "nyu_h5_tree")  # the raw-derived training sets (no labels)
+
+
 class DataConfig(Section):
-    source: Literal["synthetic", "nyu", "file"]
+    source: Literal["synthetic", "nyu", "file", "nyu50k_zip", "nyu_h5_tree"]
     file: str | None
     splits_file: Annotated[str, Field(min_length=1)]
     class_mapping: Annotated[str, Field(min_length=1)]
     nyu: NYUDownload
+    nyu50k: NYUDownload
+    nyu_h5_tree: NYUDownload
     synthetic: SyntheticData
 
     @model_validator(mode="after")
@@ -69,6 +75,10 @@ class DataConfig(Section):
             raise ValueError("data.file must name a NYU-layout labeled .mat when data.source is file")
         return self
 
+    def download_of(self, source: str) -> NYUDownload:
+        """The download settings of ``source`` (``nyu``, ``nyu50k_zip`` or ``nyu_h5_tree``)."""
+        return {"nyu": self.nyu, "nyu50k_zip": self.nyu50k, "nyu_h5_tree": self.nyu_h5_tree}[source]
+
 
 # -------------------------------------------------------------------------------------- validate, prepare
 class ValidateConfig(Section):
@@ -76,6 +86,7 @@ class ValidateConfig(Section):
     min_valid_fraction: Fraction
     max_label: PositiveInt
     expected_frames: PositiveInt | None
+    expected_test_frames: PositiveInt | None
     frame_size: Size | None
 
 
@@ -86,6 +97,9 @@ class PrepareConfig(Section):
     max_depth: PositiveFloat
     chunk_frames: PositiveInt
     workers: NonNegativeInt
+    layout: Literal["arrays", "encoded"]
+    rgb_codec: Literal["jpeg", "png"]
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)]
 
     @model_validator(mode="after")
     def _sizes(self) -> "PrepareConfig":
@@ -127,8 +141,8 @@ class ModelsConfig(Section):
 
 # ------------------------------------------------------------------------------------------------- train
 class Augment(Section):
-    hflip: bool
-    channel_swap: bool
+    hflip_p: Fraction         # probability of mirroring a sample (0.5: DenseDepth)
+    channel_swap_p: Fraction  # probability of a random RGB channel permutation (0.25: DenseDepth's paper)
 
 
 class DenseDepthLossWeights(Section):
