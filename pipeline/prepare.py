@@ -1,4 +1,4 @@
-"""DVC stage `prepare`: split, resize and build reciprocal-depth targets -> data/prepared/{train,test}.h5."""
+"""DVC stage `prepare`: split, resize and build reciprocal-depth targets (or keep frames encoded) -> data/prepared/."""
 
 from pathlib import Path
 
@@ -9,16 +9,17 @@ from depthpipe.stage import run_stage
 def main(params: Params, workspace: Path) -> None:
     from depthpipe import tracking
     from depthpipe.config import flatten
-    from depthpipe.data.prepare import prepare_dataset
+    from depthpipe.data.frames import SOURCE_JSON, open_raw
+    from depthpipe.data.prepare import prepare_source
     from depthpipe.io import read_json
 
-    raw = workspace / "data" / "raw"
-    source = read_json(raw / "source.json", "the download stage's output")
-    prepared = workspace / "data" / "prepared"
-    summary = prepare_dataset(raw / "labeled.mat", raw / "splits.mat", workspace / params.data.class_mapping,
-                              prepared, params.prepare,
-                              source_sha256=source.get("labeled_sha256", ""), source=source.get("source", ""))
-    tags = tracking.stage_tags("prepare", None, source.get("source"), source.get("labeled_sha256"))
+    raw, prepared = workspace / "data" / "raw", workspace / "data" / "prepared"
+    source = read_json(raw / SOURCE_JSON, "the download stage's output")
+    sha = source.get("labeled_sha256") or source.get("data_sha256", "")
+    with open_raw(raw, source["source"]) as frames:
+        summary = prepare_source(frames, workspace / params.data.class_mapping, prepared, params.prepare,
+                                 source_sha256=sha, source=source.get("source", ""))
+    tags = tracking.stage_tags("prepare", None, source.get("source"), sha or None)
     figures = {k: v for k, v in summary.items() if isinstance(v, (int, float))}
     tracking.log_stage("prepare", flatten({"prepare": params.prepare}), figures, tags, [prepared / "manifest.csv"])
     print(f"prepare: {summary}")

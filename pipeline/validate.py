@@ -10,11 +10,14 @@ from depthpipe.stage import run_stage
 def main(params: Params, workspace: Path) -> int:
     from depthpipe import tracking
     from depthpipe.config import flatten
-    from depthpipe.data.validate import failure_lines, validate_dataset
+    from depthpipe.data.frames import SOURCE_JSON, open_raw
+    from depthpipe.data.validate import failure_lines, validate_source
+    from depthpipe.io import read_json
 
     raw, reports = workspace / "data" / "raw", workspace / "reports"
-    report = validate_dataset(raw / "labeled.mat", raw / "splits.mat", params.validate_,
-                              reports / "validation.json", reports / "frame_stats.csv")
+    source = read_json(raw / SOURCE_JSON, "the download stage's output")
+    with open_raw(raw, source["source"]) as frames:
+        report = validate_source(frames, params.validate_, reports / "validation.json", reports / "frame_stats.csv")
     figures = {k: report[k] for k in ("frames", "train_frames", "test_frames", "evaluated_expectations",
                                       "successful_expectations")}
     tracking.log_stage("validate", flatten({"validate": params.validate_}), figures | {"success": report["success"]},

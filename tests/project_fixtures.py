@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COPY = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "conf", "pipeline", "src",
-        "data/splits.mat", "data/classMapping40.mat"]
+        "data/splits.mat", "data/classMapping40.mat", "data/external/README.md"]
 
 
 def copy_project(dest: Path) -> Path:
@@ -48,3 +48,8 @@ def run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1200, ok
 def dvc(*args: str) -> list[str]:
     """The venv's ``dvc`` with ``args``."""
     return [str(BIN / "dvc"), *args]
+
+
+def ran_stages(res: subprocess.CompletedProcess[str]) -> set[str]:
+    """The stages a ``dvc repro`` / ``dvc exp run`` printed as run."""
+    return {line.split("'")[1] for line in res.stdout.splitlines() if line.startswith("Running stage")}

@@ -29,6 +29,16 @@ def test_every_recipe_composes_and_validates(tmp_path):
     paper = load_config(tmp_path / "paper.yaml")
     assert paper.prepare.input_size == (480, 640) and paper.models.densedepth.decoder_width == 1.0
     assert paper.train.densedepth.lr == 1e-4 and paper.train.densedepth.epochs == 20
+    # DenseDepth as published: its 50K set, ImageNet DenseNet-169, batch 8, flip 0.5, swap 0.25, SSIM range 100,
+    # no held-out split, both protocols; frames kept encoded
+    dd = paper.train.densedepth
+    assert paper.data.source == "nyu50k_zip" and paper.models.densedepth.encoder_weights == "imagenet"
+    assert (dd.batch_size, dd.optimizer, dd.val_fraction) == (8, "adam", 0.0)
+    assert (dd.augment.hflip_p, dd.augment.channel_swap_p, dd.loss.ssim_range) == (0.5, 0.25, 100.0)
+    assert paper.evaluate.protocols == ["standard", "densedepth"] and paper.prepare.layout == "encoded"
+    assert (paper.validate_.expected_frames, paper.validate_.expected_test_frames) == (51342, 654)
+    labeled = load_config(tmp_path / "paper-labeled.yaml")
+    assert labeled.data.source == "nyu" and labeled.validate_.expected_frames == 1449
     cpu = load_config(REPO / "params.yaml")
     assert paper.train.densedepth.seed == cpu.train.densedepth.seed  # untouched keys kept
 
@@ -39,7 +49,7 @@ def test_overrides_win_over_the_recipe(tmp_path):
 
 
 def test_unknown_recipe_and_bad_override(tmp_path):
-    with pytest.raises(DepthpipeError, match=r"recipe 'nope' is not in conf/recipe/ \(have: cpu, paper, tiny"):
+    with pytest.raises(DepthpipeError, match=r"recipe 'nope' is not in conf/recipe/ \(have: cpu, paper, paper-labeled, tiny"):
         compose_params(REPO, ["recipe=nope"], out=tmp_path / "p.yaml")
     with pytest.raises(DepthpipeError, match="train.densedepth.epoch"):
         compose_params(REPO, ["train.densedepth.epoch=3"], out=tmp_path / "p.yaml")
@@ -62,7 +72,14 @@ def _raw() -> dict:
     ("prepare.max_depth", 8.0, r"validate.max_depth, prepare.max_depth and evaluate.max_depth must agree"),
     ("data.synthetic.test_fraction", 1.5, r"data.synthetic.test_fraction: input should be less than 1"),
     ("data.synthetic.frames", 1, r"data.synthetic.frames: input should be greater than or equal to 2"),
-    ("data.source", "x", r"data.source: input should be 'synthetic', 'nyu' or 'file' \(got 'x'\)"),
+    ("data.source", "x", r"data.source: input should be 'synthetic', 'nyu', 'file', 'nyu50k_zip' or 'nyu_h5_tree' "
+                         r"\(got 'x'\)"),
+    ("data.nyu50k.sha256", "zz", r"data.nyu50k.sha256: string should match pattern"),
+    ("prepare.layout", "tar", r"prepare.layout: input should be 'arrays' or 'encoded'"),
+    ("prepare.jpeg_quality", 0, r"prepare.jpeg_quality: input should be greater than or equal to 1"),
+    ("train.densedepth.augment.channel_swap_p", 1.5,
+     r"train.densedepth.augment.channel_swap_p: input should be less than or equal to 1"),
+    ("validate.expected_test_frames", 0, r"validate.expected_test_frames: input should be greater than or equal to 1"),
     ("data.nyu.url", "ftp://x/y.mat", r"data.nyu.url: string should match pattern"),
     ("data.nyu.sha256", "zz", r"data.nyu.sha256: string should match pattern"),
     ("data.nyu.retries", 1.5, r"data.nyu.retries: input should be a valid integer"),

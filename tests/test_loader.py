@@ -144,14 +144,47 @@ def test_flip_and_swap_together() -> None:
 
 
 def test_random_augment_params_deterministic_and_switchable() -> None:
-    f1, p1 = random_augment_params(64, torch.Generator().manual_seed(4), True, True)
-    f2, p2 = random_augment_params(64, torch.Generator().manual_seed(4), True, True)
+    f1, p1 = random_augment_params(64, torch.Generator().manual_seed(4), 0.5, 1.0)
+    f2, p2 = random_augment_params(64, torch.Generator().manual_seed(4), 0.5, 1.0)
     assert torch.equal(f1, f2) and torch.equal(p1, p2)
     assert f1.dtype == torch.bool and 0 < int(f1.sum()) < 64
     assert p1.shape == (64, 3) and torch.equal(p1.sort(dim=1).values, torch.arange(3).repeat(64, 1))
     assert len({tuple(r) for r in p1.tolist()}) > 1
-    f, p = random_augment_params(8, torch.Generator().manual_seed(4), False, False)
+    f, p = random_augment_params(8, torch.Generator().manual_seed(4), 0.0, 0.0)
     assert not f.any() and torch.equal(p, torch.arange(3).repeat(8, 1))
+
+
+def _former_draws(batch_size: int, generator: torch.Generator, hflip: bool, channel_swap: bool):
+    """What random_augment_params drew when augment held the booleans hflip/channel_swap (before issue 12)."""
+    flip = torch.rand(batch_size, generator=generator) < 0.5 if hflip else torch.zeros(batch_size, dtype=torch.bool)
+    if channel_swap:
+        perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(batch_size)])
+    else:
+        perm = torch.arange(3).repeat(batch_size, 1)
+    return flip, perm
+
+
+@pytest.mark.parametrize("hflip_p, swap_p, hflip, swap", [(0.5, 1.0, True, True), (0.0, 1.0, False, True),
+                                                          (0.5, 0.0, True, False), (0.0, 0.0, False, False)])
+def test_probabilities_reproduce_the_former_booleans_bit_for_bit(hflip_p, swap_p, hflip, swap) -> None:
+    """The cpu recipe's hflip_p 0.5 / channel_swap_p 1.0 draws what hflip/channel_swap true drew, generator
+    state included (the next draw agrees too), so its trained weights and metrics do not move."""
+    for seed in (0, 7919, 123457):
+        new_gen, old_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        for batch in (8, 3, 8):
+            f_new, p_new = random_augment_params(batch, new_gen, hflip_p, swap_p)
+            f_old, p_old = _former_draws(batch, old_gen, hflip, swap)
+            assert torch.equal(f_new, f_old) and torch.equal(p_new, p_old)
+        assert torch.equal(torch.rand(4, generator=new_gen), torch.rand(4, generator=old_gen))
+
+
+def test_augment_probabilities_are_what_they_say() -> None:
+    f, p = random_augment_params(20000, torch.Generator().manual_seed(1), 0.5, 0.25)
+    swapped = (p != torch.arange(3)).any(dim=1).float().mean().item()
+    assert abs(f.float().mean().item() - 0.5) < 0.02
+    assert abs(swapped - 0.25 * 5 / 6) < 0.015  # 1 of the 6 orders drawn is the identity, as in DenseDepth
+    f, p = random_augment_params(64, torch.Generator().manual_seed(1), 1.0, 0.0)
+    assert f.all() and torch.equal(p, torch.arange(3).repeat(64, 1))
 
 
 # ------------------------------------------------------------------------------------------ PreparedBatches

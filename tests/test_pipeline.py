@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 from project_fixtures import REPO, copy_project, project_env
 from project_fixtures import dvc as _dvc
+from project_fixtures import ran_stages as _ran
 from project_fixtures import run as _run
 
 @pytest.fixture(scope="module")
@@ -42,10 +43,6 @@ def _runs(root: Path, experiment: str = "depthpipe") -> list[dict[str, str]]:
         return out
     finally:
         con.close()
-
-
-def _ran(res: subprocess.CompletedProcess[str]) -> set[str]:
-    return {line.split("'")[1] for line in res.stdout.splitlines() if line.startswith("Running stage")}
 
 
 def test_exp_run_builds_the_whole_chain(project):

@@ -17,7 +17,7 @@ from depthpipe.io import sha256_file
 
 CLASS_MAPPING = "data/classMapping40.mat"
 PARAMS = PrepareConfig(input_size=(32, 64), output_scale=0.5, min_depth=0.1, max_depth=10.0, chunk_frames=2,
-                       workers=1)
+                       workers=1, layout="arrays", rgb_codec="jpeg", jpeg_quality=95)
 
 
 def test_reciprocal_target_and_mask():

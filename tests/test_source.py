@@ -29,11 +29,15 @@ def _data(**over: Any) -> DataConfig:
     """A checked ``data`` section like params.yaml's, with overrides (dotted keys allowed)."""
     data: dict[str, Any] = {
         "source": "synthetic",
-        "file": None,
+        "file": "data/external",
         "splits_file": "data/splits.mat",
         "class_mapping": str(MAPPING),
         "nyu": {"url": "http://127.0.0.1:9/nyu_depth_v2_labeled.mat", "size": None, "sha256": None,
                 "cache_dir": "cache", "retries": 1, "backoff_s": 0.01, "timeout_s": 10},
+        "nyu50k": {"url": "http://127.0.0.1:9/nyu_data.zip", "size": None, "sha256": None,
+                   "cache_dir": "cache", "retries": 1, "backoff_s": 0.01, "timeout_s": 10},
+        "nyu_h5_tree": {"url": "http://127.0.0.1:9/nyudepthv2.tar.gz", "size": None, "sha256": None,
+                        "cache_dir": "cache", "retries": 1, "backoff_s": 0.01, "timeout_s": 10},
         "synthetic": {"frames": 6, "seed": 0, "test_fraction": 0.2},
     }
     for key, value in over.items():

@@ -32,7 +32,7 @@ N, H, W = 5, 48, 64  # small frames: the reader takes any size
 
 def make_params(**over: Any) -> ValidateConfig:
     section = {"max_depth": 10.0, "min_valid_fraction": 0.5, "max_label": 894, "expected_frames": None,
-               "frame_size": None}
+               "expected_test_frames": None, "frame_size": None}
     section.update(over)
     return ValidateConfig.model_validate(section)
 

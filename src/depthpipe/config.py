@@ -55,19 +55,38 @@ class SyntheticData(Section):
     test_fraction: Annotated[float, Field(gt=0, lt=1)]
 
 
+LABELED_SOURCES: tuple[str, ...] = ("synthetic", "nyu", "file")  # one NYU-layout labeled .mat
+RAW_SOURCES: tuple[str, ...] = ("nyu50k_zip", "nyu_h5_tree")  # the raw-derived training sets (no labels)
+
+
+EXTERNAL_DIR = "data/external"  # data.file's default: a folder of the repo standing for "nothing given"
+
+
 class DataConfig(Section):
-    source: Literal["synthetic", "nyu", "file"]
-    file: str | None
+    source: Literal["synthetic", "nyu", "file", "nyu50k_zip", "nyu_h5_tree"]
+    file: Annotated[str, Field(min_length=1)]  # always a real path: DVC tracks its content (a dvc.yaml dependency)
     splits_file: Annotated[str, Field(min_length=1)]
     class_mapping: Annotated[str, Field(min_length=1)]
     nyu: NYUDownload
+    nyu50k: NYUDownload
+    nyu_h5_tree: NYUDownload
     synthetic: SyntheticData
 
     @model_validator(mode="after")
     def _file_named(self) -> "DataConfig":
-        if self.source == "file" and not self.file:
+        if self.source == "file" and self.given_file is None:
             raise ValueError("data.file must name a NYU-layout labeled .mat when data.source is file")
         return self
+
+    @property
+    def given_file(self) -> str | None:
+        """``data.file`` when it names data the user has; None for the default folder (then nothing is given, and
+        the sources that can download do)."""
+        return None if Path(self.file) == Path(EXTERNAL_DIR) else self.file
+
+    def download_of(self, source: str) -> NYUDownload:
+        """The download settings of ``source`` (``nyu``, ``nyu50k_zip`` or ``nyu_h5_tree``)."""
+        return {"nyu": self.nyu, "nyu50k_zip": self.nyu50k, "nyu_h5_tree": self.nyu_h5_tree}[source]
 
 
 # -------------------------------------------------------------------------------------- validate, prepare
@@ -76,6 +95,7 @@ class ValidateConfig(Section):
     min_valid_fraction: Fraction
     max_label: PositiveInt
     expected_frames: PositiveInt | None
+    expected_test_frames: PositiveInt | None
     frame_size: Size | None
 
 
@@ -86,6 +106,9 @@ class PrepareConfig(Section):
     max_depth: PositiveFloat
     chunk_frames: PositiveInt
     workers: NonNegativeInt
+    layout: Literal["arrays", "encoded"]
+    rgb_codec: Literal["jpeg", "png"]
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)]
 
     @model_validator(mode="after")
     def _sizes(self) -> "PrepareConfig":
@@ -127,8 +150,8 @@ class ModelsConfig(Section):
 
 # ------------------------------------------------------------------------------------------------- train
 class Augment(Section):
-    hflip: bool
-    channel_swap: bool
+    hflip_p: Fraction         # probability of mirroring a sample (0.5: DenseDepth)
+    channel_swap_p: Fraction  # probability of a random RGB channel permutation (0.25: DenseDepth's paper)
 
 
 class DenseDepthLossWeights(Section):

@@ -109,6 +109,11 @@ class Trainer:
 
     def _set_up_data(self, train_h5: Path) -> None:
         full = PreparedBatches(train_h5)
+        if self.variant == "semantic_booster" and not full.info.has_labels:
+            raise DepthpipeError(
+                f"{train_h5}: no semantic labels (data source {full.info.source or 'unknown'}): the semantic booster "
+                f"is labeled-only; train it with recipe paper-labeled (the labeled .mat), or run only DenseDepth: "
+                f"dvc exp run -S recipe=paper export@densedepth")
         self.train_h5, self.info, self.n_frames = train_h5, full.info, full.n_total
         self.min_depth, self.max_depth = full.info.min_depth, full.info.max_depth
         self.data_sha256 = sha256_file(train_h5)
@@ -185,8 +190,8 @@ class Trainer:
         # Drawn for the whole global batch and sliced to this rank's part, so N processes with batch B
         # augment exactly as one process with batch N*B does (and every rank's draws stay in step).
         size, rank = self.cfg.batch_size, self.dist.rank
-        flip, perm = random_augment_params(size * self.dist.world_size, gen, self.cfg.augment.hflip,
-                                           self.cfg.augment.channel_swap)
+        flip, perm = random_augment_params(size * self.dist.world_size, gen, self.cfg.augment.hflip_p,
+                                           self.cfg.augment.channel_swap_p)
         part = slice(rank * size, rank * size + len(batch["rgb"]))
         b = augment_batch(to_device(batch, self.device, self.cfg.channels_last), flip[part], perm[part])
         with self.precision.autocast(self.device):

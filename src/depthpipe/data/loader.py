@@ -1,8 +1,9 @@
 """Feeding prepared HDF5 splits to a model.
 
-Batches are read from ``data/prepared/<split>.h5`` in one sorted slice per batch (large, chunk-aligned reads),
-kept as uint8 until they reach the device, and augmented there (:func:`augment_batch`), so the host does
-little per image. Order is a pure function of (seed, epoch): runs, resumes and ranks agree.
+Batches are read from ``data/prepared/<split>.h5`` in one sorted slice per batch (large, chunk-aligned reads;
+in the encoded layout each frame is decoded and resized once for all keys, in the DataLoader worker), kept as
+uint8 until they reach the device, and augmented there (:func:`augment_batch`), so the host does little per
+image. Order and augmentation draws are pure functions of (seed, epoch): runs, resumes and ranks agree.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class PreparedBatches(Dataset):
 
     def __getitem__(self, items: Sequence[int]) -> dict[str, torch.Tensor]:
         pos = self.positions[np.asarray(items, dtype=np.int64)]
-        return {k: as_tensor(k, self.split.read(k, pos)) for k in self.keys}
+        return {k: as_tensor(k, v) for k, v in self.split.read_many(self.keys, pos).items()}
 
 
 def as_tensor(key: str, array: np.ndarray) -> torch.Tensor:
@@ -130,11 +131,24 @@ def augment_batch(batch: dict[str, torch.Tensor], flip: torch.Tensor, perm: torc
     return out
 
 
-def random_augment_params(batch_size: int, generator: torch.Generator, hflip: bool, channel_swap: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw (flip, perm) for :func:`augment_batch` from a CPU generator (deterministic)."""
-    flip = torch.rand(batch_size, generator=generator) < 0.5 if hflip else torch.zeros(batch_size, dtype=torch.bool)
-    if channel_swap:
-        perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(batch_size)])
-    else:
-        perm = torch.arange(3).repeat(batch_size, 1)
+def random_augment_params(batch_size: int, generator: torch.Generator, hflip_p: float,
+                          channel_swap_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw (flip, perm) for :func:`augment_batch` from a CPU generator (deterministic).
+
+    Each sample is mirrored with probability ``hflip_p`` and gets a random channel order (one of the 6, the
+    identity included, as DenseDepth draws it) with probability ``channel_swap_p``. The draws, in order: one
+    uniform per sample for the flip (when ``hflip_p > 0``), one permutation per sample (when
+    ``channel_swap_p > 0``), then one uniform per sample deciding the swap (only when ``0 < channel_swap_p < 1``),
+    so ``hflip_p = 0.5, channel_swap_p = 1`` draws exactly what the former ``hflip: true, channel_swap: true``
+    did, and 0 draws nothing.
+    """
+    identity = torch.arange(3).repeat(batch_size, 1)
+    flip = (torch.rand(batch_size, generator=generator) < hflip_p if hflip_p > 0
+            else torch.zeros(batch_size, dtype=torch.bool))
+    if channel_swap_p <= 0:
+        return flip, identity
+    perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(batch_size)])
+    if channel_swap_p < 1:
+        swap = torch.rand(batch_size, generator=generator) < channel_swap_p
+        perm = torch.where(swap.unsqueeze(1), perm, identity)
     return flip, perm

@@ -14,6 +14,7 @@ from depthpipe.errors import DepthpipeError
 from depthpipe.io import atomic_path
 
 NUM_CLASSES_40 = 40
+SPLIT_KEYS = ("trainNdxs", "testNdxs")
 MAT5_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, Created by: depthpipe"
 
 
@@ -52,6 +53,37 @@ def read_splits(path: str | os.PathLike[str], n_frames: int) -> tuple[np.ndarray
     if both.size:
         raise DepthpipeError(f"{path}: frame {int(both[0]) + 1} is in both trainNdxs and testNdxs")
     return out[0], out[1]
+
+
+def split_membership(splits_path: str | os.PathLike[str], n_frames: int) -> list[str]:
+    """``train``/``test``/``none``/``both`` for each of ``n_frames`` frames, from the raw 1-based indices.
+
+    Unlike :func:`depthpipe.data.meta.read_splits` this does not reject a frame listed in both splits (the
+    suite reports it, naming the frames); a missing key or an index outside ``1..n_frames`` raises.
+    """
+    path = Path(splits_path)
+    if not path.exists():
+        raise DepthpipeError(f"{path}: split file not found")
+    try:
+        mat = sio.loadmat(path, variable_names=list(SPLIT_KEYS))
+    except Exception as exc:  # scipy raises a zoo of types for corrupt files
+        raise DepthpipeError(f"{path}: not a readable MATLAB split file ({type(exc).__name__}: {exc})") from None
+    member = np.zeros((2, n_frames), dtype=bool)
+    for row, key in enumerate(SPLIT_KEYS):
+        if key not in mat:
+            raise DepthpipeError(f"{path}: missing key '{key}' in split file")
+        raw = np.asarray(mat[key]).ravel()
+        if raw.dtype.kind not in "uif" or (raw.dtype.kind == "f" and not np.all(raw == np.round(raw))):
+            raise DepthpipeError(f"{path}: key '{key}' must hold integer frame indices, got dtype {raw.dtype}")
+        idx = raw.astype(np.int64)
+        bad = idx[(idx < 1) | (idx > n_frames)]
+        if bad.size:
+            raise DepthpipeError(
+                f"{path}: key '{key}' has index {int(bad[0])} outside 1..{n_frames} (the data has {n_frames} frames)"
+            )
+        member[row, idx - 1] = True
+    names = np.array(["none", "train", "test", "both"])
+    return names[member[0].astype(np.int64) + 2 * member[1].astype(np.int64)].tolist()
 
 
 def write_splits(path: str | os.PathLike[str], train0: np.ndarray, test0: np.ndarray) -> None:

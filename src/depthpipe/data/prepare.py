@@ -1,10 +1,13 @@
-"""The prepare stage: a NYU-layout labeled ``.mat`` -> one training-ready HDF5 per split, plus a manifest.
+"""The prepare stage: a frame source -> one training-ready HDF5 per split, plus a manifest.
 
-Frames are read, resized and turned into reciprocal targets one at a time (optionally in a pool of worker
-processes) and written a chunk at a time in :mod:`depthpipe.data.prepared`'s format, so memory stays bounded
-whatever the frame count. Outputs are byte-identical for the same inputs (no timestamps, deterministic
-resampling), whatever the worker count. ``manifest.csv`` lists split, position, NYU index, scene and valid
-fractions per frame.
+Frames come from any :class:`~depthpipe.data.frames.FrameSource` (a labeled ``.mat`` with its split,
+``nyu_data.zip``, the ``nyudepthv2`` tree), are read and transformed one at a time (optionally in a pool of
+worker processes, with a bounded number in flight) and written a chunk at a time in
+:mod:`depthpipe.data.prepared`'s format, in the layout ``prepare.layout`` names: ``arrays`` (resized arrays
+and targets) or ``encoded`` (the frames' JPEG/PNG bytes at full resolution; resizing and targets happen at
+load time). Memory stays bounded whatever the frame count. Outputs are byte-identical for the same inputs
+(no timestamps, deterministic resampling and encoders), whatever the worker count. ``manifest.csv`` lists
+split, position, source index, scene and valid fractions per frame.
 """
 
 from __future__ import annotations
@@ -16,164 +19,126 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from skimage.transform import resize
 from tqdm import tqdm
 
 from depthpipe.config import PrepareConfig
-from depthpipe.data.meta import load_class_mapping, read_splits
-from depthpipe.data.nyu_mat import NYULabeledFile
-from depthpipe.data.prepared import TEST, TRAIN, SplitInfo, SplitWriter, split_path
+from depthpipe.data.codec import MM, depth_metres, depth_to_mm, encode_jpeg, encode_png
+from depthpipe.data.frames import FrameSource, MatFrames, SourceFrame
+from depthpipe.data.meta import load_class_mapping
+from depthpipe.data.prepared import (
+    ARRAY_KEYS, ENCODED, FULL_RES_KEYS, TEST, TRAIN, SplitInfo, open_writer, split_path,
+)
+from depthpipe.data.transforms import (  # noqa: F401 (the per-frame maths, re-exported)
+    DEPTH_KEYS, frame_arrays, map_labels_40, reciprocal_target, resize_depth, resize_labels, resize_rgb,
+    valid_depth,
+)
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import atomic_path, write_text_atomic
 
-
-
-# -- pure per-frame maths -----------------------------------------------------------------------------
-def valid_depth(depth: np.ndarray, max_depth: float) -> np.ndarray:
-    """Where a ground-truth depth is usable for training: finite, > 0 and <= ``max_depth``. (H, W) -> bool."""
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
-
-
-def reciprocal_target(depth: np.ndarray, valid: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
-    """``max_depth / clip(depth, min_depth, max_depth)`` on valid pixels, 0 elsewhere (never inf or NaN).
-
-    (H, W) float32 metres -> (H, W) float32 in [1, max_depth / min_depth] (0 where invalid).
-    """
-    safe = np.where(valid, depth, max_depth).astype(np.float32)
-    out = np.float32(max_depth) / np.clip(safe, np.float32(min_depth), np.float32(max_depth))
-    return np.where(valid, out, np.float32(0)).astype(np.float32)
-
-
-def _resample(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Area resampling for integer factors, anti-aliased bilinear otherwise. (H, W[, C]) float -> size."""
-    h, w = img.shape[:2]
-    if (h, w) == size:
-        return img.astype(np.float32, copy=False)
-    if h % size[0] == 0 and w % size[1] == 0:  # exact area average over fh x fw blocks
-        fh, fw = h // size[0], w // size[1]
-        blocks = img.astype(np.float32, copy=False).reshape(size[0], fh, size[1], fw, *img.shape[2:])
-        return blocks.mean(axis=(1, 3), dtype=np.float32)
-    return resize(img, size, order=1, mode="edge", anti_aliasing=True, preserve_range=True).astype(np.float32)
-
-
-def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 -> (h, w, 3) uint8, area/bilinear."""
-    if rgb.shape[:2] == size:
-        return rgb
-    return np.clip(np.rint(_resample(rgb.astype(np.float32), size)), 0, 255).astype(np.uint8)
-
-
-def resize_depth(depth: np.ndarray, valid: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Resize depth using only valid pixels: ``resample(d * v) / resample(v)``.
-
-    A pixel of the output is valid where at least half of its footprint was valid. Returns (depth, valid),
-    (h, w) float32 metres (0 where invalid) and bool.
-    """
-    v = valid.astype(np.float32)
-    num = _resample(np.where(valid, depth, 0).astype(np.float32), size)
-    den = _resample(v, size)
-    ok = den >= 0.5
-    out = np.where(ok, num / np.maximum(den, 1e-6), 0).astype(np.float32)
-    return out, ok
-
-
-def resize_labels(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour label resize: (H, W) int -> (h, w) same dtype."""
-    if label.shape == size:
-        return label
-    out = resize(label, size, order=0, mode="edge", anti_aliasing=False, preserve_range=True)
-    return out.astype(label.dtype)
-
-
-def map_labels_40(label: np.ndarray, lut: np.ndarray, where: str) -> np.ndarray:
-    """NYU ids (0..894) -> 40-class ids (0 void, 1..40) through the ``classMapping40`` lookup table."""
-    top = int(label.max()) if label.size else 0
-    if top >= lut.size:
-        raise DepthpipeError(f"{where}: label {top} out of range 0..{lut.size - 1}")
-    return lut[label]
+IN_FLIGHT_PER_WORKER = 16  # frames handed to the pool per worker before the writer catches up
 
 
 # -- per-frame work (in this process or in a pool of workers) -------------------------------------------
-def process_frame(nyu: NYULabeledFile, i: int, cfg: PrepareConfig, lut: np.ndarray, full_res: bool) -> tuple[dict, dict]:
-    """Everything the split files hold for frame ``i`` (0-based), plus statistics for the summary."""
-    fr = nyu.frame(i)
-    valid = valid_depth(fr.depth, cfg.max_depth)
-    depth_o, valid_o = resize_depth(fr.depth, valid, cfg.output_size)
-    lab40 = map_labels_40(fr.label, lut, f"{nyu.path}: frame {i}")
-    arrays = {
-        "rgb": resize_rgb(fr.rgb, cfg.input_size),
-        "depth": depth_o,
-        "target": reciprocal_target(depth_o, valid_o, cfg.min_depth, cfg.max_depth),
-        "mask": valid_o.astype(np.uint8),
-        "label": resize_labels(lab40, cfg.output_size),
-        "index": np.int32(i + 1),
-    }
-    if full_res:
-        arrays["depth_full"] = np.where(valid, fr.depth, 0).astype(np.float32)
-        arrays["label_full"] = lab40
-    stats = {"depth_sum": float(depth_o[valid_o].astype(np.float64).sum()), "depth_count": int(valid_o.sum()),
-             "valid_fraction": float(valid.mean()), "valid_fraction_out": float(valid_o.mean())}
-    return arrays, stats
+def encode_frame(fr: SourceFrame, label40: np.ndarray | None, cfg: PrepareConfig) -> tuple[dict, np.ndarray]:
+    """The encoded layout's entry for one frame, and its depth in metres as stored (what a reader gets back).
+
+    The source's own bytes are kept as they are; decoded frames are encoded here (RGB as ``prepare.rgb_codec``,
+    depth as a 16-bit millimetre PNG, labels as an 8-bit PNG).
+    """
+    if fr.encoded is not None:
+        rgb_bytes, depth_bytes, scale, stored = fr.encoded.rgb, fr.encoded.depth, fr.encoded.depth_scale, fr.depth
+    else:
+        rgb_bytes = encode_jpeg(fr.rgb, cfg.jpeg_quality) if cfg.rgb_codec == "jpeg" else encode_png(fr.rgb)
+        mm = depth_to_mm(fr.depth)
+        depth_bytes, scale, stored = encode_png(mm), MM, depth_metres(mm, MM)
+    item = {"rgb_bytes": rgb_bytes, "depth_bytes": depth_bytes, "depth_scale": float(scale),
+            "label_bytes": encode_png(label40) if label40 is not None else b"", "index": np.int32(fr.index + 1)}
+    return item, stored
 
 
-_worker_state: dict = {}  # per worker process: its own open file and settings (set by _init_worker)
+def process_frame(source: FrameSource, i: int, cfg: PrepareConfig, lut: np.ndarray, full_res: bool,
+                  full_size: tuple[int, int]) -> tuple[dict, dict]:
+    """What the split file holds for frame ``i`` (0-based) in ``cfg.layout``, plus statistics for the summary."""
+    fr = source.frame(i)
+    if fr.rgb.shape[:2] != tuple(full_size) or fr.depth.shape != tuple(full_size):
+        raise DepthpipeError(f"{fr.name}: frame is {fr.rgb.shape[0]}x{fr.rgb.shape[1]}, expected "
+                             f"{full_size[0]}x{full_size[1]} like the split's first frame")
+    lab40 = map_labels_40(fr.label, lut, fr.name) if fr.label is not None else None
+    sizes = (cfg.input_size, cfg.output_size, cfg.min_depth, cfg.max_depth)
+    if cfg.layout == ENCODED:
+        item, depth = encode_frame(fr, lab40, cfg)
+        arrays = frame_arrays(None, depth, None, DEPTH_KEYS, *sizes)
+    else:
+        keys = ARRAY_KEYS[:-1] + (FULL_RES_KEYS if full_res else ())
+        item = arrays = frame_arrays(fr.rgb, fr.depth, lab40, keys, *sizes) | {"index": np.int32(i + 1)}
+        depth = fr.depth
+    valid_o = arrays["mask"].astype(bool)
+    stats = {"depth_sum": float(arrays["depth"][valid_o].astype(np.float64).sum()), "depth_count": int(valid_o.sum()),
+             "valid_fraction": float(valid_depth(depth, cfg.max_depth).mean()),
+             "valid_fraction_out": float(valid_o.mean())}
+    return item, stats
 
 
-def _init_worker(mat_path: str, cfg: PrepareConfig, lut: np.ndarray, full_res: bool) -> None:
-    _worker_state.update(nyu=NYULabeledFile(mat_path), cfg=cfg, lut=lut, full_res=full_res)
+_worker_state: dict = {}  # per worker process: its own copy of the source (handles reopen there) and settings
+
+
+def _init_worker(source: FrameSource, cfg: PrepareConfig, lut: np.ndarray, full_res: bool,
+                 full_size: tuple[int, int]) -> None:
+    _worker_state.update(source=source, cfg=cfg, lut=lut, full_res=full_res, full_size=full_size)
 
 
 def _work(i: int) -> tuple[int, dict, dict]:
     st = _worker_state
-    return (i, *process_frame(st["nyu"], i, st["cfg"], st["lut"], st["full_res"]))
+    return (i, *process_frame(st["source"], i, st["cfg"], st["lut"], st["full_res"], st["full_size"]))
 
 
-def _processed_frames(mat_path: Path, indices: np.ndarray, cfg: PrepareConfig, lut: np.ndarray, full_res: bool,
-                      workers: int) -> Iterator[tuple[int, dict, dict]]:
-    """``(i, arrays, stats)`` for each frame of ``indices``, in order; with ``workers > 1`` from a process pool."""
+def _processed_frames(source: FrameSource, indices: np.ndarray, cfg: PrepareConfig, lut: np.ndarray,
+                      full_res: bool, full_size: tuple[int, int]) -> Iterator[tuple[int, dict, dict]]:
+    """``(i, entry, stats)`` for each frame of ``indices``, in order; with ``cfg.workers > 1`` from a process
+    pool, at most ``workers * IN_FLIGHT_PER_WORKER`` frames ahead of the writer (bounded memory)."""
     order = [int(i) for i in indices]
-    if workers <= 1:
-        with NYULabeledFile(mat_path) as nyu:
-            for i in order:
-                yield (i, *process_frame(nyu, i, cfg, lut, full_res))
+    if cfg.workers <= 1:
+        for i in order:
+            yield (i, *process_frame(source, i, cfg, lut, full_res, full_size))
         return
-    ctx = mp.get_context("spawn")  # fresh interpreters: no inherited HDF5 handles
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(str(mat_path), cfg, lut, full_res)) as pool:
-        yield from pool.imap(_work, order, chunksize=4)
+    ctx = mp.get_context("spawn")  # fresh interpreters: no inherited HDF5 or zip handles
+    window = cfg.workers * IN_FLIGHT_PER_WORKER
+    with ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(source, cfg, lut, full_res, full_size)) as pool:
+        for start in range(0, len(order), window):
+            yield from pool.imap(_work, order[start : start + window], chunksize=4)
 
 
 # -- the stage ------------------------------------------------------------------------------------------
-def prepare_dataset(
-    mat_path: Path,
-    splits_path: Path,
-    class_mapping_path: Path,
-    out_dir: Path,
-    cfg: PrepareConfig,
-    source_sha256: str = "",
-    source: str = "",
-    progress: bool = True,
-) -> dict:
-    """Run the prepare stage; returns a summary (frames per split, sizes, mean depths).
+def prepare_dataset(mat_path: Path, splits_path: Path, class_mapping_path: Path, out_dir: Path, cfg: PrepareConfig,
+                    source_sha256: str = "", source: str = "", progress: bool = True) -> dict:
+    """:func:`prepare_source` on a NYU-layout labeled file and its split file."""
+    with MatFrames(mat_path, splits_path) as frames:
+        return prepare_source(frames, class_mapping_path, out_dir, cfg, source_sha256, source, progress)
+
+
+def prepare_source(frames: FrameSource, class_mapping_path: Path, out_dir: Path, cfg: PrepareConfig,
+                   source_sha256: str = "", source: str = "", progress: bool = True) -> dict:
+    """Run the prepare stage on ``frames``; returns a summary (frames per split, sizes, mean depths).
 
     ``cfg.workers`` processes read and transform frames in order while this process writes (0 or 1: this
-    process alone); the output bytes do not depend on it.
+    process alone); the output bytes do not depend on it. Every frame of a split must have the size of the
+    split's first frame.
     """
     lut, names40, _ = load_class_mapping(class_mapping_path)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: list[dict] = []
-    summary: dict = {"input_size": list(cfg.input_size), "output_size": list(cfg.output_size)}
-    with NYULabeledFile(mat_path) as nyu:
-        train_idx, test_idx = read_splits(splits_path, nyu.n_frames)
-        scenes = nyu.scenes()
-        for split, indices in ((TRAIN, train_idx), (TEST, test_idx)):
-            info = SplitInfo(split, cfg.input_size, cfg.output_size, (nyu.height, nyu.width), cfg.min_depth,
-                             cfg.max_depth, tuple(names40), source, source_sha256)
-            rows, mean_depth = _write_split(mat_path, indices, info, cfg, lut, split_path(out_dir, split), progress)
-            manifest += [{**r, "scene": scenes[r["nyu_index"] - 1] if r["nyu_index"] <= len(scenes) else ""}
-                         for r in rows]
-            summary[f"{split}_frames"] = int(len(indices))
-            summary[f"{split}_mean_depth"] = round(mean_depth, 6)
+    summary: dict = {"input_size": list(cfg.input_size), "output_size": list(cfg.output_size), "layout": cfg.layout}
+    for split, indices in zip((TRAIN, TEST), frames.split_indices()):
+        if not len(indices):
+            raise DepthpipeError(f"{frames.path}: the {split} split has no frames")
+        info = SplitInfo(split, cfg.input_size, cfg.output_size, frames.full_size(int(indices[0])), cfg.min_depth,
+                         cfg.max_depth, tuple(names40), source, source_sha256, has_labels=frames.has_labels,
+                         layout=cfg.layout)
+        rows, mean_depth = _write_split(frames, indices, info, cfg, lut, split_path(out_dir, split), progress)
+        manifest += [{**r, "scene": frames.scene(r["nyu_index"] - 1)} for r in rows]
+        summary[f"{split}_frames"] = int(len(indices))
+        summary[f"{split}_mean_depth"] = round(mean_depth, 6)
     columns = ["split", "position", "nyu_index", "scene", "valid_fraction", "valid_fraction_out"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
@@ -183,19 +148,19 @@ def prepare_dataset(
     return summary
 
 
-def _write_split(mat_path: Path, indices: np.ndarray, info: SplitInfo, cfg: PrepareConfig, lut: np.ndarray,
+def _write_split(frames: FrameSource, indices: np.ndarray, info: SplitInfo, cfg: PrepareConfig, lut: np.ndarray,
                  final: Path, progress: bool) -> tuple[list[dict], float]:
     """Write one split file atomically; returns its manifest rows and mean depth."""
     full_res = info.split == TEST
     rows: list[dict] = []
     sums = {"depth_sum": 0.0, "depth_count": 0}
     with atomic_path(final) as tmp:
-        writer = SplitWriter(tmp, len(indices), info, cfg.chunk_frames, full_res)
+        writer = open_writer(tmp, len(indices), info, cfg.chunk_frames, full_res)
         try:
-            frames = _processed_frames(mat_path, indices, cfg, lut, full_res, cfg.workers)
-            for pos, (i, arrays, stats) in enumerate(tqdm(frames, total=len(indices), desc=f"prepare {info.split}",
-                                                          unit="frame", disable=not progress)):
-                writer.add(arrays)
+            done = _processed_frames(frames, indices, cfg, lut, full_res, info.full_size)
+            for pos, (i, entry, stats) in enumerate(tqdm(done, total=len(indices), desc=f"prepare {info.split}",
+                                                         unit="frame", disable=not progress)):
+                writer.add(entry)
                 for key in sums:
                     sums[key] += stats[key]
                 rows.append({"split": info.split, "position": pos, "nyu_index": i + 1,

@@ -1,4 +1,4 @@
-"""The DVC download stage's one job: put a NYU-layout ``labeled.mat`` and a ``splits.mat`` in the stage's output.
+"""The DVC download stage's one job: put the data source's files in the stage's output, ``data/raw``.
 
 ``params.yaml`` ``data.source`` picks where they come from:
 
@@ -7,7 +7,9 @@
 * ``nyu``: the official labeled file, downloaded resumably from ``data.nyu.url`` into ``data.nyu.cache_dir``
   (outside the DVC outputs, so an interrupted 2.8 GiB download resumes) and checked against
   ``data.nyu.size``/``sha256``; the split is ``data.splits_file``;
-* ``file``: a NYU-layout labeled file already on disk (``data.file``), with ``data.splits_file``.
+* ``file``: a NYU-layout labeled file already on disk (``data.file``), with ``data.splits_file``;
+* ``nyu50k_zip`` and ``nyu_h5_tree``: the raw-derived training sets (no labeled ``.mat``), placed by
+  :mod:`depthpipe.data.raw_source`.
 
 The verified NYU download is placed by hard link from the download cache (a copy where linking is
 impossible, e.g. across file systems), so the 2.8 GiB file is not duplicated; a user's ``data.file`` is
@@ -19,7 +21,6 @@ when complete. Relative paths in the params are resolved against ``root``.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -27,10 +28,11 @@ from urllib.parse import urlparse
 from depthpipe.data.download import download
 from depthpipe.data.meta import read_splits
 from depthpipe.data.nyu_mat import NYULabeledFile
+from depthpipe.data.raw_source import place_raw_source
 from depthpipe.data.synthetic import write_synthetic
 from depthpipe.errors import DepthpipeError
-from depthpipe.io import atomic_path, sha256_file
-from depthpipe.config import DataConfig
+from depthpipe.io import copy_file, link_or_copy, sha256_file  # noqa: F401 (link_or_copy: also used by tests)
+from depthpipe.config import RAW_SOURCES, DataConfig
 
 LABELED_NAME, SPLITS_NAME = "labeled.mat", "splits.mat"
 
@@ -46,31 +48,6 @@ def _existing_file(value: str | None, key: str, workspace: Path, what: str) -> P
     if not path.is_file():
         raise DepthpipeError(f"params.yaml: {key} names {path}, which does not exist")
     return path
-
-
-# ------------------------------------------------------------------------------------------------
-# Placing files
-# ------------------------------------------------------------------------------------------------
-def link_or_copy(src: Path, dst: Path) -> str:
-    """Place ``src`` at ``dst`` atomically by hard link, or by copy where linking fails. Returns "link"/"copy"."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists() and os.path.samefile(src, dst):
-        return "link"
-    with atomic_path(dst) as tmp:
-        if tmp.exists():
-            tmp.unlink()
-        try:
-            os.link(src, tmp)
-            how = "link"
-        except OSError:
-            shutil.copyfile(src, tmp)
-            how = "copy"
-    return how
-
-
-def _copy(src: Path, dst: Path) -> None:
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
 
 
 def _frame_count(path: Path) -> int:
@@ -91,6 +68,9 @@ def materialise_source(data: DataConfig, workspace: str | os.PathLike[str], out_
                        *, workers: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Write ``out_dir/labeled.mat`` and ``out_dir/splits.mat`` from the ``data`` section; return a summary.
 
+    (For ``nyu50k_zip`` and ``nyu_h5_tree``: ``out_dir/nyu_data.zip`` or ``out_dir/nyudepthv2/`` and the summary
+    of :func:`depthpipe.data.raw_source.place_raw_source`.)
+
     Relative paths in ``data`` are resolved against ``workspace``. ``workers`` (synthetic only; default
     :func:`default_workers`) never changes the bytes written. The summary (for ``out_dir/source.json``) holds
     ``source``, ``frames``, ``train``/``test`` sizes, the sha256 and size of both outputs and where they came
@@ -100,6 +80,8 @@ def materialise_source(data: DataConfig, workspace: str | os.PathLike[str], out_
     workspace, out = Path(workspace), Path(out_dir)
     labeled, splits = out / LABELED_NAME, out / SPLITS_NAME
     out.mkdir(parents=True, exist_ok=True)
+    if data.source in RAW_SOURCES:  # the raw-derived sets: see depthpipe.data.raw_source
+        return place_raw_source(data, workspace, out, progress)
     summary: dict[str, Any] = {"source": data.source}
     if data.source == "synthetic":
         summary["synthetic"] = _render_synthetic(data, workspace, labeled, splits, workers, progress)
@@ -151,7 +133,7 @@ def _place_labeled_file(data: DataConfig, workspace: Path, labeled: Path, splits
     if data.source == "nyu":
         link_or_copy(labeled_src, labeled)  # our own download cache: a hard link saves 3 GB
     else:
-        _copy(labeled_src, labeled)  # never link a user's file: DVC's cache would make it read-only
-    _copy(split_src, splits)
+        copy_file(labeled_src, labeled)  # never link a user's file: DVC's cache would make it read-only
+    copy_file(split_src, splits)
     summary["splits_file"] = str(data.splits_file)
     return labeled_sha

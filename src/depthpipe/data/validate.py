@@ -1,172 +1,38 @@
-"""Data validation of a NYU-layout labeled ``.mat``: per-frame statistics checked by a Great Expectations suite.
+"""Data validation: per-frame statistics of any frame source checked by a Great Expectations suite.
 
-The labeled file is streamed once, frame by frame, into a small table with one row per frame
-(:func:`frame_statistics`); a GX Core 1.x expectation suite built from the ``validate`` params
-(:func:`build_suite`) runs on that table; :func:`validate_dataset` writes a deterministic JSON report (a DVC
-metrics file) and the statistics as CSV, and returns the report. It does not raise on bad data: the stage
-script prints :func:`failure_lines` and exits non-zero. Bad params, an unreadable file or a missing key do
-raise a one-line :class:`~depthpipe.errors.DepthpipeError`.
-
-Statistics table (one row per frame, in file order):
-
-==================  ==========================================================================
-frame               0-based position in the file
-nyu_index           1-based index, as used by ``trainNdxs``/``testNdxs``
-split               ``train``, ``test``, ``none`` (in neither list) or ``both`` (in both)
-height, width       frame size in pixels
-rgb_mean_r/g/b      per-channel mean of the RGB image (0..255)
-rgb_std             standard deviation over all RGB values
-depth_min/max/      over the valid pixels (finite and > 0); empty (NaN) when a frame has no such
-mean/median         pixel, which the suite's column checks skip (``valid_fraction`` = 0 fails instead)
-valid_fraction      fraction of pixels with finite depth in (0, max_depth]
-nan/inf/neg_count   pixels with NaN, +-inf, or negative depth (-inf counts as inf and negative)
-label_min/max       smallest and largest label id (0 = unlabeled)
-n_classes           distinct nonzero label ids
-content_hash        sha1 of the RGB bytes followed by the float32 depth bytes (finds duplicate frames)
-==================  ==========================================================================
+The source (a labeled ``.mat``, ``nyu_data.zip``, the ``nyudepthv2`` tree) is streamed once, frame by frame,
+into a small table with one row per frame (:mod:`depthpipe.data.frame_stats`); a GX Core 1.x expectation suite
+built from the ``validate`` params (:func:`build_suite`) runs on that table; :func:`validate_source` (and
+:func:`validate_dataset` for a labeled file) writes a deterministic JSON report (a DVC metrics file) and the
+statistics as CSV, and returns the report. It does not raise on bad data: the stage script prints
+:func:`failure_lines` and exits non-zero. Bad params, an unreadable file or member, or a missing key do raise a
+one-line :class:`~depthpipe.errors.DepthpipeError`. Frames without labels (the raw-derived sets) leave the
+label columns empty, which the label expectations skip.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
-import scipy.io as sio
-from tqdm import tqdm
 
-from depthpipe.data.nyu_mat import Frame, NYULabeledFile
+from depthpipe.config import ValidateConfig
+from depthpipe.data.frame_stats import COLUMNS, frame_row, frame_statistics, source_statistics  # noqa: F401
+from depthpipe.data.frames import FrameSource, MatFrames
+from depthpipe.data.meta import SPLIT_KEYS, split_membership  # noqa: F401 (part of this module's API)
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import atomic_path, write_json_atomic
-from depthpipe.config import ValidateConfig
 
 if TYPE_CHECKING:  # great_expectations takes ~3 s to import: only the suite functions load it
     import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult
 
-COLUMNS = (
-    "frame", "nyu_index", "split", "height", "width",
-    "rgb_mean_r", "rgb_mean_g", "rgb_mean_b", "rgb_std",
-    "depth_min", "depth_max", "depth_mean", "depth_median", "valid_fraction",
-    "nan_count", "inf_count", "neg_count",
-    "label_min", "label_max", "n_classes", "content_hash",
-)  # fmt: skip
-SPLIT_KEYS = ("trainNdxs", "testNdxs")
 SPLITS = ("train", "test")
 MAX_LISTED_FRAMES = 50  # offending frames listed per failed expectation in the report
 CSV_FLOAT_FORMAT = "%.6g"  # stable across platforms: summation-order noise stays below the printed digits
 FRAME_KEY = "frame"
-
-
-# -- statistics ------------------------------------------------------------------------------------------
-def split_membership(splits_path: str | os.PathLike[str], n_frames: int) -> list[str]:
-    """``train``/``test``/``none``/``both`` for each of ``n_frames`` frames, from the raw 1-based indices.
-
-    Unlike :func:`depthpipe.data.meta.read_splits` this does not reject a frame listed in both splits (the
-    suite reports it, naming the frames); a missing key or an index outside ``1..n_frames`` raises.
-    """
-    path = Path(splits_path)
-    if not path.exists():
-        raise DepthpipeError(f"{path}: split file not found")
-    try:
-        mat = sio.loadmat(path, variable_names=list(SPLIT_KEYS))
-    except Exception as exc:  # scipy raises a zoo of types for corrupt files
-        raise DepthpipeError(f"{path}: not a readable MATLAB split file ({type(exc).__name__}: {exc})") from None
-    member = np.zeros((2, n_frames), dtype=bool)
-    for row, key in enumerate(SPLIT_KEYS):
-        if key not in mat:
-            raise DepthpipeError(f"{path}: missing key '{key}' in split file")
-        raw = np.asarray(mat[key]).ravel()
-        if raw.dtype.kind not in "uif" or (raw.dtype.kind == "f" and not np.all(raw == np.round(raw))):
-            raise DepthpipeError(f"{path}: key '{key}' must hold integer frame indices, got dtype {raw.dtype}")
-        idx = raw.astype(np.int64)
-        bad = idx[(idx < 1) | (idx > n_frames)]
-        if bad.size:
-            raise DepthpipeError(
-                f"{path}: key '{key}' has index {int(bad[0])} outside 1..{n_frames} (the data has {n_frames} frames)"
-            )
-        member[row, idx - 1] = True
-    names = np.array(["none", "train", "test", "both"])
-    return names[member[0].astype(np.int64) + 2 * member[1].astype(np.int64)].tolist()
-
-
-def frame_row(frame: Frame, split: str, max_depth: float) -> dict[str, Any]:
-    """The statistics row of one frame (see the module docstring for the columns)."""
-    rgb, depth, label = frame.rgb, frame.depth, frame.label
-    h, w = depth.shape
-    n_pix = h * w
-    levels = np.arange(256, dtype=np.int64)
-    hists = [np.bincount(rgb[..., c].ravel(), minlength=256).astype(np.int64) for c in range(3)]
-    sums = [int(hist @ levels) for hist in hists]
-    total = sum(hists)
-    s1, s2 = int(total @ levels), int(total @ (levels * levels))
-    n_rgb = 3 * n_pix
-    rgb_var = (s2 * n_rgb - s1 * s1) / (n_rgb * n_rgb)  # exact integer moments, then one division
-
-    nan_count = int(np.count_nonzero(np.isnan(depth)))
-    inf_count = int(np.count_nonzero(np.isinf(depth)))
-    neg_count = int(np.count_nonzero(depth < 0))
-    valid = depth[np.isfinite(depth) & (depth > 0)]
-    if valid.size:
-        d_min, d_max = float(valid.min()), float(valid.max())
-        d_mean, d_median = float(valid.mean(dtype=np.float64)), float(np.median(valid))
-    else:
-        d_min = d_max = d_mean = d_median = math.nan
-    in_range = int(np.count_nonzero(valid <= max_depth))
-
-    counts = np.bincount(label.ravel())
-    digest = hashlib.sha1(np.ascontiguousarray(rgb), usedforsecurity=False)
-    digest.update(np.ascontiguousarray(depth, dtype=np.float32))
-    return {
-        "frame": frame.index,
-        "nyu_index": frame.index + 1,
-        "split": split,
-        "height": int(h),
-        "width": int(w),
-        "rgb_mean_r": sums[0] / n_pix,
-        "rgb_mean_g": sums[1] / n_pix,
-        "rgb_mean_b": sums[2] / n_pix,
-        "rgb_std": math.sqrt(max(rgb_var, 0.0)),
-        "depth_min": d_min,
-        "depth_max": d_max,
-        "depth_mean": d_mean,
-        "depth_median": d_median,
-        "valid_fraction": in_range / n_pix,
-        "nan_count": nan_count,
-        "inf_count": inf_count,
-        "neg_count": neg_count,
-        "label_min": int(label.min()),
-        "label_max": int(label.max()),
-        "n_classes": int(np.count_nonzero(counts[1:])),
-        "content_hash": digest.hexdigest(),
-    }
-
-
-def frame_statistics(
-    mat_path: str | os.PathLike[str],
-    splits_path: str | os.PathLike[str],
-    *,
-    max_depth: float,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """One statistics row per frame of the labeled file, reading each frame once (bounded memory).
-
-    ``max_depth`` bounds ``valid_fraction`` (pass ``validate.max_depth``). Opening errors (not HDF5,
-    truncated, a missing key, mismatched shapes) propagate as :class:`DepthpipeError` from the reader.
-    """
-    rows: list[dict[str, Any]] = []
-    with NYULabeledFile(mat_path) as nyu:
-        splits = split_membership(splits_path, len(nyu))
-        frames = tqdm(
-            nyu.frames(), total=len(nyu), desc=f"validate {nyu.path.name}", unit="frame", disable=not progress
-        )
-        for frame in frames:
-            rows.append(frame_row(frame, splits[frame.index], max_depth))
-    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 # -- the suite -------------------------------------------------------------------------------------------
@@ -212,6 +78,11 @@ def _rules(E: Any, cfg: ValidateConfig, n_frames: int) -> list:
         for column, size in zip(("height", "width"), cfg.frame_size):
             rules.append(E.ExpectColumnValuesToBeBetween(column=column, min_value=size, max_value=size, description=(
                 f"frames not {cfg.frame_size[0]}x{cfg.frame_size[1]} (validate.frame_size; expected {column} == {size})")))
+    if cfg.expected_test_frames is not None:
+        n_test = cfg.expected_test_frames
+        rules.append(E.ExpectTableRowCountToEqual(
+            value=n_test, row_condition='split=="test"', condition_parser="pandas",
+            description=f"expected {n_test} test frames (validate.expected_test_frames)"))
     return rules
 
 
@@ -352,7 +223,14 @@ def validate_dataset(
 
     ``train_frames``/``test_frames`` count frames whose split is exactly ``train``/``test``.
     """
-    stats = frame_statistics(mat_path, splits_path, max_depth=cfg.max_depth, progress=progress)
+    with MatFrames(mat_path, splits_path) as source:
+        return validate_source(source, cfg, report_path, stats_path, progress=progress)
+
+
+def validate_source(source: FrameSource, cfg: ValidateConfig, report_path: str | os.PathLike[str],
+                    stats_path: str | os.PathLike[str], *, progress: bool = True) -> dict[str, Any]:
+    """:func:`validate_dataset` for any frame source (the stage's entry point); same outputs and report."""
+    stats = source_statistics(source, max_depth=cfg.max_depth, progress=progress)
     suite = build_suite(cfg, len(stats))
     report = summarize(stats, run_suite(suite, stats))
     write_stats_csv(stats, stats_path)
