@@ -418,9 +418,8 @@ def test_no_merge_base_is_2(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def more_test_frames(tmp_path_factory) -> Path:
-    """A prepared folder like ``tiny_data``'s (same sizes) whose test split holds 48 frames, not 4. The tiny model
-    is poor (delta1 about 0.45) and on some frames scaling it by 1.3 helps: on 4 frames delta1 and delta2 come out
-    inconclusive, on 20 delta3 does; 48 frames are enough evidence for all eight."""
+    """A prepared folder like ``tiny_data``'s (same sizes) whose test split holds 48 frames, not 4: enough evidence
+    for all eight depth metrics to come out regressed when predictions are scaled by 1.3."""
     from conftest import CLASS_MAPPING, TINY_FULL_HW, TINY_INPUT
 
     from depthpipe.config import load_config
@@ -439,8 +438,9 @@ def more_test_frames(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def broken_change(tmp_path_factory, trained, more_test_frames, tiny_params, new_store):
     """A repo whose main holds densedepth's evaluate outputs (the session's tiny model on 48 test frames, both
-    protocols) and whose workspace holds the same model's with every prediction scaled by 1.3; both evaluate runs
-    in one MLflow store. Returns (repo, tracking URI)."""
+    protocols; the depth it scores is the truth with a 25% per-pixel error, see ``_near_truth``, since two epochs on 11
+    frames make no model worth breaking) and whose workspace holds the same predictions scaled by 1.3; both evaluate
+    runs in one MLflow store. Returns (repo, tracking URI)."""
     import torch
 
     from depthpipe import evaluate
@@ -463,15 +463,27 @@ def broken_change(tmp_path_factory, trained, more_test_frames, tiny_params, new_
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("MLFLOW_TRACKING_URI", uri)
+            add = evaluate.Scorer.add
+            mp.setattr(evaluate.Scorer, "add", _near_truth(add, 1.0))
             evaluate_into_repo()
             git(repo, "add", "-A")
             git(repo, "commit", "-q", "-m", "baseline")
-            unscaled = evaluate.predict_full
-            mp.setattr(evaluate, "predict_full", lambda *a, **k: (lambda d, lab: (d * 1.3, lab))(*unscaled(*a, **k)))
+            mp.setattr(evaluate.Scorer, "add", _near_truth(add, 1.3))
             evaluate_into_repo()
     finally:
         torch.set_num_threads(threads)
     return repo, uri
+
+
+def _near_truth(add, factor: float):
+    """``Scorer.add`` scoring, in place of the model's depth, the frame's truth with a 25% log-normal error per pixel
+    (seeded by the frame), times ``factor``: a fair model, where the tiny run's is no model at all."""
+
+    def scored(self, frame, preds, gt, *rest):
+        error = np.exp(0.25 * np.random.default_rng(frame).standard_normal(gt.shape)).astype(np.float32)
+        return add(self, frame, {t: gt * error * factor for t in preds}, gt, *rest)
+
+    return scored
 
 
 def test_the_gate_compares_the_headline_figures_of_the_metrics_files(broken_change):

@@ -157,6 +157,27 @@ def test_changing_one_lr_reruns_only_that_variant(project):
     assert _ran(res) == {"train@semantic_booster", "evaluate@semantic_booster", "export@semantic_booster"}
 
 
+def test_data_file_is_tracked_by_content(project):
+    """New bytes at the same ``data.file`` path change the download stage's dependencies: DVC reruns the chain."""
+    root, env, _ = project
+    mine = root / "data" / "external" / "mine.bin"
+    mine.write_bytes(b"first version")
+    original = (root / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["data"]["file"] = "data/external/mine.bin"  # unused by the synthetic source, but a dependency
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        assert _ran(_run(_dvc("repro"), root, env)) == {"download"}  # same synthetic frames: nothing else reruns
+        assert json.loads(_run(_dvc("status", "--json"), root, env).stdout) == {}
+        mine.write_bytes(b"second version, same path")
+        status = json.loads(_run(_dvc("status", "--json"), root, env).stdout)
+        assert status == {"download": [{"changed deps": {"data/external/mine.bin": "modified"}}]}, status
+    finally:
+        (root / "params.yaml").write_text(original)
+        mine.unlink()
+        _run(_dvc("repro", "download"), root, env)
+
+
 def test_bad_params_stop_the_first_stage_before_any_data(tmp_path):
     """One line naming the key, exit 1, nothing written: the download stage checks every section."""
     root = copy_project(tmp_path / "repo")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from depthpipe import __version__
 from depthpipe.config import VARIANTS, load_config
@@ -151,28 +151,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                            args.host, "--port", str(args.port)), env=env)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every verb."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = argparse.ArgumentParser(prog="depthpipe", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"depthpipe {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="VERB")
+FMT = argparse.ArgumentDefaultsHelpFormatter
 
-    m = sub.add_parser("models", help="parameter count of each variant as params.yaml configures it", formatter_class=fmt)
+
+def _pipeline_verbs(sub: Any) -> None:
+    """``models``, ``params``, ``repro``: configure and run the pipeline."""
+    m = sub.add_parser("models", help="parameter count of each variant as params.yaml configures it", formatter_class=FMT)
     m.add_argument("--params", default="params.yaml", help="params file")
     m.set_defaults(fn=_cmd_models)
-
     pa = sub.add_parser("params", help="compose params.yaml from conf/ (a recipe and overrides) for `dvc repro`",
-                        formatter_class=fmt)
-    pa.add_argument("--recipe", help="a recipe of conf/recipe/ (cpu, paper, tiny); default: conf/config.yaml's")
+                        formatter_class=FMT)
+    pa.add_argument("--recipe", help="a recipe of conf/recipe/ (cpu, paper, paper-labeled, tiny); default: "
+                                     "conf/config.yaml's")
     pa.add_argument("overrides", nargs="*", help="Hydra overrides such as train.densedepth.lr=2e-4")
     pa.set_defaults(fn=_cmd_params)
-
     r = sub.add_parser("repro", help="`dvc repro` with one MLflow pipeline-run id for all its stages")
     r.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed to dvc repro")
     r.set_defaults(fn=_cmd_repro)
 
-    pr = sub.add_parser("predict", help="depth maps (16-bit PNG in mm + preview) for images", formatter_class=fmt)
+
+def _model_verbs(sub: Any) -> None:
+    """``predict``, ``serve``: use a trained model."""
+    pr = sub.add_parser("predict", help="depth maps (16-bit PNG in mm + preview) for images", formatter_class=FMT)
     pr.add_argument("images", nargs="+", help="PNG or JPEG files or directories of them, any size")
     pr.add_argument("--model", required=True,
                     help="an export directory (exports/densedepth) or a registry URI (models:/depthpipe-densedepth@champion)")
@@ -181,39 +181,47 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--preview-range", choices=("robust", "fixed"), default="robust",
                     help="preview colours: the image's 2nd-98th depth percentile, or the model's fixed depth range")
     pr.set_defaults(fn=_cmd_predict)
-
-    g = sub.add_parser("gate", help="paired bootstrap of test metrics vs a baseline revision as Markdown; exit 1 "
-                                    "on regression, 2 when no comparison can be made", formatter_class=fmt)
-    g.add_argument("--baseline", default=None, help="git revision (default: the merge base with main)")
-    g.add_argument("--output", help="also write the Markdown table to this file")
-    g.add_argument("--strict", action="store_true", help="fail (exit 1) on an inconclusive metric too")
-    g.set_defaults(fn=_cmd_gate)
-
-    sd = sub.add_parser("seeds", help="train and evaluate a variant with n seeds -> reports/seeds/<variant>.json "
-                                      "(the gate's tolerance with gate.tolerance: seeds)", formatter_class=fmt)
-    sd.add_argument("variant", choices=VARIANTS)
-    sd.add_argument("--n", type=int, default=3, help="number of seeds: train.<variant>.seed + 0 .. n-1")
-    sd.add_argument("--scratch", help="a folder to keep the seeds' models and reports in (without it: a temporary one)")
-    sd.set_defaults(fn=_cmd_seeds)
-
-    pm = sub.add_parser("promote", help="move the registry alias @champion to @candidate if the gate passes",
-                        formatter_class=fmt)
-    pm.add_argument("variant", choices=VARIANTS)
-    pm.add_argument("--baseline", default=None, help="git revision for the gate (default: merge base with main)")
-    pm.set_defaults(fn=_cmd_promote)
-
     sv = sub.add_parser("serve", help="serve a registered model over HTTP: photos in, depth in metres out",
-                        formatter_class=fmt)
+                        formatter_class=FMT)
     sv.add_argument("variant", choices=VARIANTS)
     sv.add_argument("--alias", default="champion", help="registry alias of the version to serve")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=5001)
     sv.set_defaults(fn=_cmd_serve)
 
-    u = sub.add_parser("ui", help="the MLflow UI on this project's tracking store", formatter_class=fmt)
+
+def _review_verbs(sub: Any) -> None:
+    """``gate``, ``seeds``, ``promote``, ``ui``: judge and compare results."""
+    g = sub.add_parser("gate", help="paired bootstrap of test metrics vs a baseline revision as Markdown; exit 1 "
+                                    "on regression, 2 when no comparison can be made", formatter_class=FMT)
+    g.add_argument("--baseline", default=None, help="git revision (default: the merge base with main)")
+    g.add_argument("--output", help="also write the Markdown table to this file")
+    g.add_argument("--strict", action="store_true", help="fail (exit 1) on an inconclusive metric too")
+    g.set_defaults(fn=_cmd_gate)
+    sd = sub.add_parser("seeds", help="train and evaluate a variant with n seeds -> reports/seeds/<variant>.json "
+                                      "(the gate's tolerance with gate.tolerance: seeds)", formatter_class=FMT)
+    sd.add_argument("variant", choices=VARIANTS)
+    sd.add_argument("--n", type=int, default=3, help="number of seeds: train.<variant>.seed + 0 .. n-1")
+    sd.add_argument("--scratch", help="a folder to keep the seeds' models and reports in (without it: a temporary one)")
+    sd.set_defaults(fn=_cmd_seeds)
+    pm = sub.add_parser("promote", help="move the registry alias @champion to @candidate if the gate passes",
+                        formatter_class=FMT)
+    pm.add_argument("variant", choices=VARIANTS)
+    pm.add_argument("--baseline", default=None, help="git revision for the gate (default: merge base with main)")
+    pm.set_defaults(fn=_cmd_promote)
+    u = sub.add_parser("ui", help="the MLflow UI on this project's tracking store", formatter_class=FMT)
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=5000)
     u.set_defaults(fn=_cmd_ui)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb."""
+    p = argparse.ArgumentParser(prog="depthpipe", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"depthpipe {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="VERB")
+    for add in (_pipeline_verbs, _model_verbs, _review_verbs):
+        add(sub)
     return p
 
 
