@@ -30,8 +30,9 @@ repro: venv
 params: venv
 	$(BIN)/depthpipe params $(if $(RECIPE),--recipe $(RECIPE))
 
+# two workers, one core and one torch thread each; the tests of the end-to-end tiny project stay on one worker
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"

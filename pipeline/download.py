@@ -15,8 +15,8 @@ def main(params: Params, workspace: Path) -> None:
     out = workspace / "data" / "raw"
     summary = materialise_source(params.data, workspace, out)
     write_json_atomic(out / "source.json", summary)
-    tags = tracking.stage_tags("download", None, summary["source"], summary["labeled_sha256"])
-    counts = {k: summary[k] for k in ("frames", "train", "test", "labeled_bytes")}
+    tags = tracking.stage_tags("download", None, summary["source"], summary["data_sha256"])
+    counts = {k: summary[k] for k in ("frames", "train", "test", "data_bytes")}
     tracking.log_stage("download", flatten({"data": params.data}), counts, tags, [out / "source.json"])
     print(f"download: {summary['source']}, {summary['frames']} frames -> {out}")
 

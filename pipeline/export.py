@@ -16,7 +16,8 @@ def main(params: Params, workspace: Path) -> None:
     card = export_model(workspace / "models" / variant, workspace / "exports" / variant, images, cfg.tolerance,
                         cfg.opset, metrics_path=workspace / "metrics" / f"{variant}.json",
                         summary_path=workspace / "reports" / "eval" / variant / "summary.json",
-                        register=cfg.register_model, workspace=workspace, gate=params.gate)
+                        register=cfg.register_model, workspace=workspace, gate=params.gate,
+                        onnx=cfg.onnx)
     print(f"export {variant}: parity {card.get('parity')}; registry {card.get('registry')}")
 
 

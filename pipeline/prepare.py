@@ -15,7 +15,7 @@ def main(params: Params, workspace: Path) -> None:
 
     raw, prepared = workspace / "data" / "raw", workspace / "data" / "prepared"
     source = read_json(raw / SOURCE_JSON, "the download stage's output")
-    sha = source.get("labeled_sha256") or source.get("data_sha256", "")
+    sha = source["data_sha256"]
     with open_raw(raw, source["source"]) as frames:
         summary = prepare_source(frames, workspace / params.data.class_mapping, prepared, params.prepare,
                                  source_sha256=sha, source=source.get("source", ""))

@@ -28,6 +28,20 @@ import pytest
 import depthpipe  # noqa: F401  (sets the quiet environment: depthpipe.env)
 
 os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest workers on the 2 cores: one torch thread each (and in every stage they start),
+    # or their thread pools fight over the cores (a tenfold slowdown, measured)
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (`--dist loadgroup`)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module's tests share one xdist worker (so its module-scoped fixtures are built once), unless they name a
+    group of their own (the end-to-end modules share ``tiny_project``)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
 
 REPO = Path(__file__).resolve().parents[1]
 CLASS_MAPPING = REPO / "data" / "classMapping40.mat"

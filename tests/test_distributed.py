@@ -208,12 +208,13 @@ def test_pipeline_train_stage_under_torchrun_with_two_cpu_processes(tmp_path, ti
     client = MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
     exp = client.get_experiment_by_name("depthpipe")
     runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 1, [r.data.tags for r in runs]
-    run = runs[0]
+    stages = sorted(r.data.tags["depthpipe.stage"] for r in runs)
+    assert stages == ["pipeline", "train"], [r.data.tags for r in runs]  # one train run under its pipeline run
+    run = next(r for r in runs if r.data.tags["depthpipe.stage"] == "train")
     assert run.info.run_id == config["mlflow_run_id"] and run.info.status == "FINISHED"
     assert run.data.tags["depthpipe.stage"] == "train" and run.data.tags["depthpipe.pipeline_run"] == "ddp-test"
     p = run.data.params
     assert p["effective_batch_size"] == "4" and p["world_size"] == "2"
     assert float(p["effective_lr"]) == pytest.approx(5e-4)
     assert p["steps_per_epoch"] == "2" and p["data.train_frames"] == "11"
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1, 2]

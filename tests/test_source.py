@@ -65,7 +65,7 @@ def test_synthetic_is_deterministic_and_nyu_readable(tmp_path: Path) -> None:
     b = materialise_source(_data(), tmp_path, tmp_path / "b", progress=False)
     assert a == b
     assert a["source"] == "synthetic" and a["frames"] == 6 and (a["train"], a["test"]) == (5, 1)
-    assert a["labeled_sha256"] == sha256_file(tmp_path / "a" / "labeled.mat")
+    assert a["data_sha256"] == sha256_file(tmp_path / "a" / "labeled.mat")
     assert a["splits_sha256"] == sha256_file(tmp_path / "a" / "splits.mat")
     assert (tmp_path / "a" / "labeled.mat").read_bytes() == (tmp_path / "b" / "labeled.mat").read_bytes()
     lut, names40, names894 = load_class_mapping(MAPPING)
@@ -102,7 +102,7 @@ def test_file_source_copies(small_nyu: Path, tmp_path: Path) -> None:
     src = small_nyu / "data" / "small.mat"
     assert s["source"] == "file" and s["frames"] == 4 and (s["train"], s["test"]) == (3, 1)
     assert s["file"] == "data/small.mat" and s["splits_file"] == "data/splits.mat"
-    assert s["labeled_sha256"] == sha256_file(src) == sha256_file(out / "labeled.mat")
+    assert s["data_sha256"] == sha256_file(src) == sha256_file(out / "labeled.mat")
     assert (out / "splits.mat").read_bytes() == (small_nyu / "data" / "splits.mat").read_bytes()
     assert not os.path.samefile(src, out / "labeled.mat")  # a user's file is copied, never hard-linked
     # again: replaces the outputs atomically, leaves no temporaries
@@ -140,7 +140,7 @@ def test_nyu_source_downloads_then_reuses(small_nyu: Path, tmp_path: Path, file_
     file_server.cut_next = 1  # the first transfer breaks half-way
     s = materialise_source(data, small_nyu, out, progress=False)
     assert s["source"] == "nyu" and s["url"] == url and s["frames"] == 4
-    assert s["labeled_sha256"] == sha == sha256_file(out / "labeled.mat")
+    assert s["data_sha256"] == sha == sha256_file(out / "labeled.mat")
     cached = small_nyu / "cache" / "nyu_depth_v2_labeled.mat"
     assert cached.read_bytes() == blob
     assert os.path.samefile(cached, out / "labeled.mat")  # our own download cache: hard-linked

@@ -100,9 +100,9 @@ def test_training_writes_model_config_history_plot_and_mlflow_run(variant: str, 
     assert run.data.params["prepare.input_size"] == "[64, 96]"
     assert run.data.params["precision"] == config["precision"] == run.data.tags["depthpipe.precision"]
     client = MlflowClient(tracking_uri=t.tracking_uri)
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")] == [1, 2]
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.json", "history.csv", "loss.png"}
-    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["prepared-train"]
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["synthetic-train"]  # named for the source it came from
 
 
 # ------------------------------------------------------------------------------------------- determinism
@@ -163,7 +163,7 @@ def test_interrupted_run_resumes_to_the_same_weights(trained, train_tiny, tiny_p
     assert [r.info.run_id for r in runs] == [interrupted_run]
     assert runs[0].info.status == "FINISHED"
     client = MlflowClient(tracking_uri=store)
-    assert [m.step for m in client.get_metric_history(interrupted_run, "train_loss")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(interrupted_run, "train/loss")] == [1, 2]
     assert len(runs[0].inputs.dataset_inputs) == 1
 
 

@@ -242,6 +242,7 @@ class ExportConfig(Section):
     tolerance: NonNegativeFloat
     opset: Annotated[int, Field(ge=13, le=23)]
     parity_frames: PositiveInt
+    onnx: bool
     register_model: Annotated[bool, Field(alias="register")]
 
 

@@ -2,8 +2,9 @@
 
 ``exports/<variant>/``
     ``model.pt2``    ``torch.export`` program of :class:`DepthInMetres` (``torch.export.load(...).module()``);
-    ``model.onnx``   the same graph through the dynamo ONNX exporter (weights inside the file);
-    ``export.json``  parity of both formats against the eager model, the tolerance, pass/fail and the model card.
+    ``model.onnx``   the same graph through the dynamo ONNX exporter (weights inside the file), unless
+                     ``export.onnx`` is false (the ``.pt2`` is what the registry serves);
+    ``export.json``  parity of each format against the eager model, the tolerance, pass/fail and the model card.
 
 Both graphs take ``float32 RGB in [0, 1], NCHW`` at the trained input size with a dynamic batch dimension,
 apply the model's own ImageNet normalisation, and return depth in metres ``(N,1,H,W)`` at the input
@@ -100,18 +101,22 @@ def export_onnx(program: torch.export.ExportedProgram, path: Path, opset: int) -
         raise DepthpipeError(f"{path.name}: exported ONNX model fails onnx.checker ({str(exc).splitlines()[0]})") from None
 
 
-def parity(eager: nn.Module, pt2_path: Path, onnx_path: Path, images: np.ndarray, batch_size: int = PARITY_BATCH
-           ) -> dict[str, Any]:
-    """Max |eager - exported| in metres for both formats over ``images`` (N,H,W,3) uint8, run in batches."""
-    pt2, sess = load_pt2(pt2_path), onnx_session(onnx_path)
+def parity(eager: nn.Module, pt2_path: Path, onnx_path: Path | None, images: np.ndarray,
+           batch_size: int = PARITY_BATCH) -> dict[str, Any]:
+    """Max |eager - exported| in metres for each format (ONNX when ``onnx_path``) over ``images`` (N,H,W,3)
+    uint8, run in batches."""
+    pt2 = load_pt2(pt2_path)
+    sess = onnx_session(onnx_path) if onnx_path is not None else None
     x_all = images_to_tensor(images)
-    diffs, sizes = {"pt2": 0.0, "onnx": 0.0}, []
+    diffs, sizes = {"pt2": 0.0, **({"onnx": 0.0} if sess is not None else {})}, []
     with torch.no_grad():
         for start in range(0, len(x_all), batch_size):
             x = x_all[start : start + batch_size]
             sizes.append(int(x.shape[0]))
             ref = eager(x).numpy()
-            outputs = {"pt2": pt2(x).numpy(), "onnx": sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]}
+            outputs = {"pt2": pt2(x).numpy()}
+            if sess is not None:
+                outputs["onnx"] = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
             for name, out in outputs.items():
                 if out.shape != ref.shape:
                     raise DepthpipeError(f"{name} output shape {tuple(out.shape)} != eager {tuple(ref.shape)} "
@@ -121,8 +126,10 @@ def parity(eager: nn.Module, pt2_path: Path, onnx_path: Path, images: np.ndarray
     return {"max_abs_diff_m": diffs, "frames": int(len(x_all)), "batch_sizes": sizes}
 
 
-def _export_files(wrapped: DepthInMetres, images: np.ndarray, pt2: Path, onnx_path: Path, opset: int, where: Path) -> None:
-    """Write the ``.pt2`` and ``.onnx`` of ``wrapped`` (a one-line error naming the step that failed)."""
+def _export_files(wrapped: DepthInMetres, images: np.ndarray, pt2: Path, onnx_path: Path | None, opset: int,
+                  where: Path) -> None:
+    """Write the ``.pt2`` and (with ``onnx_path``) the ``.onnx`` of ``wrapped`` (a one-line error naming the step
+    that failed)."""
     reps = -(-EXAMPLE_BATCH // len(images))
     example = images_to_tensor(np.concatenate([images] * reps)[:EXAMPLE_BATCH])
     try:
@@ -131,6 +138,8 @@ def _export_files(wrapped: DepthInMetres, images: np.ndarray, pt2: Path, onnx_pa
     except Exception as exc:
         raise DepthpipeError(f"{where}: torch.export failed ({type(exc).__name__}: "
                              f"{(str(exc).strip().splitlines() or [''])[0]})") from None
+    if onnx_path is None:
+        return
     try:
         export_onnx(program, onnx_path, opset)
     except DepthpipeError:
@@ -147,12 +156,14 @@ def _report(config: dict[str, Any], wrapped: DepthInMetres, checked: dict[str, A
 
     diffs = checked["max_abs_diff_m"]
     dynamic = {"batch": [1, MAX_BATCH]}
+    formats: dict[str, Any] = {"pt2": {"torch": torch.__version__.split("+")[0], "dynamic_dims": dynamic}}
+    if "onnx" in diffs:
+        formats["onnx"] = {"opset": int(opset), "onnxruntime": ort.__version__, "provider": "CPUExecutionProvider",
+                           "dynamic_dims": dynamic}
     return {
         "variant": config["variant"],
-        "files": {"pt2": PT2_FILE, "onnx": ONNX_FILE},
-        "formats": {"pt2": {"torch": torch.__version__.split("+")[0], "dynamic_dims": dynamic},
-                    "onnx": {"opset": int(opset), "onnxruntime": ort.__version__, "provider": "CPUExecutionProvider",
-                             "dynamic_dims": dynamic}},
+        "files": {name: {"pt2": PT2_FILE, "onnx": ONNX_FILE}[name] for name in formats},
+        "formats": formats,
         "parity": {"max_abs_diff_m": {k: significant(v) for k, v in sorted(diffs.items())}, "frames": checked["frames"],
                    "batch_sizes": checked["batch_sizes"], "export_example_batch": EXAMPLE_BATCH},
         "tolerance_m": float(tolerance),
@@ -172,13 +183,14 @@ def _check_images(images: np.ndarray, config: dict[str, Any], model_dir: Path) -
 
 def export_model(model_dir: Path, out_dir: Path, parity_images: np.ndarray, tolerance: float, opset: int,
                  metrics_path: Path | None = None, summary_path: Path | None = None, register: bool = False,
-                 parity_batch: int = PARITY_BATCH, workspace: Path | None = None, gate: Any = None) -> dict[str, Any]:
+                 parity_batch: int = PARITY_BATCH, workspace: Path | None = None, gate: Any = None,
+                 onnx: bool = True) -> dict[str, Any]:
     """Export ``model_dir`` to ``out_dir`` (see the module docstring); returns the ``export.json`` content, plus
     ``registry`` (name, version, alias, run id, model URI) when registered.
 
     ``metrics_path`` / ``summary_path``: the evaluate stage's metrics file and summary (test metrics for the
     card; the baseline that decides ``@candidate``); ``workspace`` and ``gate``: the per-frame evidence and the
-    gate settings a new version must pass against ``@champion``. Raises :class:`DepthpipeError` (after writing
+    gate settings a new version must pass against ``@champion``; ``onnx``: also write and check ``model.onnx``. Raises :class:`DepthpipeError` (after writing
     ``export.json`` with ``passed: false``) when a format differs from the eager model beyond ``tolerance`` m.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -190,7 +202,7 @@ def export_model(model_dir: Path, out_dir: Path, parity_images: np.ndarray, tole
     metrics = finite_json(read_json(metrics_path, "the evaluate stage's output")) if metrics_path else None
     out_dir.mkdir(parents=True, exist_ok=True)
     with StagedFiles() as staged:
-        pt2, onnx_path = staged.path(out_dir / PT2_FILE), staged.path(out_dir / ONNX_FILE)
+        pt2, onnx_path = staged.path(out_dir / PT2_FILE), staged.path(out_dir / ONNX_FILE) if onnx else None
         _export_files(wrapped, images, pt2, onnx_path, opset, model_dir)
         # batches of parity_batch (and a remainder), or of 1 with fewer frames: never only the example's 2
         checked = parity(wrapped, pt2, onnx_path, images, parity_batch if len(images) >= parity_batch else 1)
@@ -209,6 +221,8 @@ def export_model(model_dir: Path, out_dir: Path, parity_images: np.ndarray, tole
                   "export.parity_frames": len(images)}
         registry = log_export(config, report, pt2.parent, summary, register, logged, workspace, gate)
         staged.commit()
+    if not onnx:
+        (out_dir / ONNX_FILE).unlink(missing_ok=True)  # a former export's file would not match this one
     return {**report, **({"registry": registry} if registry else {})}
 
 

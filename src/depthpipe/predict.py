@@ -83,7 +83,8 @@ def make_runner(model_dir: Path, backend: str) -> Callable[[torch.Tensor], np.nd
     if backend == "onnx":
         path = model_dir / ONNX_FILE
         if not path.exists():
-            raise DepthpipeError(f"{path}: not found (run the export stage first)")
+            raise DepthpipeError(f"{path}: not found (run the export stage first; with export.onnx: false, "
+                                 "use --backend pt2)")
         sess = onnx_session(path)
         return lambda x: sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
     if backend == "pt2":

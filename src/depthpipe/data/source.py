@@ -73,7 +73,7 @@ def materialise_source(data: DataConfig, workspace: str | os.PathLike[str], out_
 
     Relative paths in ``data`` are resolved against ``workspace``. ``workers`` (synthetic only; default
     :func:`default_workers`) never changes the bytes written. The summary (for ``out_dir/source.json``) holds
-    ``source``, ``frames``, ``train``/``test`` sizes, the sha256 and size of both outputs and where they came
+    ``source``, ``frames``, ``train``/``test`` sizes, the sha256 and size of the data file (``data_sha256``, ``data_bytes``, as every source has them), the splits' sha256 and where they came
     from (``url``, ``file`` and ``splits_file`` as written in the params, or the ``synthetic`` settings); it
     depends only on the inputs, not on the machine or the paths.
     """
@@ -94,8 +94,8 @@ def materialise_source(data: DataConfig, workspace: str | os.PathLike[str], out_
         "frames": n_frames,
         "train": int(train.size),
         "test": int(test.size),
-        "labeled_sha256": labeled_sha or sha256_file(labeled),
-        "labeled_bytes": labeled.stat().st_size,
+        "data_sha256": labeled_sha or sha256_file(labeled),
+        "data_bytes": labeled.stat().st_size,
         "splits_sha256": sha256_file(splits),
     })
     return summary
