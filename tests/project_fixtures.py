@@ -11,8 +11,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COPY = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "conf", "pipeline", "src",
-        "data/splits.mat", "data/classMapping40.mat", "data/external/README.md"]
+COPY = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots_offline.html", "conf",
+        "pipeline", "src", "data/splits.mat", "data/classMapping40.mat", "data/external/README.md"]
 
 
 def copy_project(dest: Path) -> Path:

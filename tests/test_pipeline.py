@@ -162,6 +162,15 @@ def test_data_file_is_tracked_by_content(project):
         _run(_dvc("repro", "download"), root, env)
 
 
+def test_plots_render_offline(project):
+    """``dvc plots show`` writes a page with vega inlined (.dvc/plots_offline.html), not loaded from a CDN."""
+    root, env, _ = project
+    _run(_dvc("plots", "show", "-o", str(root / "plots_out")), root, env)
+    page = (root / "plots_out" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "/* vega-embed 6.18.2 */" in page
+    assert {f"vegaEmbed('#{name}'" in page for name in ("loss_densedepth", "validation_abs_rel")} == {True}
+
+
 def test_bad_params_stop_the_first_stage_before_any_data(tmp_path):
     """One line naming the key, exit 1, nothing written: the download stage checks every section."""
     root = copy_project(tmp_path / "repo")

@@ -4,7 +4,9 @@ fresh clone pull every output and retrain nothing."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import sqlite3
 import time
@@ -31,15 +33,20 @@ def _snapshot(root: Path) -> dict[str, str]:
             if p.is_file() and not str(p.relative_to(root)).startswith(NOT_WORKSPACE)}
 
 
-def _exp_runs(root: Path) -> dict[str, list[tuple[str, str]]]:
-    """``{experiment name: [(stage, status), ...]}`` of the MLflow store's stage runs."""
+def _store_rows(root: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    """The rows of one query on the workspace's MLflow store (``mlflow.db``)."""
     con = sqlite3.connect(root / "mlflow.db")
     try:
-        rows = con.execute("select t.value, s.value, r.status from runs r "
-                           "join tags t on t.run_uuid = r.run_uuid and t.key = 'dvc.exp_name' "
-                           "join tags s on s.run_uuid = r.run_uuid and s.key = 'dvc.stage'").fetchall()
+        return con.execute(sql, args).fetchall()
     finally:
         con.close()
+
+
+def _exp_runs(root: Path) -> dict[str, list[tuple[str, str]]]:
+    """``{experiment name: [(stage, status), ...]}`` of the MLflow store's stage runs."""
+    rows = _store_rows(root, "select t.value, s.value, r.status from runs r "
+                       "join tags t on t.run_uuid = r.run_uuid and t.key = 'dvc.exp_name' "
+                       "join tags s on s.run_uuid = r.run_uuid and s.key = 'dvc.stage'")
     out: dict[str, list[tuple[str, str]]] = {}
     for exp, stage, status in rows:
         out.setdefault(exp, []).append((stage, status))
@@ -81,44 +88,41 @@ def test_queued_experiments_run_apart_and_all_log(team) -> None:
 
 def _final_train_losses(root: Path) -> dict[str, float]:
     """``{experiment name: last train/loss}`` of the store's train runs."""
-    con = sqlite3.connect(root / "mlflow.db")
-    try:
-        rows = con.execute("select t.value, m.value from metrics m "
-                           "join tags t on t.run_uuid = m.run_uuid and t.key = 'dvc.exp_name' "
-                           "where m.key = 'train/loss' order by m.step").fetchall()
-    finally:
-        con.close()
+    rows = _store_rows(root, "select t.value, m.value from metrics m "
+                       "join tags t on t.run_uuid = m.run_uuid and t.key = 'dvc.exp_name' "
+                       "where m.key = 'train/loss' order by m.step")
     return dict(rows)
 
 
 def test_a_temp_experiment_leaves_the_parent_alone(team) -> None:
     """A ``--temp`` experiment into another MLflow experiment: the parent's files stay as they are, the MLflow
-    experiment name is no param (only the stage asked for runs: the grid changes pictures only), its run hangs
-    under one pipeline run there, and ``dvc exp show`` lists it with its param and metrics."""
+    experiment name is no param (only the stage asked for runs), its run hangs under one pipeline run there, and
+    ``dvc exp show --only-changed`` fits a terminal: the changed param and the headline metrics it moved."""
     root, env, _ = team
     before = _snapshot(root)
-    res = run(dvc("exp", "run", "--temp", "-n", "grid2", "evaluate@densedepth", "-S", "recipe=tiny",
-                  "-S", "evaluate.grid_frames=2"), root, env | {"MLFLOW_EXPERIMENT_NAME": "other"})
-    assert ran_stages(res) == {"evaluate@densedepth"}, res.stdout
+    res = run(dvc("exp", "run", "--temp", "-n", "tta", "evaluate@semantic_booster", "-S", "recipe=tiny",
+                  "-S", "evaluate.flip_tta=true"), root, env | {"MLFLOW_EXPERIMENT_NAME": "other"})
+    assert ran_stages(res) == {"evaluate@semantic_booster"}, res.stdout
     assert _snapshot(root) == before
-    assert sorted(_exp_runs(root)["grid2"]) == [("evaluate@densedepth", "FINISHED")]
+    assert sorted(_exp_runs(root)["tta"]) == [("evaluate@semantic_booster", "FINISHED")]
     runs = _experiment_runs(root, "other")
     assert sorted(runs.values()) == [("evaluate", True), ("pipeline", False)], runs
-    show = json.dumps(json.loads(run(dvc("exp", "show", "--json"), root, env).stdout))
-    assert '"grid2"' in show and "grid_frames" in show and "delta1" in show
+    table = list(csv.DictReader(io.StringIO(run(dvc("exp", "show", "--only-changed", "--csv"), root, env).stdout)))
+    columns = set(table[0])
+    headline = {f"metrics/semantic_booster.json:standard.{m}" for m in ("abs_rel", "rmse", "delta1")}
+    assert "evaluate.flip_tta" in columns and headline <= columns, sorted(columns)
+    assert len(columns) < 40 and not any("baseline" in c for c in columns), sorted(columns)
+    tta = next(row for row in table if row["Experiment"] == "tta")
+    assert tta["evaluate.flip_tta"] == "True"
 
 
 def _experiment_runs(root: Path, experiment: str) -> dict[str, tuple[str, bool]]:
     """``{run id: (stage, under that experiment's pipeline run)}`` of one MLflow experiment."""
-    con = sqlite3.connect(root / "mlflow.db")
-    try:
-        rows = con.execute("select r.run_uuid, s.value, p.value from runs r "
-                           "join experiments e on e.experiment_id = r.experiment_id and e.name = ? "
-                           "join tags s on s.run_uuid = r.run_uuid and s.key = 'depthpipe.stage' "
-                           "left join tags p on p.run_uuid = r.run_uuid and p.key = 'mlflow.parentRunId'",
-                           (experiment,)).fetchall()
-    finally:
-        con.close()
+    rows = _store_rows(root, "select r.run_uuid, s.value, p.value from runs r "
+                       "join experiments e on e.experiment_id = r.experiment_id and e.name = ? "
+                       "join tags s on s.run_uuid = r.run_uuid and s.key = 'depthpipe.stage' "
+                       "left join tags p on p.run_uuid = r.run_uuid and p.key = 'mlflow.parentRunId'",
+                       (experiment,))
     parents = {run_id for run_id, stage, _ in rows if stage == "pipeline"}
     return {run_id: (stage, parent in parents) for run_id, stage, parent in rows}
 
