@@ -133,7 +133,7 @@ def test_parity_files_and_model_card(exported):
 
 
 def test_dynamic_batch_pt2_and_onnx(exported):
-    from depthpipe.export import images_to_tensor, load_pt2, onnx_session
+    from depthpipe.runtimes import images_to_tensor, load_pt2, onnx_session
 
     _, model_dir, out_dir, frames, _, _ = exported
     pt2 = load_pt2(out_dir / "model.pt2")

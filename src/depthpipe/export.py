@@ -30,10 +30,11 @@ from torch import Tensor, nn
 from depthpipe.errors import DepthpipeError
 from depthpipe.io import StagedFiles, read_json, write_json_atomic
 from depthpipe.model_card import finite_json, model_card, normalisation_of, significant
-from depthpipe.runtimes import INPUT_NAME, OUTPUT_NAME, images_to_tensor, load_pt2, onnx_session
+from depthpipe.runtimes import INPUT_NAME, OUTPUT_NAME, format_runner, images_to_tensor
 
 PT2_FILE = "model.pt2"
 ONNX_FILE = "model.onnx"
+FORMAT_FILES = {"pt2": PT2_FILE, "onnx": ONNX_FILE}  # what each exported format is called in exports/<variant>/
 EXPORT_JSON = "export.json"
 EXAMPLE_BATCH = 2  # batch of the export example; parity runs in batches of PARITY_BATCH (and a remainder)
 PARITY_BATCH = 3
@@ -105,19 +106,18 @@ def parity(eager: nn.Module, pt2_path: Path, onnx_path: Path | None, images: np.
            batch_size: int = PARITY_BATCH) -> dict[str, Any]:
     """Max |eager - exported| in metres for each format (ONNX when ``onnx_path``) over ``images`` (N,H,W,3)
     uint8, run in batches."""
-    pt2 = load_pt2(pt2_path)
-    sess = onnx_session(onnx_path) if onnx_path is not None else None
+    runners = {"pt2": format_runner(pt2_path, "pt2")}
+    if onnx_path is not None:
+        runners["onnx"] = format_runner(onnx_path, "onnx")
     x_all = images_to_tensor(images)
-    diffs, sizes = {"pt2": 0.0, **({"onnx": 0.0} if sess is not None else {})}, []
+    diffs, sizes = dict.fromkeys(runners, 0.0), []
     with torch.no_grad():
         for start in range(0, len(x_all), batch_size):
             x = x_all[start : start + batch_size]
             sizes.append(int(x.shape[0]))
             ref = eager(x).numpy()
-            outputs = {"pt2": pt2(x).numpy()}
-            if sess is not None:
-                outputs["onnx"] = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
-            for name, out in outputs.items():
+            for name, runner in runners.items():
+                out = runner(x)
                 if out.shape != ref.shape:
                     raise DepthpipeError(f"{name} output shape {tuple(out.shape)} != eager {tuple(ref.shape)} "
                                          f"for a batch of {x.shape[0]}")
@@ -162,7 +162,7 @@ def _report(config: dict[str, Any], wrapped: DepthInMetres, checked: dict[str, A
                            "dynamic_dims": dynamic}
     return {
         "variant": config["variant"],
-        "files": {name: {"pt2": PT2_FILE, "onnx": ONNX_FILE}[name] for name in formats},
+        "files": {name: FORMAT_FILES[name] for name in formats},
         "formats": formats,
         "parity": {"max_abs_diff_m": {k: significant(v) for k, v in sorted(diffs.items())}, "frames": checked["frames"],
                    "batch_sizes": checked["batch_sizes"], "export_example_batch": EXAMPLE_BATCH},

@@ -77,28 +77,16 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 
 def make_runner(model_dir: Path, backend: str) -> Callable[[torch.Tensor], np.ndarray]:
     """``(N,3,h,w) float32 [0,1] -> (N,1,h,w) metres`` with the ONNX or pt2 file of an export directory."""
-    from depthpipe.export import ONNX_FILE, PT2_FILE
-    from depthpipe.runtimes import INPUT_NAME, OUTPUT_NAME, load_pt2, onnx_session
+    from depthpipe.export import FORMAT_FILES
+    from depthpipe.runtimes import format_runner
 
-    if backend == "onnx":
-        path = model_dir / ONNX_FILE
-        if not path.exists():
-            raise DepthpipeError(f"{path}: not found (run the export stage first; with export.onnx: false, "
-                                 "use --backend pt2)")
-        sess = onnx_session(path)
-        return lambda x: sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
-    if backend == "pt2":
-        path = model_dir / PT2_FILE
-        if not path.exists():
-            raise DepthpipeError(f"{path}: not found (run the export stage first)")
-        module = load_pt2(path)
-
-        def run(x: torch.Tensor) -> np.ndarray:
-            with torch.no_grad():
-                return module(x).numpy()
-
-        return run
-    raise DepthpipeError(f"predict: backend must be onnx or pt2 (got {backend!r})")
+    if backend not in FORMAT_FILES:
+        raise DepthpipeError(f"predict: backend must be onnx or pt2 (got {backend!r})")
+    path = model_dir / FORMAT_FILES[backend]
+    if not path.exists():
+        hint = "; with export.onnx: false, use --backend pt2" if backend == "onnx" else ""
+        raise DepthpipeError(f"{path}: not found (run the export stage first{hint})")
+    return format_runner(path, backend)
 
 
 def predict_array(

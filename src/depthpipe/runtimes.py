@@ -44,3 +44,20 @@ def onnx_session(path: str | os.PathLike[str]) -> Any:
         return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise DepthpipeError(f"{path}: cannot load ONNX model ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def format_runner(path: str | os.PathLike[str], fmt: str) -> Callable[[Tensor], np.ndarray]:
+    """``(N,3,h,w) float32 [0,1] -> (N,1,h,w)`` numpy, with the ``.pt2`` program (``fmt`` pt2) or the ONNX Runtime
+    session (``fmt`` onnx) of ``path``."""
+    if fmt == "onnx":
+        sess = onnx_session(path)
+        return lambda x: sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+    if fmt == "pt2":
+        module = load_pt2(path)
+
+        def run(x: Tensor) -> np.ndarray:
+            with torch.no_grad():
+                return module(x).numpy()
+
+        return run
+    raise DepthpipeError(f"{path}: exported format must be onnx or pt2 (got {fmt!r})")
