@@ -30,9 +30,10 @@ repro: venv
 params: venv
 	$(BIN)/depthpipe params $(if $(RECIPE),--recipe $(RECIPE))
 
-# two workers, one core and one torch thread each; the tests of the end-to-end tiny project stay on one worker
+# two workers, one core and one torch thread each; the tests of the end-to-end tiny project stay on one worker;
+# the 25 slowest tests are listed at the end (CI logs show where the time goes)
 test: venv
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"

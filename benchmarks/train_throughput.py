@@ -32,7 +32,8 @@ from depthpipe.precision import native_bf16_cpu
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}  # dense, no sparsity
 PAPER_MODELS = {
     "densedepth": {"decoder_width": 1.0, "encoder_weights": "none"},
-    "semantic_booster": {"backbone": "resnet50", "encoder_weights": "none", "lsu": True, "num_classes": 40},
+    "semantic_booster": {"backbone": "resnet50", "encoder_weights": "none", "lsu": True, "num_classes": 40,
+                         "decoder_width": 1.0},
 }
 CPU_MODES = ("fp32", "fp32-cl", "bf16", "bf16-cl")
 

@@ -15,7 +15,7 @@ from depthpipe.models import MODEL_NAMES, build_loss, build_model, count_paramet
 from depthpipe.models.layers import LateralSharingUnit, Normalize, cached_weights_path
 
 DD = {"decoder_width": 0.5, "encoder_weights": "none"}
-SB = {"backbone": "resnet18", "encoder_weights": "none", "lsu": True, "num_classes": 40}
+SB = {"backbone": "resnet18", "encoder_weights": "none", "lsu": True, "num_classes": 40, "decoder_width": 0.5}
 PARAMS = {"densedepth": DD, "semantic_booster": SB}
 LOSS = {
     "densedepth": {"w_ssim": 1.0, "w_grad": 1.0, "w_l1": 0.1, "ssim_range": 10.0},
@@ -85,13 +85,23 @@ def test_densedepth_param_counts() -> None:
     assert half < full
 
 
+def test_booster_decoder_width_scales_the_decoder_only() -> None:
+    full = build_model("semantic_booster", {**SB, "decoder_width": 1.0})
+    half = build_model("semantic_booster", SB)
+    encoder = lambda m: sum(p.numel() for n, p in m.named_parameters() if ".layer" in n or ".stem" in n)  # noqa: E731
+    assert encoder(full) == encoder(half)
+    assert full.depth_branch.bring_up[0].out_channels == 512 and half.depth_branch.bring_up[0].out_channels == 256
+    out = half(torch.rand(1, 3, 64, 96))
+    assert out["depth"].shape == (1, 1, 32, 48) and out["semantic"].shape == (1, 40, 32, 48)
+
+
 def test_booster_without_lsu_has_no_lsu_params() -> None:
     with_lsu = build_model("semantic_booster", SB)
     without = build_model("semantic_booster", {**SB, "lsu": False})
     assert any(isinstance(m, LateralSharingUnit) for m in with_lsu.modules())
     assert not any(isinstance(m, LateralSharingUnit) for m in without.modules())
     assert not any("lsu" in n for n, _ in without.named_parameters())
-    assert count_parameters(with_lsu) - count_parameters(without) == 4 * (256 + 128)
+    assert count_parameters(with_lsu) - count_parameters(without) == 4 * (128 + 64)  # decoder_width 0.5
 
 
 def test_booster_without_lsu_branches_are_independent() -> None:

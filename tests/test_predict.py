@@ -19,7 +19,7 @@ from depthpipe.errors import DepthpipeError  # noqa: E402
 
 REAL = Path("/work/shared/nyu/real-test10.npz")
 INPUT_HW = (64, 96)
-SB_PARAMS = {"backbone": "resnet18", "encoder_weights": "none", "lsu": True, "num_classes": 40}
+SB_PARAMS = {"backbone": "resnet18", "encoder_weights": "none", "lsu": True, "num_classes": 40, "decoder_width": 0.5}
 TOL_M = 1.5e-3  # 1e-3 m ONNX parity + 0.5 mm PNG quantisation
 
 

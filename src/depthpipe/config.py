@@ -141,6 +141,7 @@ class SemanticBoosterModel(Section):
     encoder_weights: EncoderWeights
     lsu: bool
     num_classes: PositiveInt
+    decoder_width: Annotated[float, Field(ge=0.01, le=2.0)]
 
 
 class ModelsConfig(Section):

