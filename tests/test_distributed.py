@@ -29,7 +29,8 @@ from depthpipe.models import build_loss, build_model
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_PARAMS = {"densedepth": {"decoder_width": 0.25, "encoder_weights": "none"},
-                "semantic_booster": {"backbone": "resnet18", "encoder_weights": "none", "lsu": True, "num_classes": 40, "decoder_width": 0.5}}
+                "semantic_booster": {"backbone": "resnet18", "encoder_weights": "none", "lsu": True, "num_classes": 40,
+                                     "decoder_width": 0.5}}
 LOSS_WEIGHTS = {"densedepth": {"w_ssim": 1.0, "w_grad": 1.0, "w_l1": 0.1, "ssim_range": 10.0},
                 "semantic_booster": {"w_depth": 1.0, "w_semantic": 1.0, "w_grad": 1.0, "focal_alpha": 0.25,
                                      "focal_gamma": 2.0}}
