@@ -129,10 +129,11 @@ class PrepareConfig(Section):
 
 # ------------------------------------------------------------------------------------------------ models
 EncoderWeights = Annotated[str, Field(min_length=1, description="none | imagenet | <path to a state dict>")]
+DecoderWidth = Annotated[float, Field(ge=0.01, le=2.0, description="decoder channels, 1.0 = the paper's")]
 
 
 class DenseDepthModel(Section):
-    decoder_width: Annotated[float, Field(ge=0.01, le=2.0)]
+    decoder_width: DecoderWidth
     encoder_weights: EncoderWeights
 
 
@@ -141,7 +142,7 @@ class SemanticBoosterModel(Section):
     encoder_weights: EncoderWeights
     lsu: bool
     num_classes: PositiveInt
-    decoder_width: Annotated[float, Field(ge=0.01, le=2.0)]
+    decoder_width: DecoderWidth
 
 
 class ModelsConfig(Section):
