@@ -92,6 +92,28 @@ def _restore_torch_globals():
             torch.set_num_threads(before[1])
 
 
+MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _restore_mlflow_uris():
+    """``tracking.configure`` sets MLflow's process-wide tracking and registry URIs, and their environment
+    variables, outside any monkeypatch: later tests of the worker would log into this test's store (or, once its
+    folder is removed, fail on a deleted one). Give them back what they had."""
+    before = {key: os.environ.get(key) for key in MLFLOW_URI_ENV}
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread for a module: on a 2-core machine, oversubscribed OpenMP threads make small-input tests

@@ -63,7 +63,7 @@ def _start_queue(root: Path, env: dict[str, str], jobs: int) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=True)
 
 
-def _stop_workers(root: Path, env: dict[str, str], grace_s: float = 20) -> None:
+def _stop_workers(root: Path, env: dict[str, str], grace_s: float = 10) -> None:
     """Stop the queue's workers, and kill any that outlive ``grace_s``: dvc-task's idle monitor can ask a worker
     to shut down while its task still runs, and that worker then waits for work forever (seen here; the kind of
     race of treeverse/dvc-task#77)."""
