@@ -58,9 +58,12 @@ def _exp_runs(root: Path) -> dict[str, list[tuple[str, str]]]:
 
 def _start_queue(root: Path, env: dict[str, str], jobs: int) -> None:
     """``dvc queue start -j jobs``. Its workers are daemons that inherit the command's output: a captured pipe
-    would stay open (and the call blocked) for as long as they live."""
-    subprocess.run(dvc("queue", "start", "-j", str(jobs)), cwd=root, env=env, stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=True)
+    would stay open (and the call blocked) for as long as they live, so the output goes to a file."""
+    log = root / ".dvc" / "tmp" / "queue-start.log"
+    with log.open("w") as out:
+        res = subprocess.run(dvc("queue", "start", "-j", str(jobs)), cwd=root, env=env, stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=subprocess.STDOUT, timeout=300)
+    assert res.returncode == 0, f"dvc queue start failed ({res.returncode}):\n{log.read_text()[-4000:]}"
 
 
 def _stop_workers(root: Path, env: dict[str, str], grace_s: float = 10) -> None:
