@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,8 +39,15 @@ def project_env() -> dict[str, str]:
 
 def run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1200, ok: bool = True
         ) -> subprocess.CompletedProcess[str]:
-    """Run ``args`` in ``cwd``; with ``ok``, fail the test (showing the output) on a non-zero exit."""
-    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    """Run ``args`` in ``cwd``; with ``ok``, fail the test (showing the output) on a non-zero exit.
+
+    The output goes through temporary files, not pipes: a daemon the command leaves behind (``dvc queue start``'s
+    workers) inherits them, and a pipe would keep this call waiting for as long as that daemon lives."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        done = subprocess.run(args, cwd=cwd, env=env, stdout=out, stderr=err, text=True, timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        res = subprocess.CompletedProcess(args, done.returncode, out.read(), err.read())
     if ok:
         assert res.returncode == 0, f"{' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
     return res

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -56,16 +55,6 @@ def _exp_runs(root: Path) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def _start_queue(root: Path, env: dict[str, str], jobs: int) -> None:
-    """``dvc queue start -j jobs``. Its workers are daemons that inherit the command's output: a captured pipe
-    would stay open (and the call blocked) for as long as they live, so the output goes to a file."""
-    log = root / ".dvc" / "tmp" / "queue-start.log"
-    with log.open("w") as out:
-        res = subprocess.run(dvc("queue", "start", "-j", str(jobs)), cwd=root, env=env, stdin=subprocess.DEVNULL,
-                             stdout=out, stderr=subprocess.STDOUT, timeout=300)
-    assert res.returncode == 0, f"dvc queue start failed ({res.returncode}):\n{log.read_text()[-4000:]}"
-
-
 def _stop_workers(root: Path, env: dict[str, str], grace_s: float = 10) -> None:
     """Stop the queue's workers, and kill any that outlive ``grace_s``: dvc-task's idle monitor can ask a worker
     to shut down while its task still runs, and that worker then waits for work forever (seen here; the kind of
@@ -108,7 +97,7 @@ def test_queued_experiments_run_apart_and_all_log(team) -> None:
                 "-S", f"train.semantic_booster.seed={seed}"), root, env)
     # one parallel case, kept small: each experiment on one core (two torch processes spinning on the same
     # 2 cores slow each other down tenfold)
-    _start_queue(root, env | {"OMP_NUM_THREADS": "1"}, jobs=2)
+    run(dvc("queue", "start", "-j", "2"), root, env | {"OMP_NUM_THREADS": "1"})  # returns while the workers run on
     try:
         status = _wait_for_queue(root, env)
     finally:
