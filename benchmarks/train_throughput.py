@@ -8,8 +8,8 @@ Models: by default the ``models.<variant>`` settings, input size and batch of ``
 ``make repro`` trains); ``--paper`` uses the paper sizes (DenseDepth width 1.0, booster ResNet-50).
 Modes: ``fp32``; ``fp32-cl`` (channels_last); ``bf16`` (bf16 autocast); ``bf16-cl`` (both);
 ``bf16-cl-compile`` (plus ``torch.compile``). Each mode times full training steps (forward, the variant's own
-loss, backward, AdamW step) after warm-up; the figure is the median of ``--repeats`` measurements, and every
-mode's ratio to ``fp32`` is measured in the same run. FLOPs per image: ``torch.utils.flop_counter`` over one
+loss, backward, the trainer's fused AdamW step) after warm-up; the figure is the median of ``--repeats``
+measurements, and every mode's ratio to ``fp32`` is measured in the same run. FLOPs per image: ``torch.utils.flop_counter`` over one
 forward + backward. With ``--prepared`` batches come from the prepared HDF5 through the training DataLoader
 and the data wait is reported as a fraction of the step; otherwise batches are fixed tensors on the device.
 Run it alone: two torch processes on a 2-core machine slow each other down tenfold.
@@ -27,6 +27,7 @@ import torch
 
 from depthpipe.config import VARIANTS, load_config
 from depthpipe.models import build_loss, build_model
+from depthpipe.optim import make_optimizer
 from depthpipe.precision import native_bf16_cpu
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}  # dense, no sparsity
@@ -80,7 +81,7 @@ def measure(name: str, model_cfg: dict, loss_cfg: dict, hw: tuple[int, int], bat
     model = build_model(name, model_cfg).to(device)
     model = model.to(memory_format=torch.channels_last) if channels_last else model
     loss_fn = build_loss(name, loss_cfg, min_depth=0.1, max_depth=10.0)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = make_optimizer(model, "adamw", lr=1e-4, weight_decay=0.0)
     net = torch.compile(model) if mode.endswith("compile") else model
     source = _batches(prepared, batch_size, *hw, device)
 
