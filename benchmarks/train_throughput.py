@@ -10,8 +10,9 @@ Modes: ``fp32``; ``fp32-cl`` (channels_last); ``bf16`` (bf16 autocast); ``bf16-c
 ``bf16-cl-compile`` (plus ``torch.compile``). Each mode times full training steps (forward, the variant's own
 loss, backward, the trainer's fused AdamW step) after warm-up; the figure is the median of ``--repeats``
 measurements, and every mode's ratio to ``fp32`` is measured in the same run. FLOPs per image:
-``torch.utils.flop_counter`` over one forward + backward. With ``--prepared`` batches come from the prepared HDF5 through the training DataLoader
-and the data wait is reported as a fraction of the step; otherwise batches are fixed tensors on the device.
+``torch.utils.flop_counter`` over one forward + backward. With ``--prepared`` batches come from the prepared
+HDF5 through the training DataLoader and the data wait is reported as a fraction of the step; otherwise batches
+are fixed tensors on the device.
 Run it alone: two torch processes on a 2-core machine slow each other down tenfold.
 """
 

@@ -4,6 +4,7 @@ fresh clone pull every output and retrain nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -66,7 +67,9 @@ def _stop_workers(root: Path, env: dict[str, str], grace_s: float = 10) -> None:
         pids = [pid for pid in pids if _alive(pid)]
         time.sleep(0.5)
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+        if _alive(pid):  # checked again: it may have ended (and its number been reused) during the last sleep
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
