@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # the stage commands in dvc.yaml run `python`: the venv's
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv repro params test test-fast lock ui clean-venv
+.PHONY: venv repro params lint test test-fast lock ui clean-venv
 
 venv: $(STAMP)
 
@@ -30,9 +30,15 @@ repro: venv
 params: venv
 	$(BIN)/depthpipe params $(if $(RECIPE),--recipe $(RECIPE))
 
+# style and types (configured in pyproject.toml); `make test`, and so CI, runs it first
+lint: venv
+	$(BIN)/ruff check src tests pipeline benchmarks
+	$(BIN)/ruff format --check src tests pipeline benchmarks
+	$(BIN)/mypy
+
 # two workers, one core and one torch thread each; the tests of the end-to-end tiny project stay on one worker;
 # the 25 slowest tests are listed at the end (CI logs show where the time goes)
-test: venv
+test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 test-fast: venv

@@ -57,8 +57,9 @@ elif a["mode"] == "bare_zip":
     n = len(names) // 2
 elif a["mode"] == "prepare":
     from depthpipe.config import PrepareConfig
-    from depthpipe.data.frames import MatFrames, open_raw
-    from depthpipe.data.prepare import prepare_source
+    from depthpipe.data.sources.nyu_mat import MatFrames
+    from depthpipe.data.sources.raw_folder import open_raw
+    from depthpipe.data.prepared.build import prepare_source
     cfg = PrepareConfig(**a["cfg"])
     src = MatFrames(a["path"], a["splits"]) if a["splits"] else open_raw(Path(a["path"]).parent, "nyu50k_zip")
     s = prepare_source(src, Path(a["mapping"]), Path(a["out"]), cfg, progress=False)
@@ -71,7 +72,8 @@ print(json.dumps({"seconds": dt, "frames": n, "peak_rss_mib": rss / 1024}))
 THROUGHPUT = r"""
 import json, sys, time
 import torch
-from depthpipe.data.loader import EpochBatchSampler, PreparedBatches, augment_batch, make_loader, random_augment_params
+from depthpipe.training.loader import (
+    EpochBatchSampler, PreparedBatches, augment_batch, make_loader, random_augment_params)
 a = json.loads(sys.argv[1])
 torch.set_num_threads(1)
 ds = PreparedBatches(a["train_h5"])
@@ -93,16 +95,26 @@ print(json.dumps({"img_per_s": seen / (time.perf_counter() - t0), "shape": list(
 
 def child(code: str, **args: object) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    res = subprocess.run([sys.executable, "-c", code, json.dumps(args, default=str)], capture_output=True, text=True,
-                         env=env)
+    res = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args, default=str)], capture_output=True, text=True, env=env
+    )
     if res.returncode:
         raise SystemExit(f"benchmark child failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def prepare_cfg(size: tuple[int, int], workers: int, layout: str) -> dict:
-    return {"input_size": list(size), "output_scale": 0.5, "min_depth": 0.1, "max_depth": 10.0, "chunk_frames": 8,
-            "workers": workers, "layout": layout, "rgb_codec": "jpeg", "jpeg_quality": 95}
+    return {
+        "input_size": list(size),
+        "output_scale": 0.5,
+        "min_depth": 0.1,
+        "max_depth": 10.0,
+        "chunk_frames": 8,
+        "workers": workers,
+        "layout": layout,
+        "rgb_codec": "jpeg",
+        "jpeg_quality": 95,
+    }
 
 
 # -- the synthetic 50K-style archive ---------------------------------------------------------------------------
@@ -181,16 +193,22 @@ def run_mat(args: argparse.Namespace) -> None:
     rows = []
     for r in range(args.runs):
         bare = child(CHILD, mode="bare_mat", path=mat)
-        prep = child(CHILD, mode="prepare", path=mat, splits=splits, out=args.workdir / "prepared", cfg=cfg,
-                     mapping=MAPPING)
+        prep = child(
+            CHILD, mode="prepare", path=mat, splits=splits, out=args.workdir / "prepared", cfg=cfg, mapping=MAPPING
+        )
         rows.append((bare, prep, prep["seconds"] / bare["seconds"]))
-        print(f"run {r + 1}: bare read {bare['frames'] / bare['seconds']:.1f} frames/s, prepare "
-              f"{prep['frames'] / prep['seconds']:.1f} frames/s, ratio {rows[-1][2]:.2f}x, peak RSS "
-              f"{prep['peak_rss_mib']:.0f} MiB", flush=True)
+        print(
+            f"run {r + 1}: bare read {bare['frames'] / bare['seconds']:.1f} frames/s, prepare "
+            f"{prep['frames'] / prep['seconds']:.1f} frames/s, ratio {rows[-1][2]:.2f}x, peak RSS "
+            f"{prep['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
     med = statistics.median
     print(f"\nmedian of {args.runs} runs, {frames} frames, input {args.input_size[0]}x{args.input_size[1]}:")
-    print(f"  ratio {med([x for _, _, x in rows]):.2f}x (target <= 2), prepare peak RSS "
-          f"{med([p['peak_rss_mib'] for _, p, _ in rows]):.0f} MiB (target < 1024)")
+    print(
+        f"  ratio {med([x for _, _, x in rows]):.2f}x (target <= 2), prepare peak RSS "
+        f"{med([p['peak_rss_mib'] for _, p, _ in rows]):.0f} MiB (target < 1024)"
+    )
 
 
 def run_nyu50k(args: argparse.Namespace) -> None:
@@ -200,33 +218,46 @@ def run_nyu50k(args: argparse.Namespace) -> None:
     table = []
     for n, path in sorted(zips.items()):
         out = path.parent / "prepared"
-        runs = [(child(CHILD, mode="bare_zip", path=path),
-                 child(CHILD, mode="prepare", path=path, splits=None, out=out, cfg=cfg, mapping=MAPPING))
-                for _ in range(args.runs)]
+        runs = [
+            (
+                child(CHILD, mode="bare_zip", path=path),
+                child(CHILD, mode="prepare", path=path, splits=None, out=out, cfg=cfg, mapping=MAPPING),
+            )
+            for _ in range(args.runs)
+        ]
         bare, prep = (min((r[k] for r in runs), key=lambda x: x["seconds"]) for k in (0, 1))
         size = sum((out / f"{s}.h5").stat().st_size for s in ("train", "test")) / path.stat().st_size
         table.append((n, prep["seconds"], prep["peak_rss_mib"], size))
-        print(f"{n:6d} frames: bare zip read {n / bare['seconds']:7.1f} frames/s, prepare {n / prep['seconds']:6.1f} "
-              f"frames/s ({prep['seconds']:.1f} s), peak RSS {prep['peak_rss_mib']:.0f} MiB, prepared/archive "
-              f"{size:.3f}x ({path.stat().st_size / 2**20:.0f} MiB)", flush=True)
+        print(
+            f"{n:6d} frames: bare zip read {n / bare['seconds']:7.1f} frames/s, prepare {n / prep['seconds']:6.1f} "
+            f"frames/s ({prep['seconds']:.1f} s), peak RSS {prep['peak_rss_mib']:.0f} MiB, prepared/archive "
+            f"{size:.3f}x ({path.stat().st_size / 2**20:.0f} MiB)",
+            flush=True,
+        )
     ns = [float(n) for n, *_ in table]
     s_time, s_rss = slope(ns, [t for _, t, _, _ in table]), slope(ns, [r for _, _, r, _ in table])
-    print(f"slopes: {1000 * s_time:.2f} s per 1000 frames ({1 / s_time if s_time > 0 else math.inf:.1f} frames/s "
-          f"marginal, {args.prepare_workers} workers), peak RSS {1000 * s_rss:+.2f} MiB per 1000 frames; "
-          f"extrapolated to 51,342 frames: {(table[-1][1] + s_time * (51342 - table[-1][0])) / 60:.0f} min, "
-          f"{table[-1][2] + s_rss * (51342 - table[-1][0]):.0f} MiB")
+    print(
+        f"slopes: {1000 * s_time:.2f} s per 1000 frames ({1 / s_time if s_time > 0 else math.inf:.1f} frames/s "
+        f"marginal, {args.prepare_workers} workers), peak RSS {1000 * s_rss:+.2f} MiB per 1000 frames; "
+        f"extrapolated to 51,342 frames: {(table[-1][1] + s_time * (51342 - table[-1][0])) / 60:.0f} min, "
+        f"{table[-1][2] + s_rss * (51342 - table[-1][0]):.0f} MiB"
+    )
     loader_throughput(zips[max(zips)].parent / "prepared" / "train.h5", args)
 
 
 def loader_throughput(train_h5: Path, args: argparse.Namespace) -> None:
     """Decode + resize + targets + augmentation, batches of 8: in-process on one core, and with DataLoader workers."""
     one = child(THROUGHPUT, train_h5=train_h5, workers=0, batches=args.batches)
-    print(f"loader, one CPU core (decode JPEG + 8-bit PNG, area-resize depth, targets, flip + channel swap), "
-          f"batches {one['shape']}: {one['img_per_s']:.1f} img/s per core -> {math.ceil(FEED_TARGET / one['img_per_s'])} "
-          f"DataLoader workers (one core each) feed {FEED_TARGET:.0f} img/s at 480x640")
+    print(
+        f"loader, one CPU core (decode JPEG + 8-bit PNG, area-resize depth, targets, flip + channel swap), "
+        f"batches {one['shape']}: {one['img_per_s']:.1f} img/s per core -> {math.ceil(FEED_TARGET / one['img_per_s'])} "
+        f"DataLoader workers (one core each) feed {FEED_TARGET:.0f} img/s at 480x640"
+    )
     for workers in sorted(set(args.loader_workers)):
         got = child(THROUGHPUT, train_h5=train_h5, workers=workers, batches=args.batches)
-        print(f"loader, {workers} DataLoader workers on this {os.cpu_count()}-CPU machine: {got['img_per_s']:.1f} img/s")
+        print(
+            f"loader, {workers} DataLoader workers on this {os.cpu_count()}-CPU machine: {got['img_per_s']:.1f} img/s"
+        )
 
 
 def main() -> None:

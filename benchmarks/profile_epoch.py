@@ -25,14 +25,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from depthpipe.config import VARIANTS, load_config
-from depthpipe.precision import cpu_flags, native_bf16_cpu
-from depthpipe.trainer import Trainer, to_device
+from depthpipe.training.precision import cpu_flags, native_bf16_cpu
+from depthpipe.training.trainer import Trainer, to_device
 
 
 def _median_s(fn: Callable[[], object], repeats: int) -> float:
@@ -106,21 +106,32 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     params = load_config()
-    print(f"recipe {params.recipe}; CPU native bf16: {native_bf16_cpu() or 'no'}; "
-          f"{len(cpu_flags())} CPU flags; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"recipe {params.recipe}; CPU native bf16: {native_bf16_cpu() or 'no'}; "
+        f"{len(cpu_flags())} CPU flags; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     for variant in args.variants:
         cfg = params.train_config(variant)
         if args.precision:
             cfg = cfg.model_copy(update={"precision": args.precision})
         with tempfile.TemporaryDirectory() as tmp:
-            trainer = Trainer(variant, cfg, params.model_config_of(variant), args.prepared, Path(tmp) / "m",
-                              Path(tmp) / "r", progress=False)
+            trainer = Trainer(
+                variant,
+                cfg,
+                params.model_config_of(variant),
+                args.prepared,
+                Path(tmp) / "m",
+                Path(tmp) / "r",
+                progress=False,
+            )
             phases = profile(trainer, args.repeats)
         phases["decoder"] = max(0.0, phases["network"] - phases["encoder"])
         epoch = sum(phases[k] for k in ("data", "network", "loss", "optimiser", "validation", "checkpoint"))
-        print(f"\n{variant}: {len(trainer.train_ds)} frames/epoch, batch {cfg.batch_size}, "
-              f"{list(trainer.info.input_size)} input, {trainer.precision.dtype}, channels_last {cfg.channels_last}: "
-              f"about {epoch:.1f} s per epoch, {len(trainer.train_ds) / epoch:.1f} img/s")
+        print(
+            f"\n{variant}: {len(trainer.train_ds)} frames/epoch, batch {cfg.batch_size}, "
+            f"{list(trainer.info.input_size)} input, {trainer.precision.dtype}, channels_last {cfg.channels_last}: "
+            f"about {epoch:.1f} s per epoch, {len(trainer.train_ds) / epoch:.1f} img/s"
+        )
         for name in ("data", "encoder", "decoder", "loss", "optimiser", "validation", "checkpoint"):
             print(f"  {name:11s} {phases[name]:7.2f} s  {100 * phases[name] / epoch:5.1f} %")
     return 0

@@ -21,21 +21,26 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
 from depthpipe.config import VARIANTS, load_config
 from depthpipe.models import build_loss, build_model
-from depthpipe.optim import make_optimizer
-from depthpipe.precision import native_bf16_cpu
+from depthpipe.training.optim import make_optimizer
+from depthpipe.training.precision import native_bf16_cpu
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}  # dense, no sparsity
 PAPER_MODELS = {
     "densedepth": {"decoder_width": 1.0, "encoder_weights": "none"},
-    "semantic_booster": {"backbone": "resnet50", "encoder_weights": "none", "lsu": True, "num_classes": 40,
-                         "decoder_width": 1.0},
+    "semantic_booster": {
+        "backbone": "resnet50",
+        "encoder_weights": "none",
+        "lsu": True,
+        "num_classes": 40,
+        "decoder_width": 1.0,
+    },
 }
 CPU_MODES = ("fp32", "fp32-cl", "bf16", "bf16-cl")
 
@@ -66,7 +71,7 @@ def _batches(prepared: Path | None, batch_size: int, h: int, w: int, device: tor
         fixed = fake_batch(batch_size, h, w, device)
         while True:
             yield fixed
-    from depthpipe.data.loader import EpochBatchSampler, PreparedBatches, make_loader
+    from depthpipe.training.loader import EpochBatchSampler, PreparedBatches, make_loader
 
     ds = PreparedBatches(prepared)
     loader = make_loader(ds, EpochBatchSampler(len(ds), batch_size, 0), workers=4, pin_memory=device.type == "cuda")
@@ -74,8 +79,17 @@ def _batches(prepared: Path | None, batch_size: int, h: int, w: int, device: tor
         yield from loader
 
 
-def measure(name: str, model_cfg: dict, loss_cfg: dict, hw: tuple[int, int], batch_size: int, steps: int, mode: str,
-            device: torch.device, prepared: Path | None) -> tuple[float, float]:
+def measure(
+    name: str,
+    model_cfg: dict,
+    loss_cfg: dict,
+    hw: tuple[int, int],
+    batch_size: int,
+    steps: int,
+    mode: str,
+    device: torch.device,
+    prepared: Path | None,
+) -> tuple[float, float]:
     """(images/s, data-wait fraction) over ``steps`` timed training steps after 3 warm-up steps."""
     torch.manual_seed(0)
     channels_last = "-cl" in mode
@@ -142,11 +156,16 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     models, losses, sizes, batch = _settings(args)
     modes = args.modes or (CPU_MODES if device.type == "cpu" else ("fp32", "bf16-cl", "bf16-cl-compile"))
-    peak = args.peak_tflops or (next((v for k, v in PEAK_BF16_TFLOPS.items() if k in torch.cuda.get_device_name())
-                                     , None) if device.type == "cuda" else None)
+    peak = args.peak_tflops or (
+        next((v for k, v in PEAK_BF16_TFLOPS.items() if k in torch.cuda.get_device_name()), None)
+        if device.type == "cuda"
+        else None
+    )
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU (native bf16: {native_bf16_cpu() or 'no'})"
-    print(f"device {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, "
-          f"medians of {args.repeats} x {args.steps} steps")
+    print(
+        f"device {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, "
+        f"medians of {args.repeats} x {args.steps} steps"
+    )
     print("| variant | input | mode | img/s | vs fp32 | GFLOP/img | TFLOP/s | % bf16 peak | data wait |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for variant in args.variants:
@@ -154,8 +173,12 @@ def main() -> None:
             gflop = flops_per_image(variant, models[variant], losses[variant], *hw, device) / 1e9
             base = None
             for mode in modes:
-                runs = [measure(variant, models[variant], losses[variant], hw, batch, args.steps, mode, device,
-                                args.prepared) for _ in range(args.repeats)]
+                runs = [
+                    measure(
+                        variant, models[variant], losses[variant], hw, batch, args.steps, mode, device, args.prepared
+                    )
+                    for _ in range(args.repeats)
+                ]
                 ips = statistics.median(r[0] for r in runs)
                 wait = statistics.median(r[1] for r in runs)
                 base = ips if mode == "fp32" else base
@@ -163,8 +186,11 @@ def main() -> None:
                 pct = f"{100 * tflops / peak:.1f}" if peak else "-"
                 ratio = f"{ips / base:.2f}x" if base else "-"
                 waits = f"{100 * wait:.1f} %" if args.prepared else "-"
-                print(f"| {variant} | {hw[0]}x{hw[1]} | {mode} | {ips:.2f} | {ratio} | {gflop:.1f} | {tflops:.3f} | "
-                      f"{pct} | {waits} |", flush=True)
+                print(
+                    f"| {variant} | {hw[0]}x{hw[1]} | {mode} | {ips:.2f} | {ratio} | {gflop:.1f} | {tflops:.3f} | "
+                    f"{pct} | {waits} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

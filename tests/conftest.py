@@ -19,13 +19,17 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
 
 import depthpipe  # noqa: F401  (sets the quiet environment: depthpipe.env)
+from helpers.paths import REPO
+
+# the local HTTP server fixture (file_server) of the download tests
+pytest_plugins = ["helpers.http_server"]
 
 os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -43,7 +47,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
-REPO = Path(__file__).resolve().parents[1]
 CLASS_MAPPING = REPO / "data" / "classMapping40.mat"
 TINY_FRAMES = 16
 TINY_TEST_FRACTION = 0.25
@@ -54,7 +57,7 @@ TINY_OUTPUT = [32, 48]
 
 @dataclass(frozen=True)
 class TinyData:
-    root: Path      # holds labeled.mat, splits.mat and prepared/
+    root: Path  # holds labeled.mat, splits.mat and prepared/
     mat: Path
     splits: Path
     prepared: Path  # train.h5, test.h5, manifest.csv
@@ -129,29 +132,43 @@ def one_thread():
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> TinyData:
     from depthpipe.config import load_config
-    from depthpipe.data.prepare import prepare_dataset
+    from depthpipe.data.prepared.build import prepare_dataset
     from depthpipe.data.synthetic import write_synthetic
 
     root = tmp_path_factory.mktemp("tiny_nyu")
     mat, splits = root / "labeled.mat", root / "splits.mat"
-    write_synthetic(mat, splits, frames=TINY_FRAMES, seed=0, test_fraction=TINY_TEST_FRACTION,
-                    class_mapping=CLASS_MAPPING, height=TINY_FULL_HW[0], width=TINY_FULL_HW[1], progress=False)
+    write_synthetic(
+        mat,
+        splits,
+        frames=TINY_FRAMES,
+        seed=0,
+        test_fraction=TINY_TEST_FRACTION,
+        class_mapping=CLASS_MAPPING,
+        height=TINY_FULL_HW[0],
+        width=TINY_FULL_HW[1],
+        progress=False,
+    )
     prep = load_config(REPO / "params.yaml").prepare.model_copy(update={"input_size": tuple(TINY_INPUT)})
     prepare_dataset(mat, splits, CLASS_MAPPING, root / "prepared", prep, source="synthetic", progress=False)
     return TinyData(root, mat, splits, root / "prepared")
 
 
 TINY_OVERRIDES = [
-    "recipe=tiny", f"prepare.input_size=[{TINY_INPUT[0]},{TINY_INPUT[1]}]", "models.densedepth.decoder_width=0.25",
-    *(f"train.{v}.{k}" for v in ("densedepth", "semantic_booster")
-      for k in ("epochs=2", "batch_size=4", "workers=0", "device=cpu", "nproc_per_node=1", "nnodes=1")),
+    "recipe=tiny",
+    f"prepare.input_size=[{TINY_INPUT[0]},{TINY_INPUT[1]}]",
+    "models.densedepth.decoder_width=0.25",
+    *(
+        f"train.{v}.{k}"
+        for v in ("densedepth", "semantic_booster")
+        for k in ("epochs=2", "batch_size=4", "workers=0", "device=cpu", "nproc_per_node=1", "nnodes=1")
+    ),
 ]
 
 
 @pytest.fixture(scope="session")
 def tiny_params(tmp_path_factory: pytest.TempPathFactory):
     """``conf/`` composed with the tiny recipe and :data:`TINY_OVERRIDES` (frozen: share it freely)."""
-    from depthpipe.composition import compose_params
+    from depthpipe.config.composition import compose_params
 
     return compose_params(REPO, TINY_OVERRIDES, out=tmp_path_factory.mktemp("params") / "params.yaml")
 
@@ -194,20 +211,21 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _mlflow_templa
 
 
 @pytest.fixture(scope="session")
-def train_tiny(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData,
-               _mlflow_template: Path) -> Callable[..., Trained]:
+def train_tiny(
+    tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData, _mlflow_template: Path
+) -> Callable[..., Trained]:
     """``train_tiny(variant, params, root, prepared=None, tracking_uri=None)``: ``train_variant`` into ``root``.
 
     Outputs go to ``root/models/<variant>`` and ``root/reports/<variant>``; MLflow to ``tracking_uri`` (default:
-    the store ``root/mlflow/mlflow.db``, made fresh on first use, so runs into the same ``root`` share it). Runs on one intra-op thread (reproducible and polite on a shared
-    2-core machine), restoring the thread count and deterministic-algorithms flag afterwards.
+    the store ``root/mlflow/mlflow.db``, made fresh on first use, so runs into the same ``root`` share it). Runs on
+    one intra-op thread (reproducible and polite on a shared 2-core machine), restoring the thread count and
+    deterministic-algorithms flag afterwards.
     """
 
-    def run(variant: str, params, root: Path, prepared: Path | None = None,
-            tracking_uri: str | None = None) -> Trained:
+    def run(variant: str, params, root: Path, prepared: Path | None = None, tracking_uri: str | None = None) -> Trained:
         import torch
 
-        from depthpipe.trainer import train_variant
+        from depthpipe.training.trainer import train_variant
 
         uri = tracking_uri or fresh_store(root / "mlflow", _mlflow_template)
         threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
@@ -216,9 +234,15 @@ def train_tiny(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData,
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("MLFLOW_TRACKING_URI", uri)
                 mp.setenv("OMP_NUM_THREADS", "1")  # the trainer keeps the thread count it finds
-                summary = train_variant(variant, params.train_config(variant), params.model_config_of(variant),
-                                        prepared or tiny_data.prepared, root / "models" / variant,
-                                        root / "reports" / variant, progress=False)
+                summary = train_variant(
+                    variant,
+                    params.train_config(variant),
+                    params.model_config_of(variant),
+                    prepared or tiny_data.prepared,
+                    root / "models" / variant,
+                    root / "reports" / variant,
+                    progress=False,
+                )
         finally:
             torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(det)
@@ -228,8 +252,9 @@ def train_tiny(tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData,
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, tiny_params,
-            train_tiny: Callable[..., Trained]) -> Callable[[str], Trained]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, tiny_params, train_tiny: Callable[..., Trained]
+) -> Callable[[str], Trained]:
     """``trained(variant)``: one tiny training run of ``variant`` (``tiny_params``) per session, cached."""
     cache: dict[str, Trained] = {}
 
@@ -246,7 +271,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_params,
 def tiny_project(tmp_path_factory: pytest.TempPathFactory):
     """``(root, env, first)``: a fresh clone after ``dvc exp run -S recipe=tiny`` (``first``: its output), the
     results committed. Built once per session; modules work on copies (:func:`project_copy`)."""
-    from project_fixtures import copy_project, dvc, project_env, run
+    from helpers.project import copy_project, dvc, project_env, run
 
     root = copy_project(tmp_path_factory.mktemp("tiny_project") / "repo")
     env = project_env()

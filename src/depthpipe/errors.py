@@ -7,3 +7,8 @@ every message names the file, frame, key or param at fault.
 
 class DepthpipeError(Exception):
     """A user-facing error: one line that says what is wrong and where."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The whole message of ``exc`` on one line: its lines joined, runs of whitespace collapsed, never cut."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -15,6 +15,10 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from PIL import Image
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.io import encode_jpeg as tv_encode_jpeg
 
 from depthpipe.errors import DepthpipeError
 
@@ -49,15 +53,11 @@ def png_header(data: bytes | np.ndarray, where: str) -> PngHeader:
 
 
 def _tensor(data: bytes | np.ndarray):
-    import torch
-
     array = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
     return torch.from_numpy(np.array(array, dtype=np.uint8, copy=True))
 
 
 def _decode(data: bytes | np.ndarray, where: str, what: str, rgb: bool) -> np.ndarray:
-    from torchvision.io import ImageReadMode, decode_image
-
     try:
         image = decode_image(_tensor(data), mode=ImageReadMode.RGB if rgb else ImageReadMode.UNCHANGED)
     except RuntimeError as exc:
@@ -85,12 +85,13 @@ def decode_gray_png(data: bytes | np.ndarray, where: str) -> tuple[np.ndarray, i
     """A grayscale PNG -> ((H, W) uint8 or uint16, its bit depth 8 or 16, as its header says)."""
     header = png_header(data, where)
     if header.color_type != PNG_GRAY or header.bit_depth not in (8, 16):
-        raise DepthpipeError(f"{where}: PNG colour type {header.color_type}, {header.bit_depth}-bit "
-                             f"(expected an 8- or 16-bit grayscale PNG)")
+        raise DepthpipeError(
+            f"{where}: PNG colour type {header.color_type}, {header.bit_depth}-bit "
+            f"(expected an 8- or 16-bit grayscale PNG)"
+        )
     array = _decode(data, where, "PNG", rgb=False)
     if array.shape != (header.height, header.width):
-        raise DepthpipeError(f"{where}: decoded {array.shape}, but the PNG header says "
-                             f"{header.height}x{header.width}")
+        raise DepthpipeError(f"{where}: decoded {array.shape}, but the PNG header says {header.height}x{header.width}")
     dtype = np.uint16 if header.bit_depth == 16 else np.uint8
     return np.ascontiguousarray(array.astype(dtype, copy=False)), header.bit_depth
 
@@ -109,8 +110,6 @@ def depth_to_mm(depth: np.ndarray) -> np.ndarray:
 
 def encode_png(array: np.ndarray) -> bytes:
     """(H, W) uint8/uint16 grayscale or (H, W, 3) uint8 RGB -> PNG bytes (zlib level 6, no metadata)."""
-    from PIL import Image
-
     gray16 = array.dtype == np.uint16 and array.ndim == 2
     gray8_or_rgb = array.dtype == np.uint8 and (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3))
     if not (gray16 or gray8_or_rgb):
@@ -123,8 +122,5 @@ def encode_png(array: np.ndarray) -> bytes:
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
     """(H, W, 3) uint8 RGB -> baseline JPEG bytes at ``quality`` (libjpeg-turbo through torchvision)."""
-    import torch
-    from torchvision.io import encode_jpeg as tv_encode_jpeg
-
     chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous()
     return tv_encode_jpeg(chw, quality=int(quality)).numpy().tobytes()

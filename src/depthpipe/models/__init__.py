@@ -14,8 +14,9 @@ Adding a variant means one file in this package (network, loss, builder) and one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -23,8 +24,10 @@ from torch import Tensor, nn
 
 from depthpipe.config import VARIANTS
 from depthpipe.errors import DepthpipeError
-from depthpipe.models.densedepth import DenseDepthLoss, densedepth
-from depthpipe.models.semantic_booster import SemanticBoosterLoss, semantic_booster
+from depthpipe.models.losses.densedepth import DenseDepthLoss
+from depthpipe.models.losses.semantic_booster import SemanticBoosterLoss
+from depthpipe.models.networks.densedepth import densedepth
+from depthpipe.models.networks.semantic_booster import semantic_booster
 
 
 @dataclass(frozen=True)

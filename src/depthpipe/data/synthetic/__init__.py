@@ -28,7 +28,7 @@ by name in ``classMapping40.mat`` (see :func:`label_ids`); ``instance`` (H, W) u
 ``scene`` such as ``synthetic_bedroom_0003``.
 
 :func:`write_synthetic` writes a NYU-layout labeled ``.mat`` (through
-:class:`~depthpipe.data.nyu_mat.NYULabeledWriter`) and a ``splits.mat``; :func:`render_examples` draws the
+:class:`~depthpipe.data.sources.nyu_mat.NYULabeledWriter`) and a ``splits.mat``; :func:`render_examples` draws the
 figure in ``docs/synthetic_examples.png``.
 
 The modules, in the order a frame goes through them:
@@ -52,7 +52,20 @@ from depthpipe.data.synthetic.layout import ROOM_TYPES
 from depthpipe.data.synthetic.writer import split_indices, write_synthetic
 
 __all__ = [
-    "KINECT_BASELINE", "KINECT_MAX_RANGE", "KINECT_MIN_RANGE", "LABEL_CLASSES", "MAX_DEPTH", "NYU_HEIGHT",
-    "NYU_INTRINSICS", "NYU_WIDTH", "ROOM_TYPES", "SyntheticFrame", "intrinsics", "label_ids", "render_examples",
-    "render_frame", "split_indices", "write_synthetic",
+    "KINECT_BASELINE",
+    "KINECT_MAX_RANGE",
+    "KINECT_MIN_RANGE",
+    "LABEL_CLASSES",
+    "MAX_DEPTH",
+    "NYU_HEIGHT",
+    "NYU_INTRINSICS",
+    "NYU_WIDTH",
+    "ROOM_TYPES",
+    "SyntheticFrame",
+    "intrinsics",
+    "label_ids",
+    "render_examples",
+    "render_frame",
+    "split_indices",
+    "write_synthetic",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -38,8 +38,9 @@ class Builder:
         """Length of ``wall`` (0-3) in metres."""
         return float(self.size[1] if wall < 2 else self.size[0])
 
-    def free_floor(self, rect: tuple[float, float, float, float], margin: float = 0.04,
-                   cam_clear: float = 0.75) -> bool:
+    def free_floor(
+        self, rect: tuple[float, float, float, float], margin: float = 0.04, cam_clear: float = 0.75
+    ) -> bool:
         """Whether the plan rectangle ``rect`` (x0, y0, x1, y1) lies inside the room, at least ``cam_clear`` from
         the camera and ``margin`` from every occupied rectangle."""
         x0, y0, x1, y1 = rect
@@ -60,41 +61,124 @@ class Builder:
         return all(s1 <= a or s0 >= b or z_top <= zb for a, b, zb in self.wall_spans[wall])
 
     # -- primitives ----------------------------------------------------------------------------
-    def box(self, obj: int, label: str, material: str, color: np.ndarray, center: Sequence[float],
-            half: Sequence[float], yaw: float = 0.0, **p: object) -> None:
+    def box(
+        self,
+        obj: int,
+        label: str,
+        material: str,
+        color: np.ndarray,
+        center: Sequence[float],
+        half: Sequence[float],
+        yaw: float = 0.0,
+        **p: object,
+    ) -> None:
         """Record a box of half sizes ``half`` centred at ``center`` (world), turned by ``yaw`` about z."""
-        self.surfaces.append(Surface("box", label, obj, material, np.asarray(color, np.float32),
-                                     np.asarray(center, np.float32), np.asarray(half, np.float32), float(yaw), p=p))
+        self.surfaces.append(
+            Surface(
+                "box",
+                label,
+                obj,
+                material,
+                np.asarray(color, np.float32),
+                np.asarray(center, np.float32),
+                np.asarray(half, np.float32),
+                float(yaw),
+                p=p,
+            )
+        )
 
-    def cyl(self, obj: int, label: str, material: str, color: np.ndarray, base: Sequence[float], radius: float,
-            height: float, **p: object) -> None:
+    def cyl(
+        self,
+        obj: int,
+        label: str,
+        material: str,
+        color: np.ndarray,
+        base: Sequence[float],
+        radius: float,
+        height: float,
+        **p: object,
+    ) -> None:
         """Record a vertical cylinder standing on ``base`` (world)."""
-        self.surfaces.append(Surface("cyl", label, obj, material, np.asarray(color, np.float32),
-                                     np.asarray(base, np.float32), np.asarray([radius, radius, height], np.float32),
-                                     p=p))
+        self.surfaces.append(
+            Surface(
+                "cyl",
+                label,
+                obj,
+                material,
+                np.asarray(color, np.float32),
+                np.asarray(base, np.float32),
+                np.asarray([radius, radius, height], np.float32),
+                p=p,
+            )
+        )
 
-    def decal(self, obj: int, label: str, material: str, color: np.ndarray, wall: int, s0: float, z0: float,
-              width: float, height: float, **p: object) -> None:
+    def decal(
+        self,
+        obj: int,
+        label: str,
+        material: str,
+        color: np.ndarray,
+        wall: int,
+        s0: float,
+        z0: float,
+        width: float,
+        height: float,
+        **p: object,
+    ) -> None:
         """Record a flat rectangle on ``wall`` from (s0, z0), ``width`` along the wall and ``height`` up."""
-        self.surfaces.append(Surface("decal", label, obj, material, np.asarray(color, np.float32), wall=wall,
-                                     rect=(float(s0), float(z0), float(width), float(height)), p=p))
+        self.surfaces.append(
+            Surface(
+                "decal",
+                label,
+                obj,
+                material,
+                np.asarray(color, np.float32),
+                wall=wall,
+                rect=(float(s0), float(z0), float(width), float(height)),
+                p=p,
+            )
+        )
 
     # -- placement -----------------------------------------------------------------------------
-    def local_box(self, frame: tuple[float, float, float], obj: int, label: str, material: str, color: np.ndarray,
-                  lc: Sequence[float], half: Sequence[float], **p: object) -> None:
+    def local_box(
+        self,
+        frame: tuple[float, float, float],
+        obj: int,
+        label: str,
+        material: str,
+        color: np.ndarray,
+        lc: Sequence[float],
+        half: Sequence[float],
+        **p: object,
+    ) -> None:
         """A box given in an object frame (cx, cy, yaw): ``lc`` is its centre in that frame (z up from floor)."""
         x, y = world_xy(frame, lc[0], lc[1])
         self.box(obj, label, material, color, (x, y, lc[2]), half, frame[2], **p)
 
-    def local_cyl(self, frame: tuple[float, float, float], obj: int, label: str, material: str, color: np.ndarray,
-                  lc: Sequence[float], radius: float, height: float, **p: object) -> None:
+    def local_cyl(
+        self,
+        frame: tuple[float, float, float],
+        obj: int,
+        label: str,
+        material: str,
+        color: np.ndarray,
+        lc: Sequence[float],
+        radius: float,
+        height: float,
+        **p: object,
+    ) -> None:
         """A vertical cylinder given in an object frame (cx, cy, yaw): ``lc`` is the centre of its base."""
         x, y = world_xy(frame, lc[0], lc[1])
         self.cyl(obj, label, material, color, (x, y, lc[2]), radius, height, **p)
 
-    def draw_against_wall(self, width: tuple[float, float], depth: tuple[float, float],
-                          height: tuple[float, float], walls: Sequence[int] | None = None, gap: float = 0.01
-                          ) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
+    def draw_against_wall(
+        self,
+        width: tuple[float, float],
+        depth: tuple[float, float],
+        height: tuple[float, float],
+        walls: Sequence[int] | None = None,
+        gap: float = 0.01,
+    ) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
         """A size drawn uniformly from the (low, high) ranges ``width``, ``depth``, ``height`` and a free spot for
         it against a wall: ((w, d, h), (cx, cy, yaw)) or None."""
         rng = self.rng
@@ -102,8 +186,15 @@ class Builder:
         frame = self.place_against_wall(w, d, h, walls=walls, gap=gap)
         return None if frame is None else ((w, d, h), frame)
 
-    def place_against_wall(self, width: float, depth: float, height: float, walls: Sequence[int] | None = None,
-                           tries: int = 25, gap: float = 0.01) -> tuple[float, float, float] | None:
+    def place_against_wall(
+        self,
+        width: float,
+        depth: float,
+        height: float,
+        walls: Sequence[int] | None = None,
+        tries: int = 25,
+        gap: float = 0.01,
+    ) -> tuple[float, float, float] | None:
         """A free spot with the object's back to a wall (by default one of 0, 1, 2, 3, with the far wall 3 twice
         as likely): the object frame (cx, cy, yaw), or None after ``tries`` misses."""
         walls = list(walls) if walls is not None else [0, 1, 3, 3, 2]
@@ -124,8 +215,14 @@ class Builder:
                 return cx, cy, yaw
         return None
 
-    def place_free(self, width: float, depth: float, region: tuple[float, float, float, float] | None = None,
-                   yaw: float | None = None, tries: int = 25) -> tuple[float, float, float] | None:
+    def place_free(
+        self,
+        width: float,
+        depth: float,
+        region: tuple[float, float, float, float] | None = None,
+        yaw: float | None = None,
+        tries: int = 25,
+    ) -> tuple[float, float, float] | None:
         """A free spot anywhere (or in ``region`` = x0, y0, x1, y1): (cx, cy, yaw) or None."""
         w, d = float(self.size[0]), float(self.size[1])
         x0, y0, x1, y1 = region if region is not None else (0.3, 0.3, w - 0.3, d - 0.3)

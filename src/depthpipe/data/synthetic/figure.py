@@ -5,18 +5,32 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from depthpipe.data.meta import load_class_mapping
+from depthpipe.data.sources.metadata import load_class_mapping
 from depthpipe.data.synthetic.frame import MAX_DEPTH, render_frame
 from depthpipe.data.synthetic.labels import label_ids
-from depthpipe.viz import (DEPTH, add_colorbar, add_label_legend, depth_range, new_figure, save_figure, show_depth,
-                           show_labels)
+from depthpipe.viz.style import (
+    DEPTH,
+    add_colorbar,
+    add_label_legend,
+    depth_range,
+    new_figure,
+    save_figure,
+    show_depth,
+    show_labels,
+)
 
 
-def render_examples(path: str | os.PathLike[str], class_mapping: str | os.PathLike[str], n: int = 4, seed: int = 0,
-                    first: int = 0, fixed_range: bool = False) -> Path:
+def render_examples(
+    path: str | os.PathLike[str],
+    class_mapping: str | os.PathLike[str],
+    n: int = 4,
+    seed: int = 0,
+    first: int = 0,
+    fixed_range: bool = False,
+) -> Path:
     """Save a figure of ``n`` frames (rows of RGB | depth | 40-class labels) as a PNG at ``path``.
 
-    Depth in the colours of :mod:`depthpipe.viz`, on each frame's 2nd-98th percentile (``fixed_range``: on
+    Depth in the colours of :mod:`depthpipe.viz.style`, on each frame's 2nd-98th percentile (``fixed_range``: on
     ``[0, MAX_DEPTH]``); labels with a legend of the classes in the frame.
     """
     ids = label_ids(class_mapping)

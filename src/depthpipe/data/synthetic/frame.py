@@ -7,8 +7,8 @@ depth noise and holes, RGB noise), so it depends on ``(seed, index)`` alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -38,8 +38,9 @@ class SyntheticFrame:
     room_type: str
 
 
-def render_frame(seed: int, index: int, label_ids: Mapping[str, int], height: int = NYU_HEIGHT,
-                 width: int = NYU_WIDTH) -> SyntheticFrame:
+def render_frame(
+    seed: int, index: int, label_ids: Mapping[str, int], height: int = NYU_HEIGHT, width: int = NYU_WIDTH
+) -> SyntheticFrame:
     """Render frame ``index`` of the synthetic set ``seed``; depends on ``(seed, index)`` only.
 
     ``label_ids`` maps the names in :data:`LABEL_CLASSES` to NYU ids (from :func:`label_ids`).
@@ -55,8 +56,15 @@ def render_frame(seed: int, index: int, label_ids: Mapping[str, int], height: in
     depth = np.clip(_quantise(hits.t, 12), np.float32(2.0**-12), np.float32(MAX_DEPTH))
     raw = _quantise(raw_depth(depth, no_depth, intrinsics(height, width)[0], rng), 10)
     rgb = _display_rgb(rgb_lin, rng)
-    return SyntheticFrame(rgb=rgb, depth=depth, raw_depth=raw, label=label_of[sid], instance=inst_of[sid],
-                          scene=f"synthetic_{scene.room_type}_{int(index):04d}", room_type=scene.room_type)
+    return SyntheticFrame(
+        rgb=rgb,
+        depth=depth,
+        raw_depth=raw,
+        label=label_of[sid],
+        instance=inst_of[sid],
+        scene=f"synthetic_{scene.room_type}_{int(index):04d}",
+        room_type=scene.room_type,
+    )
 
 
 def _surface_labels(scene: Scene, label_ids: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import math
 
 from depthpipe.data.synthetic.builder import Builder
-from depthpipe.data.synthetic.furniture import (add_bed, add_bookshelf, add_cabinet, add_chair, add_desk, add_sofa,
-                                                add_table, add_tv_stand)
+from depthpipe.data.synthetic.furniture import (
+    add_bed,
+    add_bookshelf,
+    add_cabinet,
+    add_chair,
+    add_desk,
+    add_sofa,
+    add_table,
+    add_tv_stand,
+)
 from depthpipe.data.synthetic.kitchen import add_counter_run, add_fridge
 from depthpipe.data.synthetic.palettes import FABRIC_COLORS, pick_color
 from depthpipe.data.synthetic.props import add_floor_lamp, add_rug, add_small_items
@@ -72,8 +80,15 @@ def _ottoman(b: Builder) -> None:
     w = float(rng.uniform(0.5, 0.8))
     spot = b.place_free(w, w)
     if spot is not None:
-        b.box(b.new_obj(), "ottoman", "fabric", pick_color(rng, FABRIC_COLORS), (spot[0], spot[1], 0.21),
-              (w / 2, w / 2, 0.21), spot[2])
+        b.box(
+            b.new_obj(),
+            "ottoman",
+            "fabric",
+            pick_color(rng, FABRIC_COLORS),
+            (spot[0], spot[1], 0.21),
+            (w / 2, w / 2, 0.21),
+            spot[2],
+        )
         b.occupy(spot[0], spot[1], w, w, spot[2])
 
 
@@ -105,5 +120,9 @@ def _furnish_kitchen(b: Builder) -> None:
     add_small_items(b, ["box", "plant"], int(rng.integers(0, 2)))
 
 
-_FURNISH = {"bedroom": _furnish_bedroom, "living_room": _furnish_living_room, "office": _furnish_office,
-            "kitchen": _furnish_kitchen}
+_FURNISH = {
+    "bedroom": _furnish_bedroom,
+    "living_room": _furnish_living_room,
+    "office": _furnish_office,
+    "kitchen": _furnish_kitchen,
+}

@@ -8,7 +8,7 @@ when no spot is free.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -32,8 +32,15 @@ def add_bed(b: Builder) -> None:
     obj = b.new_obj()
     wood, cover = pick_color(rng, WOOD_COLORS), pick_color(rng, FABRIC_COLORS)
     b.local_box(f, obj, "bed", "wood", wood, (0, 0, 0.15), (width / 2, length / 2, 0.15))
-    b.local_box(f, obj, "bed", "fabric", cover, (0, 0.02, (0.3 + top) / 2), (width / 2 - 0.02, length / 2 - 0.05,
-                                                                              (top - 0.3) / 2))
+    b.local_box(
+        f,
+        obj,
+        "bed",
+        "fabric",
+        cover,
+        (0, 0.02, (0.3 + top) / 2),
+        (width / 2 - 0.02, length / 2 - 0.05, (top - 0.3) / 2),
+    )
     b.local_box(f, obj, "bed", "wood", wood, (0, -length / 2 + 0.03, head / 2), (width / 2 + 0.02, 0.03, head / 2))
     pillow = pick_color(rng, FABRIC_COLORS)
     n = 1 if width < 1.2 else 2
@@ -60,15 +67,31 @@ def _night_stands(b: Builder, bed: tuple[float, float, float], width: float, len
             if not b.free_floor(world_aabb(nx, ny, ns_w / 2, ns_d / 2, yaw)):
                 continue
             fo = (nx, ny, yaw)
-            b.local_box(fo, b.new_obj(), "night stand", "wood", pick_color(rng, WOOD_COLORS), (0, 0, ns_h / 2),
-                        (ns_w / 2, ns_d / 2, ns_h / 2), front="drawers", rows=2)
+            b.local_box(
+                fo,
+                b.new_obj(),
+                "night stand",
+                "wood",
+                pick_color(rng, WOOD_COLORS),
+                (0, 0, ns_h / 2),
+                (ns_w / 2, ns_d / 2, ns_h / 2),
+                front="drawers",
+                rows=2,
+            )
             b.occupy(nx, ny, ns_w, ns_d, yaw)
             if rng.random() < 0.7:
                 add_table_lamp(b, fo, ns_h)
 
 
-def add_cabinet(b: Builder, label: str, width: tuple[float, float], depth: tuple[float, float],
-                height: tuple[float, float], front: str, walls: Sequence[int] | None = None) -> tuple | None:
+def add_cabinet(
+    b: Builder,
+    label: str,
+    width: tuple[float, float],
+    depth: tuple[float, float],
+    height: tuple[float, float],
+    front: str,
+    walls: Sequence[int] | None = None,
+) -> tuple | None:
     """A cabinet-like box (``label``: cabinet, dresser...) of sizes drawn from the ranges, against one of ``walls``,
     with drawer or door lines on its ``front``; returns (cx, cy, yaw, w, d, h) or None where none fits."""
     rng = b.rng
@@ -77,8 +100,17 @@ def add_cabinet(b: Builder, label: str, width: tuple[float, float], depth: tuple
         return None
     (w, d, h), (cx, cy, yaw) = placed
     colors = WOOD_COLORS + PAINTED_COLORS
-    b.local_box((cx, cy, yaw), b.new_obj(), label, "wood", pick_color(rng, colors), (0, 0, h / 2),
-                (w / 2, d / 2, h / 2), front=front, rows=int(rng.integers(2, 5)))
+    b.local_box(
+        (cx, cy, yaw),
+        b.new_obj(),
+        label,
+        "wood",
+        pick_color(rng, colors),
+        (0, 0, h / 2),
+        (w / 2, d / 2, h / 2),
+        front=front,
+        rows=int(rng.integers(2, 5)),
+    )
     b.occupy(cx, cy, w, d, yaw)
     return cx, cy, yaw, w, d, h
 
@@ -100,15 +132,27 @@ def add_chair(b: Builder, frame: tuple[float, float, float] | None = None) -> No
     b.local_box(frame, obj, "chair", "wood", color, (0, 0, seat - 0.025), (sw / 2, sw / 2, 0.025))
     for lx in (-1, 1):
         for ly in (-1, 1):
-            b.local_box(frame, obj, "chair", "wood", color, (lx * (sw / 2 - 0.025), ly * (sw / 2 - 0.025),
-                                                             (seat - 0.05) / 2), (0.02, 0.02, (seat - 0.05) / 2))
+            b.local_box(
+                frame,
+                obj,
+                "chair",
+                "wood",
+                color,
+                (lx * (sw / 2 - 0.025), ly * (sw / 2 - 0.025), (seat - 0.05) / 2),
+                (0.02, 0.02, (seat - 0.05) / 2),
+            )
     back = float(rng.uniform(0.35, 0.5))
     b.local_box(frame, obj, "chair", "wood", color, (0, -sw / 2 + 0.02, seat + back / 2), (sw / 2, 0.02, back / 2))
     b.occupy(cx, cy, sw, sw, yaw, shadow=0.25)
 
 
-def add_table(b: Builder, label: str = "table", coffee: bool = False, chairs: int = 0,
-              region: tuple[float, float, float, float] | None = None) -> tuple | None:
+def add_table(
+    b: Builder,
+    label: str = "table",
+    coffee: bool = False,
+    chairs: int = 0,
+    region: tuple[float, float, float, float] | None = None,
+) -> tuple | None:
     """A table (a low coffee table if ``coffee``) aligned with the room, in ``region`` if given, with up to
     ``chairs`` chairs around it and sometimes props on it; returns (cx, cy, yaw, w, d, h) or None."""
     rng = b.rng
@@ -124,13 +168,24 @@ def add_table(b: Builder, label: str = "table", coffee: bool = False, chairs: in
     f, obj = (cx, cy, yaw), b.new_obj()
     color = pick_color(rng, WOOD_COLORS + PAINTED_COLORS)
     b.local_box(f, obj, label, "wood", color, (0, 0, h - 0.02), (w / 2, d / 2, 0.02))
-    for lx in (-1, 1):
-        for ly in (-1, 1):
-            b.local_box(f, obj, label, "wood", color, (lx * (w / 2 - 0.05), ly * (d / 2 - 0.05), (h - 0.04) / 2),
-                        (0.025, 0.025, (h - 0.04) / 2))
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            b.local_box(
+                f,
+                obj,
+                label,
+                "wood",
+                color,
+                (sx * (w / 2 - 0.05), sy * (d / 2 - 0.05), (h - 0.04) / 2),
+                (0.025, 0.025, (h - 0.04) / 2),
+            )
     b.occupy(cx, cy, w, d, yaw, shadow=0.3)
-    seats = [(0.0, d / 2 + 0.3, math.pi), (0.0, -d / 2 - 0.3, 0.0), (w / 2 + 0.3, 0.0, math.pi / 2),
-             (-w / 2 - 0.3, 0.0, -math.pi / 2)]  # (x, y, turn) in the table's frame, facing the table
+    seats = [
+        (0.0, d / 2 + 0.3, math.pi),
+        (0.0, -d / 2 - 0.3, 0.0),
+        (w / 2 + 0.3, 0.0, math.pi / 2),
+        (-w / 2 - 0.3, 0.0, -math.pi / 2),
+    ]  # (x, y, turn) in the table's frame, facing the table
     order = rng.permutation(len(seats))
     for k in order[:chairs]:
         lx, ly, a = seats[int(k)]
@@ -157,7 +212,7 @@ def add_sofa(b: Builder) -> tuple | None:
     for side in (-1, 1):
         b.local_box(f, obj, "sofa", "fabric", color, (side * (w / 2 - 0.075), 0.0, 0.31), (0.075, d / 2, 0.31))
     pillow = pick_color(rng, FABRIC_COLORS)
-    for i in range(int(rng.integers(0, 4))):
+    for _ in range(int(rng.integers(0, 4))):
         x = float(rng.uniform(-w / 2 + 0.4, w / 2 - 0.4))
         b.local_box(f, b.new_obj(), "pillow", "fabric", pillow, (x, -d / 2 + 0.28, seat + 0.2), (0.2, 0.07, 0.2))
     b.occupy(cx, cy, w, d, yaw)
@@ -176,8 +231,9 @@ def add_tv_stand(b: Builder) -> None:
     th = tw * 0.58
     obj = b.new_obj()
     b.local_box(f, obj, "television", "plain", np.full(3, 0.12, np.float32), (0, 0, h + 0.03), (0.15, 0.1, 0.03))
-    b.local_box(f, obj, "television", "screen", np.full(3, 0.1, np.float32), (0, 0, h + 0.06 + th / 2),
-                (tw / 2, 0.035, th / 2))
+    b.local_box(
+        f, obj, "television", "screen", np.full(3, 0.1, np.float32), (0, 0, h + 0.06 + th / 2), (tw / 2, 0.035, th / 2)
+    )
 
 
 def add_bookshelf(b: Builder, label: str = "bookshelf") -> None:
@@ -203,8 +259,16 @@ def add_bookshelf(b: Builder, label: str = "bookshelf") -> None:
             bw = float(rng.uniform(0.4, 1.0)) * (w - 2 * t)
             x0 = float(rng.uniform(-w / 2 + t, w / 2 - t - bw))
             bh = min(gap - 0.03, float(rng.uniform(0.18, 0.3)))
-            b.local_box(f, books, "books", "books", color, (x0 + bw / 2, 0.01, k * gap + t + bh / 2),
-                        (bw / 2, d / 2 - 0.03, bh / 2), seed=int(rng.integers(1 << 30)))
+            b.local_box(
+                f,
+                books,
+                "books",
+                "books",
+                color,
+                (x0 + bw / 2, 0.01, k * gap + t + bh / 2),
+                (bw / 2, d / 2 - 0.03, bh / 2),
+                seed=int(rng.integers(1 << 30)),
+            )
     b.occupy(cx, cy, w, d, yaw)
 
 
@@ -218,19 +282,43 @@ def add_desk(b: Builder) -> None:
     f, obj = (cx, cy, yaw), b.new_obj()
     color = pick_color(rng, WOOD_COLORS + PAINTED_COLORS)
     b.local_box(f, obj, "desk", "wood", color, (0, 0, h - 0.015), (w / 2, d / 2, 0.015))
-    b.local_box(f, obj, "desk", "wood", color, (w / 2 - 0.22, 0, (h - 0.03) / 2), (0.2, d / 2 - 0.02, (h - 0.03) / 2),
-                front="drawers", rows=3)
+    b.local_box(
+        f,
+        obj,
+        "desk",
+        "wood",
+        color,
+        (w / 2 - 0.22, 0, (h - 0.03) / 2),
+        (0.2, d / 2 - 0.02, (h - 0.03) / 2),
+        front="drawers",
+        rows=3,
+    )
     b.local_box(f, obj, "desk", "wood", color, (-w / 2 + 0.02, 0, (h - 0.03) / 2), (0.02, d / 2 - 0.02, (h - 0.03) / 2))
     b.occupy(cx, cy, w, d, yaw, shadow=0.3)
     if rng.random() < 0.8:
         mon = b.new_obj()
         mw = float(rng.uniform(0.45, 0.65))
-        b.local_box(f, mon, "monitor", "plain", np.full(3, 0.15, np.float32), (0, -d / 2 + 0.2, h + 0.1),
-                    (0.04, 0.04, 0.1))
-        b.local_box(f, mon, "monitor", "screen", np.full(3, 0.12, np.float32), (0, -d / 2 + 0.2, h + 0.2 + mw * 0.3),
-                    (mw / 2, 0.02, mw * 0.3))
-        b.local_box(f, b.new_obj(), "keyboard", "plain", pick_color(rng, [(0.15, 0.15, 0.15), (0.85, 0.85, 0.85)]),
-                    (0, 0.05, h + 0.012), (0.22, 0.07, 0.012))
+        b.local_box(
+            f, mon, "monitor", "plain", np.full(3, 0.15, np.float32), (0, -d / 2 + 0.2, h + 0.1), (0.04, 0.04, 0.1)
+        )
+        b.local_box(
+            f,
+            mon,
+            "monitor",
+            "screen",
+            np.full(3, 0.12, np.float32),
+            (0, -d / 2 + 0.2, h + 0.2 + mw * 0.3),
+            (mw / 2, 0.02, mw * 0.3),
+        )
+        b.local_box(
+            f,
+            b.new_obj(),
+            "keyboard",
+            "plain",
+            pick_color(rng, [(0.15, 0.15, 0.15), (0.85, 0.85, 0.85)]),
+            (0, 0.05, h + 0.012),
+            (0.22, 0.07, 0.012),
+        )
     elif rng.random() < 0.7:
         add_tabletop_props(b, f, w, d, h)
     # a chair in front, turned towards the desk

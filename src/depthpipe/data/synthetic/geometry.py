@@ -28,8 +28,9 @@ class Hits:
     dirs: tuple[np.ndarray, np.ndarray, np.ndarray]  # world ray directions with unit camera z
 
 
-def _bbox(scene: Scene, corners: np.ndarray, k: tuple[float, float, float, float], hw: tuple[int, int]
-          ) -> tuple[int, int, int, int] | None:
+def _bbox(
+    scene: Scene, corners: np.ndarray, k: tuple[float, float, float, float], hw: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
     """Pixel rectangle (v0, v1, u0, u1) covering world points ``corners`` (N, 3); None if all behind the camera."""
     cam = (corners - scene.cam_pos) @ scene.cam_rot  # world -> camera
     z = cam[:, 2]
@@ -53,8 +54,14 @@ def _corners(s: Surface) -> np.ndarray | None:
         return _box_corners(s)
     if s.kind == "cyl":
         rr, hh = float(s.half[0]), float(s.half[2])
-        return np.array([(s.center[0] + ax, s.center[1] + ay, s.center[2] + az)
-                         for ax in (-rr, rr) for ay in (-rr, rr) for az in (0.0, hh)])
+        return np.array(
+            [
+                (s.center[0] + ax, s.center[1] + ay, s.center[2] + az)
+                for ax in (-rr, rr)
+                for ay in (-rr, rr)
+                for az in (0.0, hh)
+            ]
+        )
     return None
 
 
@@ -93,8 +100,9 @@ def cast(scene: Scene, height: int, width: int) -> Hits:
     return Hits(t, sid, face, (dx, dy, dz))
 
 
-def _ray_directions(scene: Scene, k: tuple[float, float, float, float], height: int, width: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ray_directions(
+    scene: Scene, k: tuple[float, float, float, float], height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """World directions (dx, dy, dz), each (H, W) float32, of the pixel rays with unit camera z."""
     fx, fy, cx, cy = k
     u = ((np.arange(width, dtype=np.float32) - cx) / fx)[None, :]
@@ -109,13 +117,15 @@ def _ray_directions(scene: Scene, k: tuple[float, float, float, float], height: 
     return dx, dy, dz
 
 
-def _room_exit(scene: Scene, o: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _room_exit(
+    scene: Scene, o: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Depth and room face (the surface index 0-5) where each ray leaves the room (the camera is inside)."""
     # room: the exit of the ray from [0, W] x [0, D] x [0, H]
     with np.errstate(divide="ignore", invalid="ignore"):
-        tx, ty, tz = ((np.where(d > 0, np.float32(scene.size[a]), np.float32(0)) - o[a]) / d
-                      for a, d in enumerate((dx, dy, dz)))
+        tx, ty, tz = (
+            (np.where(d > 0, np.float32(scene.size[a]), np.float32(0)) - o[a]) / d for a, d in enumerate((dx, dy, dz))
+        )
     t = np.minimum(np.minimum(tx, ty), tz)
     axis = np.where((tx <= ty) & (tx <= tz), 0, np.where(ty <= tz, 1, 2))
     pos = np.where(axis == 0, dx > 0, np.where(axis == 1, dy > 0, dz > 0))  # positive: the far side of the slab
@@ -123,18 +133,27 @@ def _room_exit(scene: Scene, o: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: 
     return t, sid
 
 
-def _hit_box(s: Surface, o: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray, t: np.ndarray,
-             sid: np.ndarray, face: np.ndarray, index: int) -> None:
+def _hit_box(
+    s: Surface,
+    o: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    t: np.ndarray,
+    sid: np.ndarray,
+    face: np.ndarray,
+    index: int,
+) -> None:
     """Slab test of an oriented box against the rays of one window; updates t/sid/face in place."""
     c, sn = np.float32(math.cos(s.yaw)), np.float32(math.sin(s.yaw))
     ox, oy, oz = (float(v) for v in (o - s.center))
     lo = (float(c * ox + sn * oy), float(c * oy - sn * ox), oz)
     ld = (c * dx + sn * dy, c * dy - sn * dx, dz)
-    tn = tf = None
-    for d, o_a, h in zip(ld, lo, (float(x) for x in s.half)):
-        near, far = _slab(d, o_a, h)
-        tn = near if tn is None else np.maximum(tn, near, out=tn)
-        tf = far if tf is None else np.minimum(tf, far, out=tf)
+    slabs = [_slab(d, o_a, h) for d, o_a, h in zip(ld, lo, (float(x) for x in s.half))]
+    tn, tf = slabs[0]
+    for near, far in slabs[1:]:
+        tn = np.maximum(tn, near, out=tn)
+        tf = np.minimum(tf, far, out=tf)
     hit = (tn <= tf) & (tn > 1e-3) & (tn < t)
     rows, cols = np.nonzero(hit)
     if rows.size == 0:
@@ -162,8 +181,17 @@ def _slab(d: np.ndarray, o_a: float, h: float) -> tuple[np.ndarray, np.ndarray]:
         return np.minimum(t1, t2), np.maximum(t1, t2)
 
 
-def _hit_cyl(s: Surface, o: np.ndarray, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray, t: np.ndarray,
-             sid: np.ndarray, face: np.ndarray, index: int) -> None:
+def _hit_cyl(
+    s: Surface,
+    o: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    t: np.ndarray,
+    sid: np.ndarray,
+    face: np.ndarray,
+    index: int,
+) -> None:
     """Ray against a vertical cylinder (side, top and bottom caps); updates t/sid/face in place."""
     r, hh = float(s.half[0]), float(s.half[2])
     ox, oy, oz = (float(v) for v in (o - s.center))

@@ -30,7 +30,7 @@ def raw_depth(depth: np.ndarray, no_depth: np.ndarray, fx: float, rng: np.random
     # speckle and a thin invalid border
     holes |= rnd > 1 - float(rng.uniform(0.01, 0.04))
     bt, bb, bl, br = (int(x) for x in rng.integers(0, max(2, h // 48), 4))
-    holes[:bt], holes[h - bb:], holes[:, :bl], holes[:, w - br:] = True, True, True, True
+    holes[:bt], holes[h - bb :], holes[:, :bl], holes[:, w - br :] = True, True, True, True
     raw[holes] = 0
     return raw
 

@@ -4,19 +4,48 @@ from __future__ import annotations
 
 import os
 
-from depthpipe.data.meta import load_class_mapping
+from depthpipe.data.sources.metadata import load_class_mapping
 from depthpipe.errors import DepthpipeError
 
 # The NYU label names the generator uses and the 40-class name each must map to in classMapping40.mat.
 LABEL_CLASSES: dict[str, str] = {
-    "wall": "wall", "floor": "floor", "ceiling": "ceiling", "cabinet": "cabinet", "bed": "bed",
-    "chair": "chair", "sofa": "sofa", "table": "table", "door": "door", "window": "window",
-    "bookshelf": "bookshelf", "picture": "picture", "counter": "counter", "blinds": "blinds", "desk": "desk",
-    "shelves": "shelves", "curtain": "curtain", "dresser": "dresser", "pillow": "pillow", "mirror": "mirror",
-    "floor mat": "floor mat", "books": "books", "refridgerator": "refridgerator", "television": "television",
-    "paper": "paper", "box": "box", "whiteboard": "whiteboard", "night stand": "night stand", "sink": "sink",
-    "lamp": "lamp", "bag": "bag", "stove": "otherstructure", "ottoman": "otherfurniture",
-    "monitor": "otherprop", "keyboard": "otherprop", "plant": "otherprop", "microwave": "otherprop",
+    "wall": "wall",
+    "floor": "floor",
+    "ceiling": "ceiling",
+    "cabinet": "cabinet",
+    "bed": "bed",
+    "chair": "chair",
+    "sofa": "sofa",
+    "table": "table",
+    "door": "door",
+    "window": "window",
+    "bookshelf": "bookshelf",
+    "picture": "picture",
+    "counter": "counter",
+    "blinds": "blinds",
+    "desk": "desk",
+    "shelves": "shelves",
+    "curtain": "curtain",
+    "dresser": "dresser",
+    "pillow": "pillow",
+    "mirror": "mirror",
+    "floor mat": "floor mat",
+    "books": "books",
+    "refridgerator": "refridgerator",
+    "television": "television",
+    "paper": "paper",
+    "box": "box",
+    "whiteboard": "whiteboard",
+    "night stand": "night stand",
+    "sink": "sink",
+    "lamp": "lamp",
+    "bag": "bag",
+    "stove": "otherstructure",
+    "ottoman": "otherfurniture",
+    "monitor": "otherprop",
+    "keyboard": "otherprop",
+    "plant": "otherprop",
+    "microwave": "otherprop",
     "vase": "otherprop",
 }
 
@@ -29,9 +58,7 @@ def label_ids(class_mapping: str | os.PathLike[str]) -> dict[str, int]:
     """
     lut, names40, names894 = load_class_mapping(class_mapping)
     if len(names894) != lut.size - 1:
-        raise DepthpipeError(
-            f"{class_mapping}: 'allClassName' lists {len(names894)} names, expected {lut.size - 1}"
-        )
+        raise DepthpipeError(f"{class_mapping}: 'allClassName' lists {len(names894)} names, expected {lut.size - 1}")
     ids: dict[str, int] = {}
     for name, cls in LABEL_CLASSES.items():
         if name not in names894:

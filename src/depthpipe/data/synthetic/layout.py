@@ -7,14 +7,14 @@ wall looking into the room.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from depthpipe.data.synthetic.builder import Builder
 from depthpipe.data.synthetic.camera import rotation
 from depthpipe.data.synthetic.furnishing import furnish
-from depthpipe.data.synthetic.palettes import (CARPET_COLORS, FLOOR_TILE_COLORS, WALL_COLORS, WOOD_COLORS,
-                                               pick_color)
+from depthpipe.data.synthetic.palettes import CARPET_COLORS, FLOOR_TILE_COLORS, WALL_COLORS, WOOD_COLORS, pick_color
 from depthpipe.data.synthetic.scene import Scene, Surface
 from depthpipe.data.synthetic.walls import add_wall_objects
 
@@ -49,16 +49,30 @@ def build_scene(rng: np.random.Generator) -> Scene:
     add_wall_objects(b)
     furnish(b)
     lights = _lights(rng, w, d, h)
-    return Scene(kind, size.astype(np.float32), b.surfaces, lights, float(rng.uniform(0.2, 0.3)), b.footprints,
-                 cam, cam_rot, float(rng.uniform(0.92, 1.08)),
-                 rng.uniform(0.95, 1.05, 3).astype(np.float32))
+    return Scene(
+        kind,
+        size.astype(np.float32),
+        b.surfaces,
+        lights,
+        float(rng.uniform(0.2, 0.3)),
+        b.footprints,
+        cam,
+        cam_rot,
+        float(rng.uniform(0.92, 1.08)),
+        rng.uniform(0.95, 1.05, 3).astype(np.float32),
+    )
 
 
 def _place_camera(rng: np.random.Generator, w: float, d: float) -> tuple[np.ndarray, np.ndarray]:
     """Camera position (near the y=0 wall, 1.0-1.8 m high) and camera-to-world rotation: looking at a random
     point in the far part of a ``w`` x ``d`` room, slightly down, with a little roll."""
-    cam = np.array([rng.uniform(0.5, w - 0.5), rng.uniform(0.35, max(0.6, 0.25 * d)),
-                    float(np.clip(rng.normal(1.4, 0.18), 1.0, 1.8))])
+    cam = np.array(
+        [
+            rng.uniform(0.5, w - 0.5),
+            rng.uniform(0.35, max(0.6, 0.25 * d)),
+            float(np.clip(rng.normal(1.4, 0.18), 1.0, 1.8)),
+        ]
+    )
     target = np.array([rng.uniform(0.15 * w, 0.85 * w), rng.uniform(0.6 * d, d)])
     yaw = math.atan2(-(target[0] - cam[0]), target[1] - cam[1]) + float(rng.normal(0, 0.08))
     pitch = math.radians(float(np.clip(rng.normal(-7.0, 4.0), -16.0, 4.0)))
@@ -71,8 +85,9 @@ def _lights(rng: np.random.Generator, w: float, d: float, h: float) -> list[tupl
     chance."""
     lights = [(np.array([rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * d, h - 0.3]), float(rng.uniform(1.4, 1.9)))]
     if d > 5.5 or rng.random() < 0.3:
-        lights.append((np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.6, 0.9) * d, h - 0.3]),
-                       float(rng.uniform(0.8, 1.4))))
+        lights.append(
+            (np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.6, 0.9) * d, h - 0.3]), float(rng.uniform(0.8, 1.4)))
+        )
     return lights
 
 
@@ -80,9 +95,11 @@ def room_surfaces(rng: np.random.Generator, kind: str) -> list[Surface]:
     """The room's six faces (surfaces 0-5: four walls, floor, ceiling) with materials drawn for a ``kind`` room."""
     wall_color = pick_color(rng, WALL_COLORS, 0.05)
     wall_mat = "stripes" if kind in ("bedroom", "living_room") and rng.random() < 0.25 else "paint"
-    wall_p = dict(baseboard=float(rng.uniform(0.07, 0.12)),
-                  bb_color=pick_color(rng, [(0.95, 0.95, 0.93), (0.4, 0.3, 0.2)]),
-                  period=float(rng.uniform(0.12, 0.3)))
+    wall_p = dict(
+        baseboard=float(rng.uniform(0.07, 0.12)),
+        bb_color=pick_color(rng, [(0.95, 0.95, 0.93), (0.4, 0.3, 0.2)]),
+        period=float(rng.uniform(0.12, 0.3)),
+    )
     floor_mat, floor_color, floor_params = _floor(rng, kind)
     ceil_mat = "ceiling_tiles" if kind == "office" or rng.random() < 0.15 else "ceiling"
     ceil_color = pick_color(rng, [(0.92, 0.92, 0.9), (0.88, 0.86, 0.82)], 0.03)
@@ -94,19 +111,23 @@ def room_surfaces(rng: np.random.Generator, kind: str) -> list[Surface]:
     return out
 
 
-def _floor(rng: np.random.Generator, kind: str) -> tuple[str, np.ndarray, dict]:
+def _floor(rng: np.random.Generator, kind: str) -> tuple[str, np.ndarray, dict[str, Any]]:
     """Floor material, colour and material parameters for a ``kind`` room."""
     floor_kind = _FLOOR_KINDS[kind]
     floor_mat = floor_kind[int(rng.integers(len(floor_kind)))]
     if floor_mat == "planks":
         floor_color = pick_color(rng, WOOD_COLORS)
-        params = dict(width=float(rng.uniform(0.1, 0.2)), length=float(rng.uniform(0.9, 1.8)), axis=int(rng.integers(2)))
+        params: dict[str, Any] = dict(
+            width=float(rng.uniform(0.1, 0.2)), length=float(rng.uniform(0.9, 1.8)), axis=int(rng.integers(2))
+        )
     elif floor_mat == "carpet_tiles":
         floor_color = pick_color(rng, CARPET_COLORS)
         params = dict(size=0.5)
     else:
         floor_color = pick_color(rng, FLOOR_TILE_COLORS)
-        params = dict(size=float(rng.choice([0.3, 0.4, 0.45, 0.6])),
-                  grout=pick_color(rng, [(0.45, 0.43, 0.4), (0.9, 0.9, 0.88)]),
-                  second=pick_color(rng, FLOOR_TILE_COLORS + [(0.15, 0.15, 0.15)]))
+        params = dict(
+            size=float(rng.choice([0.3, 0.4, 0.45, 0.6])),
+            grout=pick_color(rng, [(0.45, 0.43, 0.4), (0.9, 0.9, 0.88)]),
+            second=pick_color(rng, FLOOR_TILE_COLORS + [(0.15, 0.15, 0.15)]),
+        )
     return floor_mat, floor_color, params

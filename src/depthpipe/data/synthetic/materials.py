@@ -9,7 +9,7 @@ emission (n,) or None; :func:`albedo` picks the function by the surface's materi
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -21,8 +21,9 @@ _F = np.float32  # scalars are float32 so arithmetic on float32 arrays stays flo
 _Pattern = tuple[np.ndarray, np.ndarray | float, np.ndarray | None]  # colour, gain, emission
 
 
-def albedo(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray | None]:
+def albedo(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Albedo (3, n) and emission (n,) or None of surface ``s`` at texture coordinates ``u``, ``v`` (metres).
 
     ``front`` marks the points on the surface's front face; ``fine`` and ``coarse`` are the frame's noise
@@ -39,15 +40,17 @@ def _rgb(color: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.asarray(color, np.float32).reshape(3, 1)
 
 
-def _unpatterned(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-                 coarse: np.ndarray) -> _Pattern:
+def _unpatterned(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """A material without a pattern: the surface's colour."""
     return _rgb(s.color), 1.0, None
 
 
 # -- room faces -------------------------------------------------------------------------------------
-def _painted_wall(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-                  coarse: np.ndarray) -> _Pattern:
+def _painted_wall(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Paint (and ``stripes`` wallpaper) with faint blotches, over a baseboard with a darker top edge."""
     p = s.p
     gain = 1 + 0.04 * sample(coarse, u / 0.1, v / 0.1) + 0.02 * sample(fine, u / 0.01, v / 0.01)
@@ -59,8 +62,9 @@ def _painted_wall(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, f
     return col, gain, None
 
 
-def _planks(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-            coarse: np.ndarray) -> _Pattern:
+def _planks(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Floor planks in staggered rows: a brightness per plank, grain along it, dark seams."""
     p = s.p
     along, across = (u, v) if p["axis"] == 0 else (v, u)
@@ -73,8 +77,9 @@ def _planks(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: n
     return _rgb(s.color), gain, None
 
 
-def _carpet_tiles(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-                  coarse: np.ndarray) -> _Pattern:
+def _carpet_tiles(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Carpet tiles: a brightness per tile, fine pile noise, and alternating pile direction."""
     size = s.p["size"]
     i, j = np.floor(u / size), np.floor(v / size)
@@ -83,8 +88,9 @@ def _carpet_tiles(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, f
     return _rgb(s.color), gain, None
 
 
-def _ceiling_tiles(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-                   coarse: np.ndarray) -> _Pattern:
+def _ceiling_tiles(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Suspended-ceiling tiles: a dark grid between slightly noisy tiles."""
     size = s.p["size"]
     grid = (frac(u / size) < 0.025 / size) | (frac(v / size) < 0.025 / size)
@@ -92,8 +98,9 @@ def _ceiling_tiles(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, 
     return _rgb(s.color), gain, None
 
 
-def _floor_tiles(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-                 coarse: np.ndarray) -> _Pattern:
+def _floor_tiles(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Floor tiles (``checker``: alternating with a second colour) with a brightness per tile and grout lines."""
     p = s.p
     size = p["size"]
@@ -107,24 +114,27 @@ def _floor_tiles(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fi
     return col, gain, None
 
 
-def _carpet(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-            coarse: np.ndarray) -> _Pattern:
+def _carpet(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Carpet (rugs): pile noise at the ``fine`` scale in metres (default 1 cm)."""
     scale = s.p.get("fine", 0.01)
     gain = 1 + 0.15 * sample(fine, u / scale, v / scale)
     return _rgb(s.color), gain, None
 
 
-def _ceiling(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-             coarse: np.ndarray) -> _Pattern:
+def _ceiling(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """A plain ceiling with faint blotches."""
     gain = 1 + 0.02 * sample(coarse, u / 0.1, v / 0.1)
     return _rgb(s.color), gain, None
 
 
 # -- furniture and objects --------------------------------------------------------------------------
-def _solid(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-           coarse: np.ndarray) -> _Pattern:
+def _solid(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Wood, fabric, plain, lamp shade and leaves: a grain per material (lamp shades glow instead), with drawer
     or door lines on the front of boxes that have a ``front`` parameter."""
     m, p = s.material, s.p
@@ -167,16 +177,18 @@ def _front_pattern(kind: str, rows: int, u: np.ndarray, v: np.ndarray, front: np
     return np.where(front & handle, 0.35, g)
 
 
-def _screen(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-            coarse: np.ndarray) -> _Pattern:
+def _screen(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Monitors, televisions, microwaves: a dark front getting brighter towards the top (a reflection)."""
     col = np.where(front, _F(0.04), _rgb(s.color))
     gain = np.where(front, 1 + 0.5 * v / max(float(s.half[2]) * 2, 1e-3), _F(1))
     return col, gain, None
 
 
-def _books(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-           coarse: np.ndarray) -> _Pattern:
+def _books(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """A row of books seen from the front: spines of random width, colour and height (``seed`` parameter),
     gaps between them; pages on the other faces."""
     n = u.shape[0]
@@ -191,8 +203,9 @@ def _books(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np
     return col, gain, None
 
 
-def _curtain(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-             coarse: np.ndarray) -> _Pattern:
+def _curtain(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Curtains: vertical folds (a sine across the width) with fine noise."""
     gain = 0.78 + 0.22 * np.sin(u * _F(2 * math.pi / 0.11)) + 0.05 * sample(fine, u / 0.01, v / 0.01)
     return _rgb(s.color), gain, None
@@ -205,34 +218,43 @@ def _inside_frame(s: Surface, u: np.ndarray, v: np.ndarray, border: float) -> np
     return (u > border) & (u < w - border) & (v > border) & (v < h - border)
 
 
-def _picture(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-             coarse: np.ndarray) -> _Pattern:
+def _picture(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """A framed picture: smooth colour noise (offset by the ``seed`` parameter) around the colour, dark frame."""
     inner = _inside_frame(s, u, v, 0.03)
     off = float(s.p["seed"] % 97)
-    img = np.stack([sample(coarse, u / 0.02 + off, v / 0.02), sample(coarse, u / 0.02, v / 0.02 + off),
-                    sample(coarse, u / 0.02 + 2 * off, v / 0.02 + off)])
+    img = np.stack(
+        [
+            sample(coarse, u / 0.02 + off, v / 0.02),
+            sample(coarse, u / 0.02, v / 0.02 + off),
+            sample(coarse, u / 0.02 + 2 * off, v / 0.02 + off),
+        ]
+    )
     pic = np.clip(_rgb(s.color) + 0.25 * img, _F(0.03), _F(0.97))
     return np.where(inner, pic, _F(0.12)), 1.0, None
 
 
-def _whiteboard(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-                coarse: np.ndarray) -> _Pattern:
+def _whiteboard(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """A white board in a grey frame."""
     inner = _inside_frame(s, u, v, 0.03)
     return np.where(inner, _F(0.93), _F(0.6))[None, :], 1.0, None
 
 
-def _mirror(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-            coarse: np.ndarray) -> _Pattern:
+def _mirror(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """A mirror: a bluish-grey, faintly glowing glass in a dark frame."""
     inner = _inside_frame(s, u, v, 0.02)
     col = np.where(inner, _rgb([0.55, 0.6, 0.65]), _F(0.3))
     return col, 1.0, np.where(inner, _F(0.15), _F(0))
 
 
-def _window(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-            coarse: np.ndarray) -> _Pattern:
+def _window(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """A window: glass panes glowing with sky light (``sky``, brighter upwards) between the frame, ``bars``
     mullions and a transom."""
     p = s.p
@@ -245,14 +267,16 @@ def _window(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: n
     return col, 1.0, np.where(glass, sky, _F(0)).astype(np.float32)
 
 
-def _blinds(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-            coarse: np.ndarray) -> _Pattern:
+def _blinds(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """Horizontal slats 2.5 cm apart."""
     return _rgb(s.color), np.where(frac(v / 0.025) < 0.2, _F(0.65), _F(1)), None
 
 
-def _door(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray,
-          coarse: np.ndarray) -> _Pattern:
+def _door(
+    s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.ndarray, coarse: np.ndarray
+) -> _Pattern:
     """A door: darker trim, two panel grooves, a handle at ``handle`` metres from its left edge."""
     w, h = s.rect[2], s.rect[3]
     trim = (u < 0.06) | (u > w - 0.06) | (v > h - 0.06)
@@ -264,9 +288,27 @@ def _door(s: Surface, u: np.ndarray, v: np.ndarray, front: np.ndarray, fine: np.
 
 
 _PATTERNS: dict[str, Callable[..., _Pattern]] = {
-    "paint": _painted_wall, "stripes": _painted_wall, "planks": _planks, "tiles": _floor_tiles,
-    "checker": _floor_tiles, "carpet_tiles": _carpet_tiles, "ceiling_tiles": _ceiling_tiles, "carpet": _carpet,
-    "ceiling": _ceiling, "wood": _solid, "fabric": _solid, "plain": _solid, "shade": _solid, "leaves": _solid,
-    "screen": _screen, "books": _books, "curtain": _curtain, "picture": _picture, "whiteboard": _whiteboard,
-    "mirror": _mirror, "window": _window, "blinds": _blinds, "door": _door,
+    "paint": _painted_wall,
+    "stripes": _painted_wall,
+    "planks": _planks,
+    "tiles": _floor_tiles,
+    "checker": _floor_tiles,
+    "carpet_tiles": _carpet_tiles,
+    "ceiling_tiles": _ceiling_tiles,
+    "carpet": _carpet,
+    "ceiling": _ceiling,
+    "wood": _solid,
+    "fabric": _solid,
+    "plain": _solid,
+    "shade": _solid,
+    "leaves": _solid,
+    "screen": _screen,
+    "books": _books,
+    "curtain": _curtain,
+    "picture": _picture,
+    "whiteboard": _whiteboard,
+    "mirror": _mirror,
+    "window": _window,
+    "blinds": _blinds,
+    "door": _door,
 }

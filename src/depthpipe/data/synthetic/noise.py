@@ -12,7 +12,7 @@ def hash01(*ints: np.ndarray) -> np.ndarray:
     """A float32 in [0, 1) per element, a deterministic hash of the integer arrays (wrapping uint32 arithmetic)."""
     x = np.full(np.shape(ints[0]), 0x9E3779B9, np.uint32)
     for k, a in enumerate(ints):
-        x ^= (np.asarray(a).astype(np.int64).astype(np.uint32) + np.uint32(0x7F4A7C15 * (k + 1) & 0xFFFFFFFF))
+        x ^= np.asarray(a).astype(np.int64).astype(np.uint32) + np.uint32(0x7F4A7C15 * (k + 1) & 0xFFFFFFFF)
         x *= np.uint32(0x85EBCA6B)
         x ^= x >> np.uint32(13)
         x *= np.uint32(0xC2B2AE35)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,8 +20,16 @@ def add_table_lamp(b: Builder, frame: tuple[float, float, float], z: float) -> N
     pole = float(rng.uniform(0.2, 0.35))
     b.local_cyl(frame, obj, "lamp", "plain", pick_color(rng, PAINTED_COLORS), (0, 0, z + 0.03), 0.012, pole)
     r = float(rng.uniform(0.1, 0.16))
-    b.local_cyl(frame, obj, "lamp", "shade", pick_color(rng, [(0.95, 0.9, 0.75), (0.9, 0.9, 0.9)]),
-                (0, 0, z + 0.03 + pole - 0.05), r, float(rng.uniform(0.15, 0.22)))
+    b.local_cyl(
+        frame,
+        obj,
+        "lamp",
+        "shade",
+        pick_color(rng, [(0.95, 0.9, 0.75), (0.9, 0.9, 0.9)]),
+        (0, 0, z + 0.03 + pole - 0.05),
+        r,
+        float(rng.uniform(0.15, 0.22)),
+    )
 
 
 def add_floor_lamp(b: Builder) -> None:
@@ -36,8 +44,9 @@ def add_floor_lamp(b: Builder) -> None:
     b.local_cyl(f, obj, "lamp", "plain", metal, (0, 0, 0), 0.15, 0.03)
     height = float(rng.uniform(1.4, 1.75))
     b.local_cyl(f, obj, "lamp", "plain", metal, (0, 0, 0.03), 0.015, height - 0.2)
-    b.local_cyl(f, obj, "lamp", "shade", pick_color(rng, [(0.95, 0.9, 0.75), (0.9, 0.88, 0.85)]), (0, 0, height - 0.3),
-                0.2, 0.3)
+    b.local_cyl(
+        f, obj, "lamp", "shade", pick_color(rng, [(0.95, 0.9, 0.75), (0.9, 0.88, 0.85)]), (0, 0, height - 0.3), 0.2, 0.3
+    )
     b.occupy(cx, cy, 0.3, 0.3, yaw, shadow=0.2)
 
 
@@ -49,14 +58,36 @@ def add_tabletop_props(b: Builder, frame: tuple[float, float, float], w: float, 
         kind = rng.random()
         if kind < 0.4:
             bh = float(rng.uniform(0.03, 0.12))
-            b.local_box(frame, b.new_obj(), "books", "plain", BOOK_COLORS[int(rng.integers(len(BOOK_COLORS)))],
-                        (lx, ly, h + bh / 2), (0.12, 0.09, bh / 2))
+            b.local_box(
+                frame,
+                b.new_obj(),
+                "books",
+                "plain",
+                BOOK_COLORS[int(rng.integers(len(BOOK_COLORS)))],
+                (lx, ly, h + bh / 2),
+                (0.12, 0.09, bh / 2),
+            )
         elif kind < 0.7:
-            b.local_box(frame, b.new_obj(), "paper", "plain", np.array([0.92, 0.92, 0.9], np.float32),
-                        (lx, ly, h + 0.003), (0.105, 0.15, 0.003))
+            b.local_box(
+                frame,
+                b.new_obj(),
+                "paper",
+                "plain",
+                np.array([0.92, 0.92, 0.9], np.float32),
+                (lx, ly, h + 0.003),
+                (0.105, 0.15, 0.003),
+            )
         else:
-            b.local_cyl(frame, b.new_obj(), "vase", "plain", pick_color(rng, FABRIC_COLORS), (lx, ly, h),
-                        float(rng.uniform(0.04, 0.07)), float(rng.uniform(0.12, 0.3)))
+            b.local_cyl(
+                frame,
+                b.new_obj(),
+                "vase",
+                "plain",
+                pick_color(rng, FABRIC_COLORS),
+                (lx, ly, h),
+                float(rng.uniform(0.04, 0.07)),
+                float(rng.uniform(0.12, 0.3)),
+            )
 
 
 def add_small_items(b: Builder, labels: Sequence[str], n: int) -> None:
@@ -80,10 +111,19 @@ def _potted_plant(b: Builder) -> None:
     cx, cy, yaw = spot
     obj = b.new_obj()
     ph = float(rng.uniform(0.25, 0.4))
-    b.local_cyl((cx, cy, yaw), obj, "plant", "plain", pick_color(rng, [(0.6, 0.35, 0.25), (0.85, 0.85, 0.85)]),
-                (0, 0, 0), r, ph)
-    b.local_cyl((cx, cy, yaw), obj, "plant", "leaves", pick_color(rng, [(0.2, 0.45, 0.18), (0.3, 0.5, 0.2)]),
-                (0, 0, ph), r * float(rng.uniform(1.3, 1.8)), float(rng.uniform(0.3, 0.8)))
+    b.local_cyl(
+        (cx, cy, yaw), obj, "plant", "plain", pick_color(rng, [(0.6, 0.35, 0.25), (0.85, 0.85, 0.85)]), (0, 0, 0), r, ph
+    )
+    b.local_cyl(
+        (cx, cy, yaw),
+        obj,
+        "plant",
+        "leaves",
+        pick_color(rng, [(0.2, 0.45, 0.18), (0.3, 0.5, 0.2)]),
+        (0, 0, ph),
+        r * float(rng.uniform(1.3, 1.8)),
+        float(rng.uniform(0.3, 0.8)),
+    )
     b.occupy(cx, cy, 2 * r, 2 * r, yaw, shadow=0.25)
 
 
@@ -99,8 +139,9 @@ def _floor_item(b: Builder, label: str) -> None:
     cx, cy, yaw = spot
     yaw += float(rng.normal(0, 0.3))
     color = pick_color(rng, [(0.6, 0.45, 0.3)] if label == "box" else FABRIC_COLORS)
-    b.box(b.new_obj(), label, "fabric" if label == "bag" else "plain", color, (cx, cy, h / 2),
-          (w / 2, d / 2, h / 2), yaw)
+    b.box(
+        b.new_obj(), label, "fabric" if label == "bag" else "plain", color, (cx, cy, h / 2), (w / 2, d / 2, h / 2), yaw
+    )
     b.occupy(cx, cy, w, d, yaw)
 
 
@@ -117,5 +158,13 @@ def add_rug(b: Builder, near: tuple[float, float] | None = None) -> None:
     x0, y0, x1, y1 = world_aabb(cx, cy, w / 2, d / 2, yaw)
     if x0 < 0.05 or y0 < 0.05 or x1 > wr - 0.05 or y1 > dr - 0.05:
         return
-    b.box(b.new_obj(), "floor mat", "carpet", pick_color(rng, FABRIC_COLORS), (cx, cy, 0.006), (w / 2, d / 2, 0.006),
-          yaw, fine=0.008)
+    b.box(
+        b.new_obj(),
+        "floor mat",
+        "carpet",
+        pick_color(rng, FABRIC_COLORS),
+        (cx, cy, 0.006),
+        (w / 2, d / 2, 0.006),
+        yaw,
+        fine=0.008,
+    )

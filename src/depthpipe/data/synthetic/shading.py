@@ -63,8 +63,9 @@ def _paint_decals(scene: Scene, sid: np.ndarray, pts: _Points) -> None:
             sid[idx[inside]] = i
 
 
-def _surface_terms(scene: Scene, sid: np.ndarray, face: np.ndarray, pts: _Points, fine: np.ndarray,
-                   coarse: np.ndarray) -> tuple[np.ndarray, _Points, np.ndarray, np.ndarray]:
+def _surface_terms(
+    scene: Scene, sid: np.ndarray, face: np.ndarray, pts: _Points, fine: np.ndarray, coarse: np.ndarray
+) -> tuple[np.ndarray, _Points, np.ndarray, np.ndarray]:
     """Per pixel, from the surface it shows: albedo (3, n), world normal (3 arrays), emission (n,) and the mask
     of pixels without Kinect depth (glowing glass of windows and mirrors, screen fronts)."""
     px, py, pz = pts
@@ -79,7 +80,7 @@ def _surface_terms(scene: Scene, sid: np.ndarray, face: np.ndarray, pts: _Points
     for i, cnt in enumerate(counts):
         if cnt == 0:
             continue
-        idx = order[start:start + cnt]
+        idx = order[start : start + cnt]
         start += cnt
         s = scene.surfaces[i]
         fc = face[idx]

@@ -11,8 +11,9 @@ from depthpipe.data.synthetic.scene import ROOM_NORMALS, Surface
 _F = np.float32  # scalars are float32 so arithmetic on float32 arrays stays float32
 
 
-def surface_frame(s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray, face: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray]:
+def surface_frame(
+    s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray, face: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray]:
     """Texture coordinates (u, v) in metres, the world normal (3 arrays or scalars) and a front-face mask at the
     world points (px, py, pz) on ``s``, with ``face`` the hit face codes of :class:`~.geometry.Hits`."""
     if s.kind == "room" or s.kind == "decal":
@@ -22,8 +23,9 @@ def surface_frame(s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray, fa
     return _box_frame(s, px, py, pz, face)
 
 
-def _planar_frame(s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray]:
+def _planar_frame(
+    s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray]:
     """Room faces and decals: (u, v) along the face's two axes (decals: from their lower left corner)."""
     n = px.shape[0]
     k = s.wall
@@ -39,8 +41,9 @@ def _planar_frame(s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray
     return u, v, normal, np.ones(n, bool)
 
 
-def _cylinder_frame(s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray, face: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray]:
+def _cylinder_frame(
+    s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray, face: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray]:
     """Cylinders: caps in plan coordinates, the side unrolled (arc length, height); the side is the front."""
     rx, ry, rz = px - _F(s.center[0]), py - _F(s.center[1]), pz - _F(s.center[2])
     top = face >= 4
@@ -48,13 +51,17 @@ def _cylinder_frame(s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray, 
     u = np.where(top, rx, np.arctan2(ry, rx) * r)
     v = np.where(top, ry, rz)
     zero = _F(0)
-    normal = (np.where(top, zero, rx / r), np.where(top, zero, ry / r),
-              np.where(face == 5, _F(1), np.where(face == 4, _F(-1), zero)))
+    normal = (
+        np.where(top, zero, rx / r),
+        np.where(top, zero, ry / r),
+        np.where(face == 5, _F(1), np.where(face == 4, _F(-1), zero)),
+    )
     return u, v, normal, ~top
 
 
-def _box_frame(s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray, face: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray]:
+def _box_frame(
+    s: Surface, px: np.ndarray, py: np.ndarray, pz: np.ndarray, face: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray]:
     """Boxes: (u, v) from the box's corner in the plane of the hit face; the front is the local +y face."""
     c, sn = _F(math.cos(s.yaw)), _F(math.sin(s.yaw))
     rx, ry, rz = px - _F(s.center[0]), py - _F(s.center[1]), pz - _F(s.center[2])

@@ -32,8 +32,18 @@ def _door(b: Builder) -> None:
     length = b.wall_length(wall)
     s0 = float(rng.uniform(0.1, length - dw - 0.1))
     dh = float(rng.uniform(2.0, 2.1))
-    b.decal(b.new_obj(), "door", "door", pick_color(rng, WOOD_COLORS + [(0.92, 0.92, 0.9)] * 3), wall, s0, 0.0, dw, dh,
-            handle=float(rng.choice([0.08, dw - 0.08])))
+    b.decal(
+        b.new_obj(),
+        "door",
+        "door",
+        pick_color(rng, WOOD_COLORS + [(0.92, 0.92, 0.9)] * 3),
+        wall,
+        s0,
+        0.0,
+        dw,
+        dh,
+        handle=float(rng.choice([0.08, dw - 0.08])),
+    )
     b.wall_spans[wall].append((s0 - 0.05, s0 + dw + 0.05, 0.0))
 
 
@@ -51,14 +61,34 @@ def _window(b: Builder, height: float) -> None:
     if not b.wall_free(wall, s0 - 0.3, s0 + ww + 0.3, height):
         return
     obj = b.new_obj()
-    b.decal(obj, "window", "window", np.array([0.92, 0.92, 0.9], np.float32), wall, s0, sill, ww, wh,
-            sky=float(rng.uniform(0.75, 1.0)), bars=int(rng.integers(1, 4)))
+    b.decal(
+        obj,
+        "window",
+        "window",
+        np.array([0.92, 0.92, 0.9], np.float32),
+        wall,
+        s0,
+        sill,
+        ww,
+        wh,
+        sky=float(rng.uniform(0.75, 1.0)),
+        bars=int(rng.integers(1, 4)),
+    )
     b.wall_spans[wall].append((s0 - 0.3, s0 + ww + 0.3, sill - 0.05))
     style = rng.random()
     if style < 0.4:
         drop = float(rng.uniform(0.3, 1.0)) * wh
-        b.decal(b.new_obj(), "blinds", "blinds", pick_color(rng, [(0.9, 0.9, 0.88), (0.75, 0.7, 0.6)]), wall, s0,
-                sill + wh - drop, ww, drop)
+        b.decal(
+            b.new_obj(),
+            "blinds",
+            "blinds",
+            pick_color(rng, [(0.9, 0.9, 0.88), (0.75, 0.7, 0.6)]),
+            wall,
+            s0,
+            sill + wh - drop,
+            ww,
+            drop,
+        )
     elif style < 0.8:
         _curtains(b, wall, s0, ww, sill, wh)
 
@@ -80,8 +110,18 @@ def _wall_hanging(b: Builder, height: float) -> None:
     s0 = float(rng.uniform(0.1, length - pw - 0.1))
     if not b.wall_free(wall, s0, s0 + pw, height):
         return
-    b.decal(b.new_obj(), label, label, pick_color(rng, FABRIC_COLORS + WOOD_COLORS), wall, s0, z0, pw, ph,
-            seed=int(rng.integers(1 << 30)))
+    b.decal(
+        b.new_obj(),
+        label,
+        label,
+        pick_color(rng, FABRIC_COLORS + WOOD_COLORS),
+        wall,
+        s0,
+        z0,
+        pw,
+        ph,
+        seed=int(rng.integers(1 << 30)),
+    )
     b.wall_spans[wall].append((s0, s0 + pw, z0))
 
 

@@ -8,18 +8,18 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from depthpipe.data.meta import load_class_mapping, write_splits
-from depthpipe.data.nyu_mat import NYULabeledWriter
+from depthpipe.data.sources.metadata import load_class_mapping, write_splits
+from depthpipe.data.sources.nyu_mat import NYULabeledWriter
 from depthpipe.data.synthetic.camera import NYU_HEIGHT, NYU_WIDTH
 from depthpipe.data.synthetic.frame import SyntheticFrame, render_frame
 from depthpipe.data.synthetic.labels import label_ids
 from depthpipe.errors import DepthpipeError
-from depthpipe.io import atomic_path
+from depthpipe.files import atomic_path
 
 
 def split_indices(frames: int, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -47,9 +47,18 @@ def _frames(jobs: Sequence[tuple], workers: int) -> Iterator[SyntheticFrame]:
         yield from pool.imap(_render_job, jobs, chunksize=1)
 
 
-def write_synthetic(path: str | os.PathLike[str], splits_path: str | os.PathLike[str], frames: int, seed: int,
-                    test_fraction: float, class_mapping: str | os.PathLike[str], workers: int = 1,
-                    height: int = NYU_HEIGHT, width: int = NYU_WIDTH, progress: bool = True) -> dict:
+def write_synthetic(
+    path: str | os.PathLike[str],
+    splits_path: str | os.PathLike[str],
+    frames: int,
+    seed: int,
+    test_fraction: float,
+    class_mapping: str | os.PathLike[str],
+    workers: int = 1,
+    height: int = NYU_HEIGHT,
+    width: int = NYU_WIDTH,
+    progress: bool = True,
+) -> dict:
     """Write ``frames`` synthetic frames as a NYU-layout labeled ``.mat`` at ``path`` and a split at ``splits_path``.
 
     The ``names`` cell holds the 894 names of ``classMapping40.mat`` (label id ``k`` is ``names[k-1]``). Both files
@@ -68,15 +77,25 @@ def write_synthetic(path: str | os.PathLike[str], splits_path: str | os.PathLike
     train, test = split_indices(frames, seed, test_fraction)
     rooms: dict[str, int] = {}
     jobs = [(int(seed), i, ids, int(height), int(width)) for i in range(frames)]
-    with atomic_path(path) as tmp:
-        with NYULabeledWriter(tmp, frames, names894, height=height, width=width) as writer:
-            bar = tqdm(_frames(jobs, max(1, int(workers))), total=frames, desc="synthetic frames", unit="frame",
-                       disable=not progress)
-            for i, fr in enumerate(bar):
-                writer.write(i, fr.rgb, fr.depth, fr.label, raw_depth=fr.raw_depth, instance=fr.instance,
-                             scene=fr.scene)
-                rooms[fr.room_type] = rooms.get(fr.room_type, 0) + 1
+    with atomic_path(path) as tmp, NYULabeledWriter(tmp, frames, names894, height=height, width=width) as writer:
+        bar = tqdm(
+            _frames(jobs, max(1, int(workers))),
+            total=frames,
+            desc="synthetic frames",
+            unit="frame",
+            disable=not progress,
+        )
+        for i, fr in enumerate(bar):
+            writer.write(i, fr.rgb, fr.depth, fr.label, raw_depth=fr.raw_depth, instance=fr.instance, scene=fr.scene)
+            rooms[fr.room_type] = rooms.get(fr.room_type, 0) + 1
     write_splits(splits_path, train, test)
-    return {"frames": frames, "seed": int(seed), "test_fraction": float(test_fraction), "train": int(train.size),
-            "test": int(test.size), "height": int(height), "width": int(width),
-            "room_types": dict(sorted(rooms.items()))}
+    return {
+        "frames": frames,
+        "seed": int(seed),
+        "test_fraction": float(test_fraction),
+        "train": int(train.size),
+        "test": int(test.size),
+        "height": int(height),
+        "width": int(width),
+        "room_types": dict(sorted(rooms.items())),
+    }

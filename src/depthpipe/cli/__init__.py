@@ -1,0 +1,142 @@
+"""The ``depthpipe`` command: the verbs a person uses around the DVC pipeline, one line of help each.
+
+The parser lives here; each group of verbs in its own module (:mod:`~depthpipe.cli.pipeline`,
+:mod:`~depthpipe.cli.serving`, :mod:`~depthpipe.cli.review`), loaded only when one of its verbs runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from depthpipe import __version__
+from depthpipe.config import VARIANTS
+from depthpipe.errors import DepthpipeError
+
+DESCRIPTION = """\
+depthpipe: monocular depth estimation on NYU Depth v2 as a DVC pipeline logged to MLflow.
+
+Run the pipeline with `make repro` (or `depthpipe repro`, or `dvc repro` in the venv); switch recipes with
+`dvc exp run -S recipe=paper`. Run from the project directory: every verb reads ./params.yaml.
+"""
+
+
+FMT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _pipeline_verbs(sub: Any) -> None:
+    """``models``, ``params``, ``repro``: configure and run the pipeline."""
+    m = sub.add_parser(
+        "models", help="parameter count of each variant as params.yaml configures it", formatter_class=FMT
+    )
+    m.add_argument("--params", default="params.yaml", help="params file")
+    m.set_defaults(handler="pipeline:models")
+    pa = sub.add_parser(
+        "params", help="compose params.yaml from conf/ (a recipe and overrides) for `dvc repro`", formatter_class=FMT
+    )
+    pa.add_argument(
+        "--recipe", help="a recipe of conf/recipe/ (cpu, paper, paper-labeled, tiny); default: conf/config.yaml's"
+    )
+    pa.add_argument("overrides", nargs="*", help="Hydra overrides such as train.densedepth.lr=2e-4")
+    pa.set_defaults(handler="pipeline:params")
+    r = sub.add_parser("repro", help="`dvc repro` with one MLflow pipeline-run id for all its stages")
+    r.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed to dvc repro")
+    r.set_defaults(handler="pipeline:repro")
+
+
+def _model_verbs(sub: Any) -> None:
+    """``predict``, ``serve``: use a trained model."""
+    pr = sub.add_parser("predict", help="depth maps (16-bit PNG in mm + preview) for images", formatter_class=FMT)
+    pr.add_argument("images", nargs="+", help="PNG or JPEG files or directories of them, any size")
+    pr.add_argument(
+        "--model",
+        required=True,
+        help="an export directory (exports/densedepth) or a registry URI (models:/depthpipe-densedepth@champion)",
+    )
+    pr.add_argument("--out", default="predictions", help="output directory")
+    pr.add_argument("--backend", choices=("onnx", "pt2"), default="onnx", help="runtime for the exported graph")
+    pr.add_argument(
+        "--preview-range",
+        choices=("robust", "fixed"),
+        default="robust",
+        help="preview colours: the image's 2nd-98th depth percentile, or the model's fixed depth range",
+    )
+    pr.set_defaults(handler="serving:predict")
+    sv = sub.add_parser(
+        "serve", help="serve a registered model over HTTP: photos in, depth in metres out", formatter_class=FMT
+    )
+    sv.add_argument("variant", choices=VARIANTS)
+    sv.add_argument("--alias", default="champion", help="registry alias of the version to serve")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=5001)
+    sv.set_defaults(handler="serving:serve")
+
+
+def _review_verbs(sub: Any) -> None:
+    """``gate``, ``seeds``, ``promote``, ``ui``: judge and compare results."""
+    g = sub.add_parser(
+        "gate",
+        help="paired bootstrap of test metrics vs a baseline revision as Markdown; exit 1 "
+        "on regression, 2 when no comparison can be made",
+        formatter_class=FMT,
+    )
+    g.add_argument("--baseline", default=None, help="git revision (default: the merge base with main)")
+    g.add_argument("--output", help="also write the Markdown table to this file")
+    g.add_argument("--strict", action="store_true", help="fail (exit 1) on an inconclusive metric too")
+    g.set_defaults(handler="review:gate")
+    sd = sub.add_parser(
+        "seeds",
+        help="train and evaluate a variant with n seeds -> reports/seeds/<variant>.json "
+        "(the gate's tolerance with gate.tolerance: seeds)",
+        formatter_class=FMT,
+    )
+    sd.add_argument("variant", choices=VARIANTS)
+    sd.add_argument("--n", type=int, default=3, help="number of seeds: train.<variant>.seed + 0 .. n-1")
+    sd.add_argument("--scratch", help="a folder to keep the seeds' models and reports in (without it: a temporary one)")
+    sd.set_defaults(handler="review:seeds")
+    pm = sub.add_parser(
+        "promote", help="move the registry alias @champion to @candidate if the gate passes", formatter_class=FMT
+    )
+    pm.add_argument("variant", choices=VARIANTS)
+    pm.add_argument("--baseline", default=None, help="git revision for the gate (default: merge base with main)")
+    pm.set_defaults(handler="review:promote")
+    u = sub.add_parser("ui", help="the MLflow UI on this project's tracking store", formatter_class=FMT)
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=5000)
+    u.set_defaults(handler="review:ui")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb."""
+    p = argparse.ArgumentParser(
+        prog="depthpipe", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--version", action="version", version=f"depthpipe {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="VERB")
+    for add in (_pipeline_verbs, _model_verbs, _review_verbs):
+        add(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; a :class:`DepthpipeError` is one line per problem on stderr (exit 2 for the gate, else 1)."""
+    args = build_parser().parse_args(argv)
+    module, function = args.handler.split(":")
+    try:
+        # a verb loads only its own module: `depthpipe --help` and light verbs do not pay for torch and MLflow
+        handler = getattr(importlib.import_module(f"depthpipe.cli.{module}"), function)
+        return int(handler(args))
+    except DepthpipeError as exc:
+        if os.environ.get("DEPTHPIPE_TRACEBACK"):
+            raise
+        for line in str(exc).splitlines():
+            print(f"depthpipe {args.command}: error: {line}", file=sys.stderr)
+        return 2 if args.command == "gate" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The pipeline's configuration: the typed schema of ``params.yaml`` and how it is read.
+
+``from depthpipe.config import Params, load_config`` is the public face; the schema lives in
+:mod:`depthpipe.config.schema`, reading and error messages in :mod:`depthpipe.config.loading`, and composing
+``params.yaml`` from ``conf/`` (Hydra, heavy: not imported here) in :mod:`depthpipe.config.composition`.
+"""
+
+from depthpipe.config.loading import error_lines, flatten, load_config, parse, with_changes
+from depthpipe.config.schema import (
+    BACKBONES,
+    EXTERNAL_DIR,
+    INPUT_MULTIPLE,
+    LABELED_SOURCES,
+    PARAMS_FILE,
+    RAW_SOURCES,
+    VARIANTS,
+    Augment,
+    DataConfig,
+    DenseDepthLossWeights,
+    DenseDepthModel,
+    DenseDepthTrain,
+    EvaluateConfig,
+    ExportConfig,
+    GateConfig,
+    ModelsConfig,
+    NYUDownload,
+    Params,
+    PrepareConfig,
+    SemanticBoosterLossWeights,
+    SemanticBoosterModel,
+    SemanticBoosterTrain,
+    SyntheticData,
+    TrainConfig,
+    TrainSection,
+    ValidateConfig,
+)
+
+__all__ = [
+    "BACKBONES",
+    "EXTERNAL_DIR",
+    "INPUT_MULTIPLE",
+    "LABELED_SOURCES",
+    "PARAMS_FILE",
+    "RAW_SOURCES",
+    "VARIANTS",
+    "Augment",
+    "DataConfig",
+    "DenseDepthLossWeights",
+    "DenseDepthModel",
+    "DenseDepthTrain",
+    "EvaluateConfig",
+    "ExportConfig",
+    "GateConfig",
+    "ModelsConfig",
+    "NYUDownload",
+    "Params",
+    "PrepareConfig",
+    "SemanticBoosterLossWeights",
+    "SemanticBoosterModel",
+    "SemanticBoosterTrain",
+    "SyntheticData",
+    "TrainConfig",
+    "TrainSection",
+    "ValidateConfig",
+    "error_lines",
+    "flatten",
+    "load_config",
+    "parse",
+    "with_changes",
+]

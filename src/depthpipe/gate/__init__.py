@@ -1,0 +1,1 @@
+"""The merge gate: per-frame evidence, paired bootstrap, verdicts, the report, seed studies and promotion."""

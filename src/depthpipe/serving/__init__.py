@@ -1,0 +1,1 @@
+"""Using an exported or registered model on photos: ``depthpipe predict``."""

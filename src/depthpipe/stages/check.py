@@ -1,0 +1,23 @@
+"""Stage ``check``: the whole ``params.yaml`` against the schema, and the MLflow store, before anything else runs.
+
+Every other stage depends on its output, so DVC runs it first whenever any param changes, and a bad value
+anywhere (a typo, a negative lr, an input size that is no multiple of 32), or a store out of reach, stops the
+pipeline before DVC removes a single output. Its output is the same for every valid file (the sections
+checked), so a change of params reruns only the stages that declare what changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from depthpipe.config import Params
+from depthpipe.files import write_json_atomic
+
+OUTPUT = Path("reports") / "check.json"
+
+
+def main(params: Params, workspace: Path) -> None:
+    """Write ``reports/check.json``; :func:`~depthpipe.stages.runner.run_stage` has checked params and store."""
+    sections = sorted(field.alias or name for name, field in type(params).model_fields.items())
+    write_json_atomic(workspace / OUTPUT, {"params": "params.yaml", "sections": sections, "valid": True})
+    print(f"check: params.yaml ({params.recipe} recipe) and the MLflow store are fine")

@@ -1,0 +1,40 @@
+"""Stage ``validate``: great-expectations checks on per-frame statistics; bad data stops the pipeline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from depthpipe.config import Params, flatten
+from depthpipe.data.sources.raw_folder import SOURCE_JSON, open_raw
+from depthpipe.data.validation.suite import failure_lines, validate_source
+from depthpipe.files import read_json
+from depthpipe.tracking import runs
+from depthpipe.tracking.provenance import stage_tags
+
+
+def main(params: Params, workspace: Path) -> int:
+    """Validate ``data/raw`` into ``reports/validation.json`` and ``reports/frame_stats.csv``; 1 when rejected."""
+    raw, reports = workspace / "data" / "raw", workspace / "reports"
+    source = read_json(raw / SOURCE_JSON, "the download stage's output")
+    with open_raw(raw, source["source"]) as frames:
+        report = validate_source(frames, params.validate_, reports / "validation.json", reports / "frame_stats.csv")
+    figures = {
+        k: report[k]
+        for k in ("frames", "train_frames", "test_frames", "evaluated_expectations", "successful_expectations")
+    }
+    runs.log_stage(
+        "validate",
+        flatten({"validate": params.validate_}),
+        figures | {"success": report["success"]},
+        stage_tags("validate", None, None, None),
+        [reports / "validation.json", reports / "frame_stats.csv"],
+        failed=not report["success"],
+    )
+    if not report["success"]:
+        for line in failure_lines(report):
+            print(line, file=sys.stderr)
+        print("validate: data rejected, see reports/validation.json", file=sys.stderr)
+        return 1
+    print(f"validate: {report['frames']} frames passed {report['evaluated_expectations']} expectations")
+    return 0

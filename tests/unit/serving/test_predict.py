@@ -1,0 +1,207 @@
+"""``depthpipe predict``: depth PNGs from an exported model match the eager model on real NYU frames."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from depthpipe.errors import DepthpipeError
+from depthpipe.models.trained import save_trained
+from helpers.models import calibrate
+from helpers.nyu import real_test_frames
+
+INPUT_HW = (64, 96)
+SB_PARAMS = {"backbone": "resnet18", "encoder_weights": "none", "lsu": True, "num_classes": 40, "decoder_width": 0.5}
+TOL_M = 1.5e-3  # 1e-3 m ONNX parity + 0.5 mm PNG quantisation
+
+
+@pytest.fixture(scope="module")
+def rgb() -> np.ndarray:
+    return real_test_frames()["rgb"]
+
+
+@pytest.fixture(scope="module")
+def export_dir(rgb: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A semantic_booster (resnet18, 64x96) with seeded weights, exported without registry."""
+    from depthpipe.export.exporter import export_model, images_to_tensor
+    from depthpipe.models import build_model
+
+    root = tmp_path_factory.mktemp("predict_root")
+    small = np.stack([np.asarray(Image.fromarray(f).resize(INPUT_HW[::-1], Image.BILINEAR)) for f in rgb])
+    torch.manual_seed(0)
+    model = build_model("semantic_booster", SB_PARAMS)
+    calibrate(model, model.depth_branch.head[-1], images_to_tensor(small[:4]), mean=1.0, std=2.0)
+    config = {
+        "variant": "semantic_booster",
+        "model": SB_PARAMS,
+        "input_size": list(INPUT_HW),
+        "output_size": [INPUT_HW[0] // 2, INPUT_HW[1] // 2],
+        "min_depth": 0.1,
+        "max_depth": 10.0,
+        "data_sha256": "0" * 64,
+    }
+    save_trained(root / "models" / "semantic_booster", model.state_dict(), config)
+    out = root / "exports" / "semantic_booster"
+    export_model(root / "models" / "semantic_booster", out, small[:4], tolerance=1e-3, opset=18, metrics_path=None)
+    return out
+
+
+_EAGER: dict[Path, nn.Module] = {}
+
+
+def expected_metres(export_dir: Path, image: Path) -> np.ndarray:
+    """The eager model's depth for ``image``, pre- and post-processed exactly as predict does."""
+    from depthpipe.export.exporter import wrap_trained
+    from depthpipe.serving.predict import read_rgb, to_model_input, to_original_size
+
+    model_dir = export_dir.parent.parent / "models" / "semantic_booster"
+    if model_dir not in _EAGER:
+        _EAGER[model_dir] = wrap_trained(model_dir)[0]
+    wrapped = _EAGER[model_dir]
+    arr = read_rgb(image)
+    with torch.no_grad():
+        out = wrapped(to_model_input(arr, INPUT_HW)).numpy()
+    return to_original_size(out, arr.shape[:2])
+
+
+@pytest.fixture()
+def images(rgb: np.ndarray, tmp_path: Path) -> list[Path]:
+    d = tmp_path / "in"
+    d.mkdir()
+    paths = []
+    for i in (0, 1):
+        p = d / f"frame{i}.png"
+        Image.fromarray(rgb[i]).save(p)
+        paths.append(p)
+    p = d / "small.png"  # another size
+    Image.fromarray(rgb[2]).resize((400, 300), Image.BILINEAR).save(p)
+    paths.append(p)
+    p = d / "photo.jpg"
+    Image.fromarray(rgb[3]).save(p, quality=92)
+    paths.append(p)
+    return paths
+
+
+def check_outputs(export_dir: Path, out: Path, image: Path) -> float:
+    depth_png = Image.open(out / f"{image.stem}_depth.png")
+    depth = np.asarray(depth_png)
+    src = Image.open(image)
+    assert depth.dtype == np.uint16 and depth.shape == (src.height, src.width)
+    with Image.open(out / f"{image.stem}_preview.png") as preview:  # a picture with a colour bar
+        assert preview.format == "PNG" and preview.width > 400 and preview.height > 300
+    ref = expected_metres(export_dir, image)
+    assert ref.min() >= 0.1 and ref.max() <= 10.0 and ref.std() > 0.1  # a real depth map, not a constant
+    err = float(np.abs(depth.astype(np.float64) / 1000.0 - ref).max())
+    assert err < TOL_M, f"{image.name}: max |png - eager| = {err:.4g} m"
+    return err
+
+
+def test_onnx_predictions_match_eager(export_dir: Path, images: list[Path], tmp_path: Path):
+    from depthpipe.serving.predict import predict_images
+
+    out = tmp_path / "out"
+    result = predict_images(images, export_dir, out)
+    assert result == [(p, None) for p in images]
+    for p in images:
+        check_outputs(export_dir, out, p)
+    assert not [f for f in out.iterdir() if ".tmp-" in f.name]
+
+
+def test_pt2_backend(export_dir: Path, images: list[Path], tmp_path: Path):
+    from depthpipe.serving.predict import predict_images
+
+    out = tmp_path / "out_pt2"
+    assert predict_images(images[2:3], export_dir, out, backend="pt2") == [(images[2], None)]
+    check_outputs(export_dir, out, images[2])
+
+
+def test_corrupt_image_reported_and_others_continue(export_dir: Path, images: list[Path], tmp_path: Path, capsys):
+    from depthpipe.serving.predict import predict_images
+
+    bad = tmp_path / "in" / "broken.png"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    truncated = tmp_path / "in" / "truncated.png"
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((50, 60, 3), np.uint8)).save(buf, format="PNG")
+    truncated.write_bytes(buf.getvalue()[:40])
+    missing = tmp_path / "in" / "missing.jpg"
+    out = tmp_path / "out"
+    result = predict_images([bad, images[0], truncated, missing, images[2]], export_dir, out)
+    errors = {p.name: e for p, e in result}
+    assert errors["frame0.png"] is None and errors["small.png"] is None
+    for name in ("broken.png", "truncated.png", "missing.jpg"):
+        assert errors[name] and errors[name].startswith("cannot read image (")
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 3
+    assert err_lines[0].startswith(f"predict: {bad}: cannot read image (") and err_lines[0].endswith(")")
+    assert sorted(f.name for f in out.iterdir()) == [
+        "frame0_depth.png",
+        "frame0_preview.png",
+        "small_depth.png",
+        "small_preview.png",
+    ]
+
+
+def test_model_dir_errors(export_dir: Path, images: list[Path], tmp_path: Path):
+    from depthpipe.serving.predict import predict_images
+
+    with pytest.raises(DepthpipeError, match="export.json: not found"):
+        predict_images(images, tmp_path / "nowhere", tmp_path / "out")
+    with pytest.raises(DepthpipeError, match="backend must be onnx or pt2"):
+        predict_images(images, export_dir, tmp_path / "out", backend="tflite")  # type: ignore[arg-type]
+
+
+def test_png16_helper():
+    from depthpipe.serving.predict import depth_to_png16
+
+    mm = depth_to_png16(np.array([[0.1, 1.2344, 70.0, np.nan]]))
+    assert mm.dtype == np.uint16 and mm.tolist() == [[100, 1234, 65535, 0]]
+
+
+def test_preview_is_the_depth_with_a_colour_bar_in_metres(
+    export_dir: Path, images: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The preview draws the predicted depth itself, on its own 2nd-98th percentile or on the model's range."""
+    import depthpipe.viz.maps as viz_maps
+    from depthpipe.serving.predict import predict_images
+    from depthpipe.viz.style import DEPTH, depth_range
+
+    figures = []
+    draw = viz_maps.preview_figure
+
+    def keep_figure(*args, **kwargs):
+        figures.append(draw(*args, **kwargs))
+        return figures[-1]
+
+    monkeypatch.setattr(viz_maps, "preview_figure", keep_figure)
+    for how in ("robust", "fixed"):
+        out = tmp_path / how
+        assert predict_images(images[:1], export_dir, out, preview_range=how) == [(images[0], None)]
+        fig = figures[-1]
+        (image,) = [im for ax in fig.axes for im in ax.images]
+        depth_m = np.asarray(Image.open(out / "frame0_depth.png"), dtype=np.float64) / 1000.0
+        assert np.abs(np.asarray(image.get_array()) - depth_m).max() < 1e-3  # the depth itself, in metres
+        expected = depth_range(depth_m) if how == "robust" else (0.1, 10.0)
+        assert image.get_clim() == pytest.approx(expected, abs=2e-3)
+        (bar,) = [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+        assert bar.get_ylabel() == DEPTH.label
+    with pytest.raises(DepthpipeError, match="preview_range must be robust or fixed"):
+        predict_images(images[:1], export_dir, tmp_path / "bad", preview_range="auto")  # type: ignore[arg-type]
+
+
+def test_a_directory_without_images_is_an_error(tmp_path: Path, capsys):
+    from depthpipe.cli import main
+    from depthpipe.serving.predict import expand_inputs
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    with pytest.raises(DepthpipeError, match=r"empty: a directory without PNG or JPEG images"):
+        expand_inputs([tmp_path / "empty"])
+    assert main(["predict", str(tmp_path / "empty"), "--model", str(tmp_path / "exports")]) == 1
+    assert "a directory without PNG or JPEG images" in capsys.readouterr().err

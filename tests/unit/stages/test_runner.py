@@ -1,0 +1,76 @@
+"""What every stage shares (depthpipe.stage): a tracking store that cannot be used stops it in seconds with one
+line naming it, before any output; a stage killed with SIGTERM ends its MLflow run FAILED."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from helpers.project import copy_project, project_env
+
+pytestmark = pytest.mark.slow
+
+
+def _stage(root: Path, env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    res = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    return res, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    "store, named",
+    [
+        ("http://127.0.0.1:9", "MLflow tracking server http://127.0.0.1:9 did not answer within 5 s"),
+        ("sqlite:///{root}/mlflow.db", "mlflow.db: not an SQLite database"),
+        ("sqlite:///{root}/missing/mlflow.db", "missing/mlflow.db: its folder does not exist"),
+    ],
+)
+def test_an_unusable_store_stops_the_stage_before_any_output(tmp_path, store, named) -> None:
+    root = copy_project(tmp_path / "repo")
+    (root / "mlflow.db").write_text("this is not a database")
+    env = project_env() | {"MLFLOW_TRACKING_URI": store.format(root=root)}
+    res, took = _stage(root, env, "pipeline/download.py")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1 and named in lines[0], res.stderr
+    assert lines[0].startswith("download: error: MLflow ")
+    assert took < 20  # seconds, not MLflow's minutes of retries
+    assert not (root / "data" / "raw").exists()
+
+
+def test_sigterm_ends_the_train_run_failed(tmp_path, tiny_data, tiny_params, _mlflow_template) -> None:
+    """A train stage killed with SIGTERM (a CI timeout, ``dvc queue kill``) leaves its run FAILED, not RUNNING."""
+    root = copy_project(tmp_path / "repo")
+    shutil.copytree(tiny_data.prepared, root / "data" / "prepared")
+    from depthpipe.config.composition import compose_params
+
+    compose_params(root, ["recipe=tiny", "train.semantic_booster.epochs=50", "train.semantic_booster.device=cpu"])
+    shutil.copyfile(_mlflow_template, root / "mlflow.db")
+    env = project_env() | {"OMP_NUM_THREADS": "1", "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "pipeline/train.py", "semantic_booster"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in proc.stdout:  # wait until the run exists and the first epoch is under way
+        if "MLflow run" in line:
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130 and "train: interrupted" in out, out
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("depthpipe").experiment_id], "tags.`depthpipe.stage` = 'train'"
+    )
+    assert run.info.status == "FAILED"
+    assert not list(root.rglob("*.tmp-*"))  # an interrupted write removes its temporary file
