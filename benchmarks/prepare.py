@@ -84,7 +84,7 @@ seen, t0 = 0, None
 for step, batch in enumerate(loader):
     if step == 2:  # after the workers have started
         t0, seen = time.perf_counter(), 0
-    flip, perm = random_augment_params(len(batch["rgb"]), gen, 0.5, 0.25)
+    flip, perm = random_augment_params(len(batch["rgb"]), gen, 0.5, 0.5, "basic_policy")  # the paper recipe's
     augment_batch(batch, flip, perm)
     seen += len(batch["rgb"])
     if step == a["batches"] + 1:

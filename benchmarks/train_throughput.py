@@ -2,7 +2,7 @@
 
     python benchmarks/train_throughput.py                        # the params.yaml recipe, CPU modes
     python benchmarks/train_throughput.py --paper --sizes 480x640 --batch 8 --modes fp32 bf16-cl bf16-cl-compile
-                                          [--prepared data/prepared/train.h5] [--steps 10] [--repeats 3]
+                                          [--prepared data/prepared/train.h5 --workers 4 8] [--steps 10] [--repeats 3]
 
 Models: by default the ``models.<variant>`` settings, input size and batch of ``params.yaml`` (the recipe
 ``make repro`` trains); ``--paper`` uses the paper sizes (DenseDepth width 1.0, booster ResNet-50).
@@ -11,8 +11,8 @@ Modes: ``fp32``; ``fp32-cl`` (channels_last); ``bf16`` (bf16 autocast); ``bf16-c
 loss, backward, the trainer's fused AdamW step) after warm-up; the figure is the median of ``--repeats``
 measurements, and every mode's ratio to ``fp32`` is measured in the same run. FLOPs per image:
 ``torch.utils.flop_counter`` over one forward + backward. With ``--prepared`` batches come from the prepared
-HDF5 through the training DataLoader and the data wait is reported as a fraction of the step; otherwise batches
-are fixed tensors on the device.
+HDF5 through the training DataLoader (once per ``--workers`` count) and the data wait is reported as a fraction of the
+step; otherwise batches are fixed tensors on the device. ``benchmarks/gpu_check.sh`` runs it on a GPU.
 Run it alone: two torch processes on a 2-core machine slow each other down tenfold.
 """
 
@@ -66,7 +66,9 @@ def flops_per_image(name: str, model_cfg: dict, loss_cfg: dict, h: int, w: int, 
     return counter.get_total_flops() / 2
 
 
-def _batches(prepared: Path | None, batch_size: int, h: int, w: int, device: torch.device) -> Iterator[dict]:
+def _batches(
+    prepared: Path | None, batch_size: int, h: int, w: int, device: torch.device, workers: int = 4
+) -> Iterator[dict]:
     if prepared is None:
         fixed = fake_batch(batch_size, h, w, device)
         while True:
@@ -74,7 +76,9 @@ def _batches(prepared: Path | None, batch_size: int, h: int, w: int, device: tor
     from depthpipe.training.loader import EpochBatchSampler, PreparedBatches, make_loader
 
     ds = PreparedBatches(prepared)
-    loader = make_loader(ds, EpochBatchSampler(len(ds), batch_size, 0), workers=4, pin_memory=device.type == "cuda")
+    loader = make_loader(
+        ds, EpochBatchSampler(len(ds), batch_size, 0), workers=workers, pin_memory=device.type == "cuda"
+    )
     while True:
         yield from loader
 
@@ -89,8 +93,10 @@ def measure(
     mode: str,
     device: torch.device,
     prepared: Path | None,
+    workers: int = 4,
+    warmup: int = 3,
 ) -> tuple[float, float]:
-    """(images/s, data-wait fraction) over ``steps`` timed training steps after 3 warm-up steps."""
+    """(images/s, data-wait fraction) over ``steps`` timed training steps after ``warmup`` warm-up steps."""
     torch.manual_seed(0)
     channels_last = "-cl" in mode
     model = build_model(name, model_cfg).to(device)
@@ -98,7 +104,7 @@ def measure(
     loss_fn = build_loss(name, loss_cfg, min_depth=0.1, max_depth=10.0)
     opt = make_optimizer(model, "adamw", lr=1e-4, weight_decay=0.0)
     net = torch.compile(model) if mode.endswith("compile") else model
-    source = _batches(prepared, batch_size, *hw, device)
+    source = _batches(prepared, batch_size, *hw, device, workers)
 
     def step() -> float:
         t = time.perf_counter()
@@ -114,7 +120,7 @@ def measure(
         opt.step()
         return waited
 
-    for _ in range(3):
+    for _ in range(warmup):
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -151,6 +157,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--modes", nargs="+", help=f"default on the CPU: {' '.join(CPU_MODES)}")
     p.add_argument("--prepared", type=Path, help="a prepared train.h5 to feed from (reports data wait)")
+    p.add_argument("--workers", nargs="+", type=int, default=[4], help="DataLoader workers with --prepared (4)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement (default 3)")
     p.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak (default: known GPUs)")
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -172,10 +180,20 @@ def main() -> None:
         for hw in sizes:
             gflop = flops_per_image(variant, models[variant], losses[variant], *hw, device) / 1e9
             base = None
-            for mode in modes:
+            for mode, workers in ((m, w) for w in (args.workers if args.prepared else [0]) for m in modes):
                 runs = [
                     measure(
-                        variant, models[variant], losses[variant], hw, batch, args.steps, mode, device, args.prepared
+                        variant,
+                        models[variant],
+                        losses[variant],
+                        hw,
+                        batch,
+                        args.steps,
+                        mode,
+                        device,
+                        args.prepared,
+                        workers,
+                        args.warmup,
                     )
                     for _ in range(args.repeats)
                 ]
@@ -185,7 +203,7 @@ def main() -> None:
                 tflops = ips * gflop / 1e3
                 pct = f"{100 * tflops / peak:.1f}" if peak else "-"
                 ratio = f"{ips / base:.2f}x" if base else "-"
-                waits = f"{100 * wait:.1f} %" if args.prepared else "-"
+                waits = f"{100 * wait:.1f} % ({workers} workers)" if args.prepared else "-"
                 print(
                     f"| {variant} | {hw[0]}x{hw[1]} | {mode} | {ips:.2f} | {ratio} | {gflop:.1f} | {tflops:.3f} | "
                     f"{pct} | {waits} |",

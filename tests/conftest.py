@@ -28,8 +28,8 @@ import pytest
 import depthpipe  # noqa: F401  (sets the quiet environment: depthpipe.env)
 from helpers.paths import REPO
 
-# the local HTTP server fixture (file_server) of the download tests
-pytest_plugins = ["helpers.http_server"]
+# the local HTTP server fixture (file_server) of the download tests; the team's stack (team_stack) of the team tests
+pytest_plugins = ["helpers.http_server", "helpers.team_stack"]
 
 os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -95,7 +95,8 @@ def _restore_torch_globals():
             torch.set_num_threads(before[1])
 
 
-MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# configure() also moves a URI's credentials to MLFLOW_TRACKING_USERNAME / _PASSWORD
+MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 
 - :func:`write_nyu50k_zip`: a DenseDepth-style ``nyu_data.zip`` (train: JPEG + 8-bit depth PNG, 255 = 10 m;
   test: PNG + 16-bit millimetre PNG; the two CSV lists), with hooks for corrupt members.
+- :func:`write_nyu_test_zip`: a DenseDepth-style ``nyu_test.zip`` (``eigen_test_{rgb,depth,crop}.npy``, real
+  ``.npy`` members written by numpy), with hooks for a missing member, another dtype or shape, a cut member.
 - :func:`write_h5_tree`: a sparse-to-dense ``nyudepthv2/{train,val}/<scene>/<n>.h5`` tree, and
   :func:`tar_tree` to pack it as the published ``.tar.gz``.
 - Frames: :func:`real_test_frames` (real RGB and dense depth), :func:`real_raw_frames` (real RGB and sparse
@@ -97,6 +99,48 @@ def write_nyu50k_zip(
         train_rows += [f"data/nyu2_train/gone/{k}.jpg,data/nyu2_train/gone/{k}.png" for k in range(missing_rows)]
         _add(zf, "data/nyu2_train.csv", ("\n".join(train_rows) + "\n").encode())
         _add(zf, "data/nyu2_test.csv", ("\n".join(test_rows) + "\n").encode())
+    return Path(path)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+DENSEDEPTH_CROP = (20, 459, 24, 615)  # eigen_test_crop: first/last row, first/last column, inclusive
+
+
+def write_nyu_test_zip(
+    path: str | os.PathLike[str],
+    frames: Sequence[Frame],
+    *,
+    crop: Sequence[int] = DENSEDEPTH_CROP,
+    leave_out: str | None = None,
+    replace: dict[str, np.ndarray] | None = None,
+    cut: str | None = None,
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> Path:
+    """A small ``nyu_test.zip``: ``eigen_test_rgb.npy`` (N,H,W,3) uint8, ``eigen_test_depth.npy`` (N,H,W) float32
+    metres and ``eigen_test_crop.npy``, from ``frames`` in order.
+
+    ``leave_out``: a member not written; ``replace``: member -> the array written instead; ``cut``: a member whose
+    bytes are cut in half (its header intact, frames missing).
+    """
+    arrays = {
+        "eigen_test_rgb.npy": np.stack([rgb for rgb, _ in frames]).astype(np.uint8),
+        "eigen_test_depth.npy": np.stack([depth for _, depth in frames]).astype(np.float32),
+        "eigen_test_crop.npy": np.asarray(crop, dtype=np.int64),
+        **(replace or {}),
+    }
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, array in arrays.items():
+            if name == leave_out:
+                continue
+            data = _npy(array)
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type, info.external_attr = compression, 0o644 << 16
+            zf.writestr(info, data[: 128 + (len(data) - 128) // 2] if name == cut else data)
     return Path(path)
 
 

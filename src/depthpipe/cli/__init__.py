@@ -1,7 +1,8 @@
 """The ``depthpipe`` command: the verbs a person uses around the DVC pipeline, one line of help each.
 
 The parser lives here; each group of verbs in its own module (:mod:`~depthpipe.cli.pipeline`,
-:mod:`~depthpipe.cli.serving`, :mod:`~depthpipe.cli.review`), loaded only when one of its verbs runs.
+:mod:`~depthpipe.cli.serving`, :mod:`~depthpipe.cli.review`, :mod:`~depthpipe.cli.team`), loaded only when one
+of its verbs runs.
 """
 
 from __future__ import annotations
@@ -110,6 +111,41 @@ def _review_verbs(sub: Any) -> None:
     u.set_defaults(handler="review:ui")
 
 
+def _team_verbs(sub: Any) -> None:
+    """``team up | down | status``: the team's shared stack (PostgreSQL, S3 store, MLflow server) on this machine."""
+    t = sub.add_parser("team", help="the team's shared stack: PostgreSQL, an S3 store and an MLflow server on both")
+    actions = t.add_subparsers(dest="action", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", help="the stack's folder (default: ~/.local/share/depthpipe/team; root: /var/lib/...)"
+    )
+    u = actions.add_parser(
+        "up",
+        parents=[common],
+        formatter_class=FMT,
+        help="start the stack (reusing what runs), make it this clone's DVC remote, print a teammate's settings",
+    )
+    u.add_argument(
+        "--host", default=None, help="address to bind (default 127.0.0.1; anything else: no auth, see --basic-auth)"
+    )
+    u.add_argument("--mlflow-port", type=int, default=None, help="MLflow server port (default 5050; 0: any free port)")
+    u.add_argument("--s3-port", type=int, default=None, help="S3 endpoint port (default 8333; 0: any free port)")
+    u.add_argument("--postgres-port", type=int, default=None, help="PostgreSQL port (default 5433; 0: any free port)")
+    u.add_argument(
+        "--bucket", default=None, help="S3 bucket for MLflow artifacts and the DVC remote (default depthpipe)"
+    )
+    u.add_argument("--workers", type=int, default=None, help="MLflow server worker processes (default 2)")
+    u.add_argument("--basic-auth", action="store_true", help="run MLflow's basic-auth app (users and passwords)")
+    u.add_argument("--no-dvc-remote", action="store_true", help="leave this clone's .dvc/config.local alone")
+    u.set_defaults(handler="team:up")
+    d = actions.add_parser("down", parents=[common], help="stop what `team up` started, by pid")
+    d.set_defaults(handler="team:down")
+    st = actions.add_parser(
+        "status", parents=[common], help="whether each part runs and answers, and this clone's store and remote"
+    )
+    st.set_defaults(handler="team:status")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     p = argparse.ArgumentParser(
@@ -117,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"depthpipe {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="VERB")
-    for add in (_pipeline_verbs, _model_verbs, _review_verbs):
+    for add in (_pipeline_verbs, _model_verbs, _review_verbs, _team_verbs):
         add(sub)
     return p
 

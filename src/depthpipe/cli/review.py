@@ -14,7 +14,7 @@ from depthpipe.gate.run import run_gate
 from depthpipe.gate.seed_study import seeds_path
 from depthpipe.gate.seeds import measure_seeds
 from depthpipe.tracking.runs import experiment_id
-from depthpipe.tracking.store import configure, redacted
+from depthpipe.tracking.store import configure, shown
 
 
 def gate(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def ui(args: argparse.Namespace) -> int:
     """The MLflow UI on this project's store."""
     uri = configure()
     link = f"http://{args.host}:{args.port}/#/experiments/{experiment_id()}?workflowType=machine_learning"
-    print(f"MLflow UI for {redacted(uri)}: {link}", flush=True)
+    print(f"MLflow UI for {shown(uri)}: {link}", flush=True)
     return subprocess.call(
         mlflow_command("ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)), env=venv_env()
     )

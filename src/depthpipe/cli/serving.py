@@ -10,7 +10,7 @@ from pathlib import Path
 
 from depthpipe.serving.predict import expand_inputs, predict_images
 from depthpipe.tracking.registry import registered_model_name
-from depthpipe.tracking.store import configure, redacted
+from depthpipe.tracking.store import configure, shown
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -43,7 +43,7 @@ def serve(args: argparse.Namespace) -> int:
     uri = configure()
     model = f"models:/{registered_model_name(args.variant)}@{args.alias}"
     print(
-        f"serving {model} from {redacted(uri)} on http://{args.host}:{args.port}/invocations "
+        f"serving {model} from {shown(uri)} on http://{args.host}:{args.port}/invocations "
         f'(POST {{"dataframe_split": {{"columns": ["image"], "data": [["<base64 PNG/JPEG>"]]}}}})',
         flush=True,
     )

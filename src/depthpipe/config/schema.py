@@ -47,6 +47,13 @@ class NYUDownload(Section):
     timeout_s: PositiveFloat
 
 
+class NYUTestZip(NYUDownload):
+    """``data.nyu_test``: DenseDepth's ``nyu_test.zip``, the test split its evaluate.py scores (nyu50k_zip only)."""
+
+    use: bool  # true: the test split comes from nyu_test.zip, and validate compares it with nyu_data.zip's
+    file: Annotated[str, Field(min_length=1)]  # a nyu_test.zip you have; data/external (the default): download url
+
+
 class SyntheticData(Section):
     frames: Annotated[int, Field(ge=2, le=65535)]
     seed: NonNegativeInt
@@ -68,13 +75,24 @@ class DataConfig(Section):
     nyu: NYUDownload
     nyu50k: NYUDownload
     nyu_h5_tree: NYUDownload
+    nyu_test: NYUTestZip
     synthetic: SyntheticData
 
     @model_validator(mode="after")
     def _file_named(self) -> DataConfig:
         if self.source == "file" and self.given_file is None:
             raise ValueError("data.file must name a NYU-layout labeled .mat when data.source is file")
+        if self.nyu_test.use and self.source != "nyu50k_zip":
+            raise ValueError(
+                f"data.nyu_test.use is true but data.source is {self.source}: DenseDepth's nyu_test.zip replaces "
+                f"the test split of nyu50k_zip only"
+            )
         return self
+
+    @property
+    def given_test_file(self) -> str | None:
+        """``data.nyu_test.file`` when it names a ``nyu_test.zip`` the user has; None for the default folder."""
+        return None if Path(self.nyu_test.file) == Path(EXTERNAL_DIR) else self.nyu_test.file
 
     @property
     def given_file(self) -> str | None:
@@ -95,6 +113,9 @@ class ValidateConfig(Section):
     expected_frames: PositiveInt | None
     expected_test_frames: PositiveInt | None
     frame_size: Size | None
+    # nyu_data.zip's test PNGs against nyu_test.zip's depths, when both are in data/raw: the largest difference
+    # allowed in any pixel, in mm; null: compare and report, never reject
+    test_sets_max_diff_mm: NonNegativeFloat | None
 
 
 class PrepareConfig(Section):
@@ -154,7 +175,11 @@ class ModelsConfig(Section):
 # ------------------------------------------------------------------------------------------------- train
 class Augment(Section):
     hflip_p: Fraction  # probability of mirroring a sample (0.5: DenseDepth)
-    channel_swap_p: Fraction  # probability of a random RGB channel permutation (0.25: DenseDepth's paper)
+    # probability of drawing a channel order for a sample (else it keeps RGB): 0.5 in DenseDepth's code
+    channel_swap_p: Fraction
+    # what is drawn: permutations = one of the 6 orders, identity included (DenseDepth's PyTorch port);
+    # basic_policy = one of the 7 entries of its augment.py BasicPolicy (RGB, then the 6 orders: RGB twice)
+    channel_orders: Literal["permutations", "basic_policy"]
 
 
 class DenseDepthLossWeights(Section):
@@ -178,6 +203,7 @@ class TrainConfig(Section):
     epochs: PositiveInt
     batch_size: PositiveInt
     optimizer: Literal["adam", "adamw"]
+    amsgrad: bool  # the AMSGrad variant of either (DenseDepth's Keras training: Adam with amsgrad=True)
     lr: PositiveFloat
     lr_scaling: Literal["none", "linear"]
     base_batch_size: PositiveInt

@@ -13,6 +13,10 @@ Outputs, all moved into place only after the MLflow run has logged them:
   ``error_by_depth.png``;
 - ``grid.png``: the first ``grid_frames`` test frames: RGB | ground truth | prediction | |error| (and, for the
   booster, ground-truth and predicted labels with a class legend), in the colours of :mod:`depthpipe.viz.style`.
+
+The MLflow run also says which code each protocol follows and, on NYU test data, carries the published figures it
+reads against (tags ``depthpipe.reference.<protocol>/<metric>``, and ``reference.json``: model beside reference);
+they stay out of the DVC outputs, which hold only what the model and data determine.
 """
 
 from __future__ import annotations
@@ -29,9 +33,7 @@ import torch
 from depthpipe.config import EvaluateConfig, flatten
 from depthpipe.data.prepared.layout import TEST, TRAIN, PreparedSplit, split_path
 from depthpipe.errors import DepthpipeError
-from depthpipe.evaluation.protocols import (
-    SEMANTIC,
-)
+from depthpipe.evaluation.protocols import SEMANTIC, protocols_of, reference_table, reference_tags
 from depthpipe.evaluation.scoring import TestScores, baseline_summary, headline, score_test_split
 from depthpipe.files import StagedFiles, sha256_file, write_json_atomic, write_text_atomic
 from depthpipe.models.trained import MODEL_FILE, load_trained
@@ -41,6 +43,8 @@ from depthpipe.viz.charts import plot_error_by_depth
 from depthpipe.viz.maps import prediction_grid
 
 CLASS_COLUMNS = ("frame", "class", "tp", "gt", "pred")
+REFERENCE_FILE = "reference.json"  # the run's figures beside the published ones (MLflow artifact)
+REFERENCE_FREE_SOURCES = ("synthetic",)  # test data no published figure is about
 
 
 def csv_text(rows: Sequence[dict[str, Any]], empty_columns: Sequence[str] = ()) -> str:
@@ -107,14 +111,20 @@ def _log(
     extra_tags: Mapping[str, str],
 ) -> None:
     """The evaluate run: params, metrics grouped ``test/``, ``test_<protocol>/``, ``baseline/``, files, dataset;
-    tagged with the sha256 of the per_frame.csv it wrote (how ``depthpipe gate`` finds it)."""
+    tagged with the sha256 of the per_frame.csv it wrote (how ``depthpipe gate`` finds it), the code each protocol
+    follows and, on NYU test data, its reference figures, which ``reference.json`` sets beside the run's
+    (:func:`~depthpipe.evaluation.protocols.reference_table`)."""
     info = test.info
     tags = stage_tags("evaluate", variant, info.source or None, info.source_sha256 or None)
     tags["depthpipe.train_run"] = runs.train_run_of(model_sha256, variant) or ""
     tags[runs.MODEL_SHA_TAG] = model_sha256
     tags[runs.PER_FRAME_TAG] = sha256_file(next(p for p in files if p.name == "per_frame.csv"))
+    protocols, nyu = protocols_of(cfg), info.source not in REFERENCE_FREE_SOURCES
+    tags |= reference_tags(protocols, figures=nyu)
     tags |= dict(extra_tags)
     with runs.stage_run("evaluate", variant, flatten({"evaluate": cfg}), tags) as run:
+        if nyu:
+            run.log_dict(reference_table(metrics, protocols), REFERENCE_FILE)
         run.log_dataset(
             test.path, f"{info.source or 'prepared'}-test", sha256_file(test.path), "testing", summary["frames"]
         )

@@ -3,10 +3,17 @@ per-frame results combine into the test-set figure, so that one run reads agains
 
 - ``standard``: Eigen et al.'s crop (rows 45:471, cols 41:601 of 480x640; ``evaluate.crop: none`` for the
   whole image), flip TTA as ``evaluate.flip_tta`` says, every metric computed per image and averaged over
-  images (the protocol of most NYU tables).
-- ``densedepth``: DenseDepth's ``eigen_test_crop`` (rows 20:460, cols 24:616), the prediction always averaged
-  with the mirrored prediction of the mirrored image, every metric over the pixels of all test images pooled
-  (how DenseDepth's evaluate.py computes its published table).
+  images: the evaluation of BTS and AdaBins, which most NYU tables follow.
+- ``densedepth``: DenseDepth's ``evaluate.py``/``utils.py`` as its repository has them since commit fdcef58
+  ("Fixed incorrect computation of RMSE", Aug 2019, after the paper): ``eigen_test_crop`` (rows 20:460, cols
+  24:616), the prediction always averaged with the mirrored prediction of the mirrored image, every metric over
+  the pixels of all test images pooled. One difference: abs_rel here divides by the ground truth, where
+  DenseDepth's ``compute_errors(predictions, testSetDepths)`` call, its arguments swapped, divides by the
+  prediction (the other five figures it prints are symmetric in the two).
+
+:data:`FOLLOWS` says this per protocol; :func:`reference_of` gives the published figures each one reads against
+(:data:`RELEASED_MODEL` under ``densedepth``, :data:`PAPER_TABLE` under ``standard``, with what makes them
+comparable), and :func:`reference_table` sets a run's figures beside them.
 
 The per-frame table of the evaluate stage (``reports/eval/<variant>/per_frame.csv``) holds, per frame and
 protocol, the eight per-image metrics and the :data:`~depthpipe.metrics.depth.DEPTH_SUMS`; :func:`summarize` turns
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +37,49 @@ from depthpipe.metrics.segmentation import segmentation_from_counts
 PROTOCOLS: tuple[str, ...] = ("standard", "densedepth")
 POOLED: dict[str, bool] = {"standard": False, "densedepth": True}  # pooled pixels, or per-image means
 SEMANTIC = "semantic"
+FOLLOWS: dict[str, str] = {
+    "standard": "Eigen et al.'s crop, per-image metrics averaged over the test images (the NYU evaluation of BTS "
+    "and AdaBins); flip TTA as evaluate.flip_tta says",
+    "densedepth": "DenseDepth's evaluate.py + utils.py since commit fdcef58 (Aug 2019): eigen_test_crop, flip TTA, "
+    "all test pixels pooled; abs_rel divided by the ground truth (its own call divides by the prediction)",
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Published figures a protocol's metrics read against: whose, under what code, and how far they compare.
+
+    ``metrics`` holds only the figures this protocol defines the same way (its metric names); ``extra``, figures
+    with no counterpart here, such as abs_rel as DenseDepth's own code computes it.
+    """
+
+    name: str
+    source: str
+    note: str
+    metrics: Mapping[str, float]
+    extra: Mapping[str, float]
+
+
+# DenseDepth's released NYU model (nyu.h5) scored by its evaluate.py at HEAD on nyu_test.zip (issues #75 and #98
+# of ialhashim/DenseDepth; the author: the paper's table came from another code base and training schedule).
+RELEASED_MODEL = Reference(
+    name="DenseDepth's released nyu.h5 under its own evaluate.py",
+    source="ialhashim/DenseDepth issues #75 and #98: evaluate.py (since fdcef58) on nyu_test.zip",
+    note="the same code as this protocol; abs_rel divided by the ground truth (0.123) and as DenseDepth's "
+    "swapped call computes it, divided by the prediction (abs_rel_as_coded, 0.127)",
+    metrics={"delta1": 0.847, "delta2": 0.973, "delta3": 0.994, "abs_rel": 0.123, "rmse": 0.549, "log10": 0.054},
+    extra={"abs_rel_as_coded": 0.127},
+)
+# Alhashim and Wonka 2018, Table 1 (NYU Depth v2).
+PAPER_TABLE = Reference(
+    name="DenseDepth's paper, Table 1",
+    source="Alhashim and Wonka 2018, arXiv:1812.11941, Table 1",
+    note="per-image means, as this protocol computes them (and DenseDepth's utils.py did until Aug 2019); the "
+    "paper's crop and flip TTA are not published (its author: another code base and schedule); sq_rel and "
+    "rmse_log are not in the table; given for the Eigen crop only",
+    metrics={"delta1": 0.846, "delta2": 0.974, "delta3": 0.994, "abs_rel": 0.123, "rmse": 0.465, "log10": 0.053},
+    extra={},
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +103,48 @@ def protocols_of(cfg: EvaluateConfig) -> tuple[Protocol, ...]:
         "densedepth": Protocol("densedepth", "densedepth", True, pooled=POOLED["densedepth"]),
     }
     return tuple(known[name] for name in cfg.protocols)
+
+
+def reference_of(protocol: Protocol) -> Reference | None:
+    """The published figures ``protocol`` reads against: :data:`RELEASED_MODEL` for ``densedepth``,
+    :data:`PAPER_TABLE` for ``standard`` with the Eigen crop (per-image means, like the paper's), else None."""
+    if protocol.name == "densedepth":
+        return RELEASED_MODEL
+    if protocol.name == "standard" and protocol.crop == "eigen":
+        return PAPER_TABLE
+    return None
+
+
+def reference_tags(protocols: Sequence[Protocol], figures: bool = True) -> dict[str, str]:
+    """MLflow tags naming, per protocol, the code it follows (``depthpipe.protocol.<protocol>``) and, with
+    ``figures``, its reference figures (``depthpipe.reference.<protocol>/<metric>``), so a run's page shows them
+    beside its metrics."""
+    tags: dict[str, str] = {}
+    for p in protocols:
+        tags[f"depthpipe.protocol.{p.name}"] = FOLLOWS[p.name]
+        ref = reference_of(p)
+        if ref is None or not figures:
+            continue
+        tags[f"depthpipe.reference.{p.name}"] = f"{ref.name} ({ref.source}); {ref.note}"
+        tags |= {f"depthpipe.reference.{p.name}/{k}": f"{v:g}" for k, v in {**ref.metrics, **ref.extra}.items()}
+    return tags
+
+
+def reference_table(metrics: Mapping[str, Mapping[str, float]], protocols: Sequence[Protocol]) -> dict[str, list[Any]]:
+    """The run's figures beside the references, one row per protocol and metric that has a reference:
+    ``{"columns": [protocol, metric, model, reference, model - reference, reference figures], "data": rows}``
+    (the layout of an MLflow table). A reference figure without a counterpart here has an empty model cell."""
+    columns = ["protocol", "metric", "model", "reference", "model - reference", "reference figures"]
+    rows: list[list[Any]] = []
+    for p in protocols:
+        ref = reference_of(p)
+        if ref is None:
+            continue
+        for key, value in {**ref.metrics, **ref.extra}.items():
+            model = metrics.get(p.name, {}).get(key)
+            diff = None if model is None else round(float(model) - value, 6)
+            rows.append([p.name, key, model, value, diff, ref.name])
+    return {"columns": columns, "data": rows}
 
 
 def frame_columns(protocol: Protocol, metrics: Mapping[str, float], sums: Mapping[str, float]) -> dict[str, float]:

@@ -1,19 +1,20 @@
-"""The export stage: a trained model as a self-contained ``.pt2`` and ``.onnx`` that output metres, checked.
+"""Exporting a trained model as a self-contained ``.pt2`` and ``.onnx`` that output metres, checked.
 
 ``exports/<variant>/``
     ``model.pt2``    ``torch.export`` program of :class:`DepthInMetres` (``torch.export.load(...).module()``);
     ``model.onnx``   the same graph through the dynamo ONNX exporter (weights inside the file), unless
                      ``export.onnx`` is false (the ``.pt2`` is what the registry serves);
-    ``export.json``  parity of each format against the eager model, the tolerance, pass/fail and the model card
-                 (what the files are: no commit, run id or time, so the same model gives the same bytes).
+    ``export.json``  parity of each format against the eager model, the tolerance, pass/fail and the model
+                     card (what the files are: no commit, run id, time or source path, so the same model gives
+                     the same bytes in any checkout).
 
 Both graphs take ``float32 RGB in [0, 1], NCHW`` at the trained input size with a dynamic batch dimension,
 apply the model's own ImageNet normalisation, and return depth in metres ``(N,1,H,W)`` at the input
 resolution, clamped to ``[min_depth, max_depth]``. Parity is measured on real test frames in batches of a size
 other than the export example's, which proves the batch dimension is dynamic; beyond the tolerance,
-``export.json`` says ``passed: false`` and the stage fails. The stage's MLflow run logs the parity and, with
-``export.register``, the servable model (:mod:`depthpipe.tracking.runs.registry`). The files are moved into place only
-after that succeeded.
+``export.json`` says ``passed: false`` and the stage fails. :func:`export_model` hands the checked files to a
+``log`` callback (the export stage logs and registers them: :mod:`depthpipe.tracking.export_run`) and moves
+them into place only after that succeeded.
 """
 
 from __future__ import annotations
@@ -78,10 +79,17 @@ def wrap_trained(model_dir: str | os.PathLike[str]) -> tuple[DepthInMetres, dict
 
 
 def export_program(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
-    """``torch.export`` of ``module`` on ``example`` with a dynamic batch dimension (1..MAX_BATCH)."""
+    """``torch.export`` of ``module`` on ``example`` with a dynamic batch dimension (1..MAX_BATCH), without the
+    Python stack traces torch records per graph node: they hold the absolute paths of the source files, so the same
+    model exported from another checkout would give other bytes (and ONNX copies them into its metadata)."""
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     with torch.no_grad():
-        return torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}})
+        program = torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}})
+    for graph_module in program.graph_module.modules():
+        if isinstance(graph_module, torch.fx.GraphModule):
+            for node in graph_module.graph.nodes:
+                node.meta.pop("stack_trace", None)
+    return program
 
 
 def export_pt2(program: torch.export.ExportedProgram, path: Path) -> None:

@@ -148,7 +148,7 @@ def parse_classes(text: str, where: str, frames: np.ndarray) -> list[dict[str, f
     return rows
 
 
-def class_counts(class_rows: list[dict[str, float]], frames: np.ndarray, n_classes: int) -> np.ndarray:
+def frame_class_counts(class_rows: list[dict[str, float]], frames: np.ndarray, n_classes: int) -> np.ndarray:
     """(N, C, 3): the ``tp, gt, pred`` counts of class c+1 in the frame at position i of ``frames``."""
     position = {int(f): i for i, f in enumerate(frames)}
     counts = np.zeros((len(frames), n_classes, 3), dtype=np.float64)
@@ -194,7 +194,7 @@ def pair(variant: str, baseline: tuple[list, list], candidate: tuple[list, list]
             base_frames,
             rows,
             class_rows,  # type: ignore[return-value]
-            class_counts(class_rows, base_frames, n_classes) if class_rows else None,
+            frame_class_counts(class_rows, base_frames, n_classes) if class_rows else None,
         )
         for rows, class_rows in (baseline, candidate)
     )

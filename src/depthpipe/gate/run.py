@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from depthpipe.config import VARIANTS, GateConfig
-from depthpipe.errors import DepthpipeError
+from depthpipe.errors import DepthpipeError, one_line
 from depthpipe.files import sha256_file
 from depthpipe.gate.compare import compare
 from depthpipe.gate.evidence import PER_FRAME, GateError, eval_path, git, load_pairs, resolve_revision
@@ -43,15 +43,15 @@ def log_table(root: Path, variants: Sequence[str], table: str) -> None:
     (found by its ``depthpipe.per_frame_sha256`` tag). One line on stderr says what happened; MLflow being out
     of reach is such a line, never an exception."""
     if not store.store_exists():
-        print(f"gate: no MLflow store at {store.tracking_uri()}; gate.md not logged", file=sys.stderr)
+        print(f"gate: no MLflow store at {store.shown()}; gate.md not logged", file=sys.stderr)
         return
     try:
-        # MLflow's HTTP timeouts and retries are short already (depthpipe.env)
+        store.check_store()  # one try, seconds: a server that is down is not waited for through MLflow's retries
         found = {v: runs.evaluate_run_of(sha256_file(Path(root) / eval_path(v, PER_FRAME)), v) for v in variants}
         for run_id in {r for r in found.values() if r}:
             runs.log_text(run_id, table, "gate.md")
     except Exception as exc:  # noqa: BLE001 - MLflow must not change the verdict
-        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        reason = store.redacted_text(one_line(exc))
         print(f"gate: MLflow not reached ({type(exc).__name__}: {reason}); gate.md not logged", file=sys.stderr)
         return
     said = ", ".join(

@@ -1,4 +1,4 @@
-"""Model registry and the output convention every depth network follows.
+"""The model variants: their builders (the registry) and the output convention every depth network follows.
 
 Convention (what training, evaluation and export rely on):
 
@@ -9,7 +9,8 @@ Convention (what training, evaluation and export rely on):
   (see :func:`to_target` / :func:`to_metres`); the semantic booster adds ``"semantic"``
   (N,num_classes,H//2,W//2) logits, channel k being the 40-class id k+1 (prepared labels: 0 = void, 1..40).
 
-Adding a variant means one file in this package (network, loss, builder) and one :data:`REGISTRY` line.
+Adding a variant means a network module in ``networks/`` (with its builder, whose typed keywords are the
+``models.<variant>`` section), a loss module in ``losses/`` and one :data:`REGISTRY` line.
 """
 
 from __future__ import annotations

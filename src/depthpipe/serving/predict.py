@@ -1,26 +1,34 @@
 """``depthpipe predict``: depth maps for arbitrary PNG/JPEG images with an exported or registered model.
 
-For every image: read it as RGB (any size), resize bilinearly (float, antialiased when shrinking) to the
-model input size, run the exported graph (ONNX Runtime by default, or the ``.pt2`` program), resize the
-depth in metres bilinearly back to the original size and write, atomically, into ``out_dir``:
+For every image: decode it in bounded memory at a reduced scale, no smaller than the model input
+(:func:`depthpipe.tracking.served_model.open_photo`, shared with the served model: a baseline JPEG of up to 150
+megapixels is decoded at 1/2-1/8 scale; a PNG or progressive JPEG, decoded whole, may have 50), resize it
+bilinearly (antialiased) to the model input size, run the exported graph (ONNX Runtime by default, or the
+``.pt2`` program) and resize the depth in metres bilinearly to the output size: the photo's own size up to
+``MAX_DEPTH_PIXELS`` (16.8 megapixels, 4096x4096), else the photo's size divided by the smallest integer that
+brings it within (a 12000x12000 photo: 4000x4000, said on stderr). Written, atomically, into ``out_dir``:
 
-- ``<stem>_depth.png``    16-bit greyscale PNG, depth in millimetres (``round(m * 1000)``, clipped to 65535);
-- ``<stem>_preview.png``  a picture of the depth with a colour bar in metres, in the project's depth colours
+- ``<name>_depth.png``    16-bit greyscale PNG, depth in millimetres (``round(m * 1000)``, clipped to 65535);
+- ``<name>_preview.png``  a picture of the depth with a colour bar in metres, in the project's depth colours
   (:mod:`depthpipe.viz.style`: near = light). Colours span the 2nd-98th percentile of the image's own predicted
   depth (``preview_range="robust"``, the default) or the fixed range ``[min_depth, max_depth]`` of
   ``export.json`` (``"fixed"``), comparable across images.
 
-An image that cannot be read is reported on stderr as ``predict: <file>: cannot read image (<reason>)``
-and skipped; the others are still processed.
+``<name>`` is the image's stem, or its whole file name where two inputs share a stem (``x.jpg`` and ``x.png``
+write ``x.jpg_depth.png`` and ``x.png_depth.png``); inputs that would still write the same file (``a/x.jpg``
+and ``b/x.jpg``) are refused, naming both, before anything is read. An ``out_dir`` that is a file, or lies
+under one, is a one-line error. An image that cannot be read or is too large is reported on stderr as
+``predict: <file>: <reason>`` and skipped; the others are still processed.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -32,21 +40,31 @@ from depthpipe.export.exporter import FORMAT_FILES, read_export
 from depthpipe.export.runtimes import format_runner
 from depthpipe.files import atomic_path
 from depthpipe.tracking.registry import load_registered_model
+from depthpipe.tracking.served_model import ImageRejected, ImageTooLarge, open_photo, output_size
 from depthpipe.viz.maps import save_preview
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_DEPTH_PIXELS = 1 << 24  # a written depth map: 16.8 megapixels (4096x4096), 32 MB of uint16
+PREVIEW_PIXELS = 1 << 21  # the depth a preview draws (its figure is about 900 px wide)
 
 
-def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """(H,W,3) uint8 RGB of a PNG/JPEG (palette, grey, 16-bit and alpha images converted)."""
-    with Image.open(path) as opened:
-        opened.load()
-        img: Image.Image = opened
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            arr = np.asarray(img, dtype=np.float64)
-            hi = 65535.0 if arr.max() > 255 else 255.0
-            img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8))
-        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+class Predictor(NamedTuple):
+    """A model as predict uses it: ``run`` maps (h,w,3) uint8 RGB to depth in metres ((1,1,h',w') or (h',w'),
+    any size: it is resized to the output), with the input size and depth range of its card."""
+
+    run: Callable[[np.ndarray], np.ndarray]
+    input_size: tuple[int, int]
+    depth_range: tuple[float, float]
+
+
+def read_photo(path: str | os.PathLike[str], min_size: Sequence[int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """(h,w,3) uint8 RGB of a PNG/JPEG decoded at a reduced scale no smaller than ``min_size`` where the
+    photo allows (palette, grey, 16-bit and alpha images converted), and the photo's own (H, W).
+
+    Raises :class:`~depthpipe.tracking.served_model.ImageRejected` (not an image, too many pixels) or
+    :class:`OSError` (a file that cannot be opened)."""
+    with open(path, "rb") as fh:
+        return open_photo(fh, min_size)
 
 
 def to_model_input(rgb: np.ndarray, size: Sequence[int]) -> torch.Tensor:
@@ -68,9 +86,12 @@ def to_original_size(depth: np.ndarray | torch.Tensor, size: Sequence[int]) -> n
 
 
 def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
-    """Metres -> uint16 millimetres (rounded, clipped to [0, 65535]; NaN -> 0)."""
-    mm = np.nan_to_num(np.asarray(depth_m, dtype=np.float64) * 1000.0, nan=0.0, posinf=65535.0, neginf=0.0)
-    return np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
+    """Metres -> uint16 millimetres (rounded, clipped to [0, 65535]; NaN -> 0), with one float32 temporary."""
+    mm = np.multiply(np.asarray(depth_m, dtype=np.float32), np.float32(1000.0), dtype=np.float32)
+    np.nan_to_num(mm, copy=False, nan=0.0, posinf=65535.0, neginf=0.0)
+    np.rint(mm, out=mm)
+    np.clip(mm, 0, 65535, out=mm)
+    return mm.astype(np.uint16)
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
@@ -89,26 +110,17 @@ def make_runner(model_dir: Path, backend: str) -> Callable[[torch.Tensor], np.nd
     return format_runner(path, backend)
 
 
-def predict_array(
-    rgb: np.ndarray, runner: Callable[[torch.Tensor], np.ndarray], input_size: Sequence[int]
-) -> np.ndarray:
-    """(H,W,3) uint8 -> (H,W) float32 depth in metres at the image's own size."""
-    out = runner(to_model_input(rgb, input_size))
-    return to_original_size(out, rgb.shape[:2])
-
-
-def make_predictor(
-    model: str | os.PathLike[str], backend: str
-) -> tuple[Callable[[np.ndarray], np.ndarray], float, float]:
-    """``(H,W,3) uint8 -> (H,W) metres`` for an export directory (ONNX or pt2) or a registry URI
-    (``models:/depthpipe-densedepth@champion``, served as ``mlflow models serve`` would), and its depth range."""
+def make_predictor(model: str | os.PathLike[str], backend: str) -> Predictor:
+    """The :class:`Predictor` of an export directory (ONNX or pt2) or a registry URI
+    (``models:/depthpipe-densedepth@champion``, served as ``mlflow models serve`` would)."""
     if str(model).startswith("models:/"):
         served = load_registered_model(str(model))
-        return served.predict_image, *served.depth_range
+        h, w = served.model.unwrap_python_model().input_size
+        return Predictor(served.predict_image, (int(h), int(w)), served.depth_range)
     model_dir = Path(model)
     input_size, lo, hi = _export_info(model_dir)
     runner = make_runner(model_dir, backend)
-    return (lambda rgb: predict_array(rgb, runner, input_size)), lo, hi
+    return Predictor(lambda rgb: runner(to_model_input(rgb, input_size)), input_size, (lo, hi))
 
 
 def _export_info(model_dir: Path) -> tuple[tuple[int, int], float, float]:
@@ -126,6 +138,59 @@ def _export_info(model_dir: Path) -> tuple[tuple[int, int], float, float]:
     return (int(h), int(w)), float(lo), float(hi)
 
 
+def output_names(images: Sequence[Path]) -> list[str]:
+    """The ``<name>`` of each image's outputs: its stem, or its file name where inputs share a stem.
+
+    Inputs that would still write the same files are a :class:`DepthpipeError` naming both."""
+    stems = Counter(p.stem for p in images)
+    names = [p.name if stems[p.stem] > 1 else p.stem for p in images]
+    first: dict[str, Path] = {}
+    for image, name in zip(images, names, strict=True):
+        if name in first:
+            raise DepthpipeError(
+                f"{first[name]} and {image} would both write {name}_depth.png "
+                "(rename one, or predict them into different --out folders)"
+            )
+        first[name] = image
+    return names
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """A :class:`DepthpipeError` when ``out_dir`` is a file or lies under one (it may not exist yet)."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is a file" if folder == out_dir else f"lies under {folder}, a file"
+                raise DepthpipeError(f"--out {out_dir} {where}; give a directory")
+            return
+
+
+def _write(
+    image: Path,
+    name: str,
+    out_dir: Path,
+    depth_work: np.ndarray,
+    size: tuple[int, int],
+    fixed: tuple[float, float] | None,
+    err: Any,
+) -> None:
+    """The depth PNG and preview of one image from its depth at the working size."""
+    out = output_size(size, MAX_DEPTH_PIXELS)
+    if out != size:
+        print(
+            f"predict: {image}: {size[1]}x{size[0]} photo, depth written at {out[1]}x{out[0]} "
+            f"(maps above {MAX_DEPTH_PIXELS / 1e6:.1f} megapixels are scaled down)",
+            file=err,
+        )
+    depth = to_original_size(depth_work, out)
+    _save_png(out_dir / f"{name}_depth.png", depth_to_png16(depth))
+    preview_size = output_size(out, PREVIEW_PIXELS)
+    if preview_size != out:
+        del depth  # the preview draws the depth at its own, smaller size
+        depth = to_original_size(depth_work, preview_size)
+    save_preview(depth, out_dir / f"{name}_preview.png", image.name, fixed=fixed)
+
+
 def predict_images(
     images: list[Path],
     model_dir: Path | str,
@@ -137,34 +202,36 @@ def predict_images(
     """Depth PNG + preview (colours on ``preview_range``) for each image; returns ``(image, error or None)``
     per image, in order.
 
-    Errors about the model (missing files, bad ``export.json``, unknown backend) raise :class:`DepthpipeError`
-    before any image is read; an unreadable image is reported on ``stderr`` and skipped.
+    Errors about the outputs (``out_dir`` not a directory, two inputs writing the same files) and about the
+    model (missing files, bad ``export.json``, unknown backend) raise :class:`DepthpipeError` before any image
+    is read; an unreadable or too large image is reported on ``stderr`` and skipped.
     """
     if preview_range not in ("robust", "fixed"):
         raise DepthpipeError(f"predict: preview_range must be robust or fixed (got {preview_range!r})")
     out_dir = Path(out_dir)
+    images = [Path(p) for p in images]
     err = stderr if stderr is not None else sys.stderr
-    predict, lo, hi = make_predictor(model_dir, backend)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir)
+    names = output_names(images)
+    predictor = make_predictor(model_dir, backend)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DepthpipeError(f"--out {out_dir}: cannot create it ({exc.strerror or exc})") from None
+    fixed = predictor.depth_range if preview_range == "fixed" else None
     results: list[tuple[Path, str | None]] = []
-    for image in images:
-        image = Path(image)
+    for image, name in zip(images, names, strict=True):
         try:
-            rgb = read_rgb(image)
-        except Exception as exc:  # noqa: BLE001 - missing, truncated, not an image, ...
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            msg = f"cannot read image ({reason})"
+            rgb, size = read_photo(image, predictor.input_size)
+        except (ImageRejected, OSError) as exc:  # too large; not an image, truncated; missing, unreadable
+            if isinstance(exc, ImageTooLarge):
+                msg = str(exc)
+            else:
+                msg = f"cannot read image ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})"
             print(f"predict: {image}: {msg}", file=err)
             results.append((image, msg))
             continue
-        depth = predict(rgb)
-        _save_png(out_dir / f"{image.stem}_depth.png", depth_to_png16(depth))
-        save_preview(
-            depth,
-            out_dir / f"{image.stem}_preview.png",
-            image.name,
-            fixed=(lo, hi) if preview_range == "fixed" else None,
-        )
+        _write(image, name, out_dir, predictor.run(rgb), size, fixed, err)
         results.append((image, None))
     return results
 

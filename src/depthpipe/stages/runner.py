@@ -18,7 +18,7 @@ from typing import NoReturn
 from depthpipe.config import PARAMS_FILE, VARIANTS, Params, load_config
 from depthpipe.errors import DepthpipeError, one_line
 from depthpipe.tracking.provenance import pipeline_context
-from depthpipe.tracking.store import check_store, is_tracking_failure, redacted, redacted_text, tracking_uri
+from depthpipe.tracking.store import check_store, is_tracking_failure, redacted_text, shown
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -56,8 +56,7 @@ def run_stage(name: str, body: Callable[[Params, Path], int | None]) -> NoReturn
         if os.environ.get("DEPTHPIPE_TRACEBACK"):
             traceback.print_exc()
         print(
-            f"{name}: error: MLflow store {redacted(tracking_uri())}: {type(exc).__name__}: "
-            f"{redacted_text(one_line(exc))}",
+            f"{name}: error: MLflow store {shown()}: {type(exc).__name__}: {redacted_text(one_line(exc))}",
             file=sys.stderr,
         )
         code = 1

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 from depthpipe.config import Params, flatten
-from depthpipe.data.sources.raw_folder import SOURCE_JSON, open_raw
+from depthpipe.data.sources.raw_folder import SOURCE_JSON, open_raw, open_test_sets
 from depthpipe.data.validation.suite import failure_lines, validate_source
+from depthpipe.data.validation.test_sets import comparison_lines
 from depthpipe.files import read_json
 from depthpipe.tracking import runs
 from depthpipe.tracking.provenance import stage_tags
@@ -17,12 +18,20 @@ def main(params: Params, workspace: Path) -> int:
     """Validate ``data/raw`` into ``reports/validation.json`` and ``reports/frame_stats.csv``; 1 when rejected."""
     raw, reports = workspace / "data" / "raw", workspace / "reports"
     source = read_json(raw / SOURCE_JSON, "the download stage's output")
+    pair = open_test_sets(raw, source["source"])  # nyu_data.zip and nyu_test.zip, when data/raw holds both
     with open_raw(raw, source["source"]) as frames:
-        report = validate_source(frames, params.validate_, reports / "validation.json", reports / "frame_stats.csv")
+        report = validate_source(
+            frames, params.validate_, reports / "validation.json", reports / "frame_stats.csv", test_sets=pair
+        )
+    for test_set in pair or ():
+        test_set.close()
     figures = {
         k: report[k]
         for k in ("frames", "train_frames", "test_frames", "evaluated_expectations", "successful_expectations")
     }
+    if "test_sets" in report:
+        compared = report["test_sets"]
+        figures |= {"test_sets_max_diff_mm": compared["max_diff_mm"], "test_sets_agree": compared["success"]}
     runs.log_stage(
         "validate",
         flatten({"validate": params.validate_}),
@@ -36,5 +45,7 @@ def main(params: Params, workspace: Path) -> int:
             print(line, file=sys.stderr)
         print("validate: data rejected, see reports/validation.json", file=sys.stderr)
         return 1
+    if "test_sets" in report:
+        print("\n".join(comparison_lines(report["test_sets"])))
     print(f"validate: {report['frames']} frames passed {report['evaluated_expectations']} expectations")
     return 0

@@ -67,6 +67,8 @@ def log_export(
         "depthpipe.data.prepared_sha256": str(config.get("data_sha256") or ""),
     }
     with runs.stage_run("export", variant, params, tags) as run:
+        client = MlflowClient()
+        registry.label_unfinished_versions(client, variant, run.run_id)
         run.log_metrics(
             {
                 f"parity/{k}_max_abs_m": v
@@ -82,10 +84,10 @@ def log_export(
         card = report["model_card"]
         info = registry.log_servable_model(variant, export_dir, card)
         mlflow.log_metrics(_test_metrics(card.get("test_metrics")), model_id=info.model_id)
-        version = str(info.registered_model_version)
-        client = MlflowClient()
-        registry.describe(client, variant, version, card, _version_tags(config, report, train_run))
         refusals = registry.candidate_refusals(card.get("test_metrics"), summary)
+        # registered last, born with its description and tags: a kill before this leaves no version at all
+        version_tags = _version_tags(config, report, train_run) | registry.refusal_tags(refusals)
+        version = registry.register(client, variant, info, run.run_id, card, version_tags)
         alias = registry.set_candidate(client, variant, version, refusals)
         name = registry.registered_model_name(variant)
         return {

@@ -2,9 +2,12 @@
 
 The export stage logs :mod:`depthpipe.tracking.served_model` (a photo of any size in, metres out) with the
 exported program and its card in its own run, links the test metrics to that logged model, and registers it as
-``depthpipe-<variant>`` with descriptions from the model card. ``@candidate`` moves to the new version only
-when it beats the mean-depth baseline on every depth metric (:func:`candidate_refusals`, decided from the
-stage's own inputs); otherwise the version stays without the alias and the reason is printed and tagged.
+``depthpipe-<variant>`` last, in one request that carries the description and provenance tags, so a version is
+never seen without them. A version whose export run did not finish (killed after registering) is tagged
+``depthpipe.unfinished_run`` by the next export of the variant (:func:`label_unfinished_versions`).
+``@candidate`` moves to the new version only when it beats the mean-depth baseline on every depth metric
+(:func:`candidate_refusals`, decided from the stage's own inputs); otherwise the version stays without the alias
+and the reason is printed and tagged.
 ``@champion`` is ``depthpipe promote``'s alone (:mod:`depthpipe.gate.promote`). Load a version with
 ``mlflow.pyfunc.load_model("models:/depthpipe-<variant>@champion")``.
 
@@ -32,11 +35,13 @@ from PIL import Image
 from depthpipe.errors import DepthpipeError, one_line
 from depthpipe.metrics.depth import DEPTH_METRICS
 from depthpipe.tracking import served_model
-from depthpipe.tracking.store import configure, redacted, redacted_text, tracking_uri
+from depthpipe.tracking.store import configure, redacted_text, shown
 
 REGISTERED_MODEL_PREFIX = "depthpipe-"
 CANDIDATE_ALIAS = "candidate"
 CHAMPION_ALIAS = "champion"
+REFUSED_TAG = "depthpipe.candidate_refused"  # a version that may not become @candidate, and why
+UNFINISHED_TAG = "depthpipe.unfinished_run"  # a version whose export run did not finish (killed after registering)
 HIGHER_IS_BETTER = frozenset({"delta1", "delta2", "delta3", "miou", "pixel_acc"})
 # what the registry answers for a model or alias that does not exist (anything else is an error)
 ABSENT = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
@@ -88,7 +93,7 @@ def _signature() -> Any:
 
 def log_servable_model(variant: str, export_dir: Path, card: Mapping[str, Any]) -> Any:
     """Log :mod:`depthpipe.tracking.served_model` with ``export_dir``'s program and card to the active run;
-    returns the ModelInfo (registered as ``depthpipe-<variant>``, a new version)."""
+    returns the ModelInfo. Nothing is registered yet: :func:`register` does that last."""
     h, w = card["input"]["size"]
     return mlflow.pyfunc.log_model(
         name=registered_model_name(variant),
@@ -102,7 +107,6 @@ def log_servable_model(variant: str, export_dir: Path, card: Mapping[str, Any]) 
             "numpy",
             "pillow",
         ],
-        registered_model_name=registered_model_name(variant),
         metadata={
             "depthpipe.variant": variant,
             "input": "RGB image of any size (base64 PNG/JPEG, or an array)",
@@ -111,20 +115,8 @@ def log_servable_model(variant: str, export_dir: Path, card: Mapping[str, Any]) 
     )
 
 
-def describe(
-    client: MlflowClient, variant: str, version: str, card: Mapping[str, Any], tags: Mapping[str, str]
-) -> None:
-    """Registered-model and version descriptions from the model card, and the version's tags."""
-    name = registered_model_name(variant)
-    h, w = card["input"]["size"]
-    lo, hi = card["depth_range_m"]
-    client.update_registered_model(
-        name,
-        description=(
-            f"depthpipe {variant} ({card['task']}): an RGB photo of any size in, depth in metres ({lo:g}-{hi:g} m) at "
-            f"the photo's size out; the network sees {h}x{w}. {card['limitations']}"
-        ),
-    )
+def version_description(card: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+    """A version's description from the model card and its provenance tags."""
     metrics = card.get("test_metrics") or {}
     figures = "; ".join(
         f"{group}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items())
@@ -132,25 +124,80 @@ def describe(
         if isinstance(values, Mapping)
     )
     training = card.get("training", {})
-    client.update_model_version(
-        name,
-        version,
-        description=(
-            f"Exported from commit {tags.get('mlflow.source.git.commit', 'unknown')} (train run "
-            f"{tags.get('depthpipe.train_run') or 'unknown'}), prepared data sha256 {training.get('data_sha256')}. "
-            f"Test split: {figures or 'no metrics'}. Architecture: {card.get('architecture')}."
-        ),
+    return (
+        f"Exported from commit {tags.get('mlflow.source.git.commit', 'unknown')} (train run "
+        f"{tags.get('depthpipe.train_run') or 'unknown'}), prepared data sha256 {training.get('data_sha256')}. "
+        f"Test split: {figures or 'no metrics'}. Architecture: {card.get('architecture')}."
     )
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
+
+
+def refusal_tags(refusals: list[str]) -> dict[str, str]:
+    """The tag a version that may not become ``@candidate`` carries, with the reasons."""
+    return {REFUSED_TAG: "; ".join(refusals)[:5000]} if refusals else {}
+
+
+def register(
+    client: MlflowClient, variant: str, info: Any, run_id: str, card: Mapping[str, Any], tags: Mapping[str, str]
+) -> str:
+    """Register the logged model ``info`` as a new version of ``depthpipe-<variant>``, born with its description
+    and tags (one request: a version is never visible without its provenance); returns the version."""
+    name = registered_model_name(variant)
+    h, w = card["input"]["size"]
+    lo, hi = card["depth_range_m"]
+    description = (
+        f"depthpipe {variant} ({card['task']}): an RGB photo of any size in, depth in metres ({lo:g}-{hi:g} m) at "
+        f"the photo's size out; the network sees {h}x{w}. {card['limitations']}"
+    )
+    try:
+        client.create_registered_model(name, description=description)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+        client.update_registered_model(name, description=description)
+    version = client.create_model_version(
+        name,
+        source=info.model_uri,
+        run_id=run_id,
+        tags=dict(tags),
+        description=version_description(card, tags),
+        model_id=info.model_id,
+        await_creation_for=300,
+    )
+    return str(version.version)
+
+
+def label_unfinished_versions(client: MlflowClient, variant: str, current_run: str) -> list[str]:
+    """Tag ``depthpipe.unfinished_run`` on every version of ``depthpipe-<variant>`` whose export run ended
+    without finishing (KILLED, FAILED, or gone): an export killed after registering leaves such a version,
+    complete but unvouched for. Runs still RUNNING are left alone (another export may be under way; one whose
+    process died on this machine was marked KILLED when this stage started). Returns the versions labelled."""
+    name = registered_model_name(variant)
+    labelled = []
+    for version in client.search_model_versions(f"name = '{name}'"):
+        if version.run_id == current_run or UNFINISHED_TAG in (version.tags or {}):
+            continue
+        try:
+            status = client.get_run(version.run_id).info.status if version.run_id else "UNKNOWN"
+        except MlflowException:
+            status = "DELETED"
+        if status in ("FINISHED", "RUNNING"):
+            continue
+        client.set_model_version_tag(name, version.version, UNFINISHED_TAG, f"export run {version.run_id} {status}")
+        print(
+            f"registry: {name} version {version.version}: its export run {version.run_id} ended {status}; "
+            f"tagged {UNFINISHED_TAG} (do not promote it)",
+            flush=True,
+        )
+        labelled.append(str(version.version))
+    return labelled
 
 
 def set_candidate(client: MlflowClient, variant: str, version: str, refusals: list[str]) -> str | None:
-    """Point ``@candidate`` at ``version`` unless there are ``refusals``; returns the alias set (or None)."""
+    """Point ``@candidate`` at ``version`` unless there are ``refusals`` (tagged at registration,
+    :func:`refusal_tags`); returns the alias set (or None)."""
     name = registered_model_name(variant)
     if refusals:
         reason = "; ".join(refusals)
-        client.set_model_version_tag(name, version, "depthpipe.candidate_refused", reason[:5000])
         print(f"registry: {name} version {version} registered without @{CANDIDATE_ALIAS}: {reason}", flush=True)
         return None
     client.set_registered_model_alias(name, CANDIDATE_ALIAS, version)
@@ -188,7 +235,7 @@ def model_aliases(name: str) -> dict[str, str]:
 
 def registry_location() -> str:
     """The registry's store, fit to print (no credentials)."""
-    return redacted(tracking_uri())
+    return shown()
 
 
 def download_version_artifacts(name: str, version: str, artifact_path: str, dst: Path) -> Path:

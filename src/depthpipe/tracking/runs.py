@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ import mlflow
 import psutil
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
-from mlflow.entities import Param
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -31,8 +32,7 @@ from depthpipe.tracking.provenance import git_commit, git_dirty, pipeline_params
 from depthpipe.tracking.store import (
     configure,
     experiment_name,
-    redacted,
-    tracking_uri,
+    shown,
     ui_url,
 )
 
@@ -68,6 +68,24 @@ class RunLogger:
     def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         if Path(path).exists():
             mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_missing(self, history: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> int:
+        """Log the points of ``history`` (rows with an ``epoch``, the step) that the run lacks: ``names`` maps a
+        history column to its metric. What a store lost (a server that died before a batch was acknowledged)
+        comes back from the history a resumed run keeps; returns how many points were logged."""
+        client = MlflowClient()
+        now = int(time.time() * 1000)
+        missing = []
+        for column, key in names.items():
+            have = {m.step for m in client.get_metric_history(self.run_id, key)}
+            missing += [
+                Metric(key, float(row[column]), now, int(row["epoch"]))
+                for row in history
+                if row.get(column) is not None and row[column] == row[column] and int(row["epoch"]) not in have
+            ]
+        for i in range(0, len(missing), 900):  # MLflow caps a batch at 1000 metrics
+            client.log_batch(self.run_id, metrics=missing[i : i + 900])
+        return len(missing)
 
     def log_dict(self, obj: Mapping[str, Any], name: str) -> None:
         mlflow.log_dict(dict(obj), name)
@@ -168,7 +186,7 @@ def stage_run(
             mlflow.set_tag("depthpipe.pid", tags["depthpipe.pid"])  # the resuming process owns it now
         label = stage if variant is None else f"{stage} {variant}"
         print(
-            f"{label}: MLflow run {logger.run_id} in {redacted(tracking_uri())}: {ui_url(experiment, logger.run_id)}",
+            f"{label}: MLflow run {logger.run_id} in {shown()}: {ui_url(experiment, logger.run_id)}",
             flush=True,
         )
         yield logger
@@ -198,7 +216,7 @@ def experiment_id() -> str:
     configure()
     experiment = mlflow.get_experiment_by_name(experiment_name())
     if experiment is None:  # configure() has just created it: only a concurrent delete gets here
-        raise MlflowException(f"experiment {experiment_name()!r} vanished from {tracking_uri()}")
+        raise MlflowException(f"experiment {experiment_name()!r} vanished from {shown()}")
     return str(experiment.experiment_id)
 
 

@@ -9,10 +9,14 @@ Where runs go is MLflow's own business, not a pipeline param (it changes no outp
 - ``MLFLOW_EXPERIMENT_NAME`` when set, else ``depthpipe``;
 - ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``: CPU/GPU/memory of train runs, on unless set to false.
 
-:func:`check_store` runs before a stage writes anything: an unreachable server or an unwritable SQLite file is
-one line naming it within seconds (MLflow's own HTTP timeout and retries are shortened in
-:mod:`depthpipe.env`). :func:`configure` creates a fresh SQLite store's schema and the experiment under a file
-lock, so stages or queued experiments starting together do not race MLflow's schema creation.
+:func:`check_store` runs before a stage writes anything: an unreachable server, a server whose database or
+object store is down, refused credentials or an unwritable SQLite file is one line naming it within seconds (it
+asks once, without MLflow's retries; those, set in :mod:`depthpipe.env`, ride out a short outage once a stage
+runs).
+Credentials never reach a printed line: :func:`redacted` for URIs, :func:`redacted_text` for messages, and
+:func:`configure` keeps them out of the URI MLflow itself prints. :func:`configure` also creates a fresh SQLite
+store's schema and the experiment under a file lock, so stages or queued experiments starting together do not
+race MLflow's schema creation.
 """
 
 from __future__ import annotations
@@ -23,21 +27,27 @@ import re
 import sqlite3
 import sys
 from pathlib import Path
-from urllib.parse import parse_qsl, urlparse, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlparse, urlsplit, urlunsplit
 
 import requests
 from filelock import FileLock
 
-from depthpipe.errors import DepthpipeError
+from depthpipe.errors import DepthpipeError, one_line
 
 DEFAULT_EXPERIMENT = "depthpipe"
 STORE_FILE = "mlflow.db"
 HEALTH_TIMEOUT_S = 5.0
+ARTIFACTS_PROBE = "/api/2.0/mlflow-artifacts/artifacts"
+ARTIFACTS_TIMEOUT_S = 20.0
+_UI = "http://127.0.0.1:5000"  # `depthpipe ui`'s default address
 ML_EXPERIMENT_KIND = "custom_model_development"  # the MLflow 3 UI's "machine learning" experiment type
 
 
 _USERINFO_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+):[^@\s/]+@")
 SECRET_QUERY_KEYS = ("token", "password", "secret", "key", "signature", "credential")
+_SECRET_QUERY = re.compile(
+    r"([?&][^=&\s]*(?:" + "|".join(SECRET_QUERY_KEYS) + r")[^=&\s]*=)[^&\s#'\")]+", re.IGNORECASE
+)
 
 
 def redacted(uri: str) -> str:
@@ -59,9 +69,23 @@ def redacted(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def shown(uri: str | None = None) -> str:
+    """The tracking URI (default: :func:`tracking_uri`) fit to print: :func:`redacted`, and with the user of
+    ``MLFLOW_TRACKING_USERNAME`` (where :func:`configure` moves a URI's credentials) as ``user:***@``, so a
+    message says whose access it was."""
+    uri = uri or tracking_uri()
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    parts = urlsplit(uri)
+    if user and parts.scheme in ("http", "https") and "@" not in parts.netloc:
+        secret = ":***" if os.environ.get("MLFLOW_TRACKING_PASSWORD") else ""
+        uri = urlunsplit((parts.scheme, f"{quote(user, safe='')}{secret}@{parts.netloc}", *parts[2:]))
+    return redacted(uri)
+
+
 def redacted_text(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@host`` in it replaced by ``***``."""
-    return _USERINFO_PASSWORD.sub(r"\1:***@", text)
+    """``text`` with the password of every ``scheme://user:password@host`` in it, and the value of every URL
+    query parameter that names a secret (``?token=...``), replaced by ``***``."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", text))
 
 
 def store_dir() -> Path:
@@ -126,28 +150,90 @@ def _check_sqlite(db: Path) -> None:
 
 
 def _check_server(uri: str) -> None:
+    """``/health`` (the server runs), one read of the experiment (its database answers) and, for a server that
+    proxies artifacts, a listing of their root (its object store answers): each once, with no retry, so a part
+    that is down is one line within seconds."""
+    base, auth = split_credentials(uri)
+    base = base.rstrip("/")
+    if auth is None and os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        auth = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
+    probes = [
+        ("/health", None, HEALTH_TIMEOUT_S),
+        ("/api/2.0/mlflow/experiments/get-by-name", {"experiment_name": experiment_name()}, HEALTH_TIMEOUT_S),
+        # a server that proxies artifacts lists its artifact store's root (its own S3 client retries for seconds)
+        (ARTIFACTS_PROBE, {"path": ""}, ARTIFACTS_TIMEOUT_S),
+    ]
+    for path, query, timeout in probes:
+        try:
+            answer = requests.get(base + path, params=query, auth=auth, timeout=timeout)
+        except requests.RequestException as exc:
+            raise DepthpipeError(
+                f"MLflow tracking server {shown(uri)} did not answer within {HEALTH_TIMEOUT_S:g} s "
+                f"({type(exc).__name__}: {redacted_text(_root_cause(exc))}); "
+                f"start it, or set MLFLOW_TRACKING_URI to a reachable store"
+            ) from None
+        if answer.status_code in (401, 403):
+            who = f"user '{auth[0]}'" if auth else "no credentials"
+            raise DepthpipeError(
+                f"MLflow tracking server {shown(uri)} refused {who} (HTTP {answer.status_code}); set "
+                f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or user:password@ in the URI)"
+            )
+        if path == ARTIFACTS_PROBE and answer.status_code != 200:
+            if answer.status_code == 404 or "serve-artifacts" in answer.text:
+                continue  # a server that does not proxy artifacts: its clients write to the store themselves
+            raise DepthpipeError(
+                f"MLflow tracking server {shown(uri)} cannot reach its artifact store (HTTP {answer.status_code} "
+                f"to {path}: {redacted_text(' '.join(_server_message(answer).split()))}); is its object store "
+                f"up? (the server's log names the endpoint)"
+            )
+        if answer.status_code != 200 and not (path.endswith("get-by-name") and answer.status_code == 404):
+            raise DepthpipeError(
+                f"MLflow tracking server {shown(uri)} answered HTTP {answer.status_code} to {path}: "
+                f"{redacted_text(' '.join(_server_message(answer).split()))}"
+            )
+
+
+def _server_message(answer: requests.Response) -> str:
+    """What a server said went wrong: its JSON ``message``, else its text (an HTML error page: its reason)."""
     try:
-        answer = requests.get(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_S)
-    except requests.RequestException as exc:
-        reason = type(exc).__name__
-        raise DepthpipeError(
-            f"MLflow tracking server {redacted(uri)} did not answer within {HEALTH_TIMEOUT_S:g} s "
-            f"({reason}); "
-            f"start it, or set MLFLOW_TRACKING_URI to a reachable store"
-        ) from None
-    if answer.status_code != 200:
-        raise DepthpipeError(
-            f"MLflow tracking server {redacted(uri)} answered HTTP {answer.status_code} to /health; "
-            f"check the server or set MLFLOW_TRACKING_URI"
-        )
+        return str(answer.json().get("message") or answer.text)
+    except ValueError:
+        return answer.reason if answer.text.lstrip().startswith("<") else (answer.text or answer.reason)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause of ``exc`` (a refused connection, a timeout), whole, on one line."""
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    inner = getattr(seen, "reason", None)
+    return one_line(inner if isinstance(inner, BaseException) else seen)
+
+
+def split_credentials(uri: str) -> tuple[str, tuple[str, str] | None]:
+    """``uri`` without its ``user:password@`` and the (user, password) it held (percent-decoded), or None."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), (unquote(user), unquote(password))
 
 
 def configure() -> str:
-    """Point MLflow at the store and experiment (created once, under a lock); returns the tracking URI."""
+    """Point MLflow at the store and experiment (created once, under a lock); returns the tracking URI.
+
+    Credentials in a server URI (``http://user:password@host``) move to ``MLFLOW_TRACKING_USERNAME`` and
+    ``MLFLOW_TRACKING_PASSWORD`` and MLflow gets the URI without them, so nothing MLflow prints or raises (its
+    "View run" links, "API request to ... failed") can carry the password.
+    """
     import mlflow  # heavy (about 2.5 s): loaded only by the stages and verbs that log
     from mlflow.tracking import MlflowClient
 
-    uri = tracking_uri()
+    uri, auth = split_credentials(tracking_uri())
+    if auth is not None:
+        os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = auth
+        os.environ["MLFLOW_TRACKING_URI"] = uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     db = sqlite_path(uri)
@@ -170,7 +256,7 @@ def ui_url(experiment_id: str, run_id: str | None = None) -> str:
     For a server store: the server itself; for a SQLite store: ``depthpipe ui``'s default address.
     """
     uri = tracking_uri()
-    base = redacted(uri).rstrip("/") if urlparse(uri).scheme in ("http", "https") else "http://127.0.0.1:5000"
+    base = redacted(split_credentials(uri)[0]).rstrip("/") if urlparse(uri).scheme in ("http", "https") else _UI
     path = f"#/experiments/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
     return f"{base}/{path}?workflowType=machine_learning"
 

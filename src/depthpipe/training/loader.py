@@ -148,18 +148,44 @@ def augment_batch(batch: dict[str, torch.Tensor], flip: torch.Tensor, perm: torc
     return out
 
 
+# DenseDepth's augment.py BasicPolicy: RGB inserted before the 6 permutations (in itertools order), so RGB twice
+BASIC_POLICY_ORDERS: tuple[tuple[int, int, int], ...] = (
+    (0, 1, 2),
+    (0, 1, 2),
+    (0, 2, 1),
+    (1, 0, 2),
+    (1, 2, 0),
+    (2, 0, 1),
+    (2, 1, 0),
+)
+CHANNEL_ORDERS = ("permutations", "basic_policy")
+
+
 def random_augment_params(
-    batch_size: int, generator: torch.Generator, hflip_p: float, channel_swap_p: float
+    batch_size: int,
+    generator: torch.Generator,
+    hflip_p: float,
+    channel_swap_p: float,
+    channel_orders: str = "permutations",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw (flip, perm) for :func:`augment_batch` from a CPU generator (deterministic).
 
-    Each sample is mirrored with probability ``hflip_p`` and gets a random channel order (one of the 6, the
-    identity included, as DenseDepth draws it) with probability ``channel_swap_p``. The draws, in order: one
-    uniform per sample for the flip (when ``hflip_p > 0``), one permutation per sample (when
-    ``channel_swap_p > 0``), then one uniform per sample deciding the swap (only when ``0 < channel_swap_p < 1``),
-    so ``hflip_p = 0.5, channel_swap_p = 1`` draws exactly what the former ``hflip: true, channel_swap: true``
+    Each sample is mirrored with probability ``hflip_p`` and, with probability ``channel_swap_p``, gets a channel
+    order drawn as ``channel_orders`` says (else it keeps RGB):
+
+    - ``permutations``: one of the 6 orders uniformly, RGB included (as DenseDepth's PyTorch port draws it), so
+      a fraction ``channel_swap_p * 5/6`` of the samples is swapped;
+    - ``basic_policy``: one of the 7 entries of :data:`BASIC_POLICY_ORDERS` uniformly, RGB twice (as DenseDepth's
+      Keras augment.py BasicPolicy draws it), so ``channel_swap_p * 5/7`` is swapped (5/14 with its 0.5).
+
+    The draws, in order: one uniform per sample for the flip (when ``hflip_p > 0``), one order per sample (when
+    ``channel_swap_p > 0``: ``torch.randperm(3)`` per sample, or one ``torch.randint(7)`` for the batch), then one
+    uniform per sample deciding the swap (only when ``0 < channel_swap_p < 1``), so ``hflip_p = 0.5,
+    channel_swap_p = 1`` with ``permutations`` draws exactly what the former ``hflip: true, channel_swap: true``
     did, and 0 draws nothing.
     """
+    if channel_orders not in CHANNEL_ORDERS:
+        raise ValueError(f"channel_orders must be one of {', '.join(CHANNEL_ORDERS)} (got {channel_orders!r})")
     identity = torch.arange(3).repeat(batch_size, 1)
     flip = (
         torch.rand(batch_size, generator=generator) < hflip_p
@@ -168,7 +194,11 @@ def random_augment_params(
     )
     if channel_swap_p <= 0:
         return flip, identity
-    perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(batch_size)])
+    if channel_orders == "basic_policy":
+        entries = torch.tensor(BASIC_POLICY_ORDERS, dtype=torch.int64)
+        perm = entries[torch.randint(len(BASIC_POLICY_ORDERS), (batch_size,), generator=generator)]
+    else:
+        perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(batch_size)])
     if channel_swap_p < 1:
         swap = torch.rand(batch_size, generator=generator) < channel_swap_p
         perm = torch.where(swap.unsqueeze(1), perm, identity)

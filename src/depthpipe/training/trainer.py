@@ -7,7 +7,8 @@ checkpoint, and :meth:`Trainer.finish` writes the trained model, its config and 
 :func:`train_variant` (what the DVC ``train`` stage calls) strings them together inside the MLflow run.
 
 Data order and augmentation are pure functions of (seed, epoch), so a run interrupted after any epoch and
-resumed ends with the same weights as an uninterrupted one.
+resumed ends with the same weights as an uninterrupted one; the resumed MLflow run is given the metrics of
+finished epochs that its store lacks (a tracking server that died before acknowledging them), from the history.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from depthpipe.training.loader import (
 )
 from depthpipe.training.optim import make_optimizer, make_schedule
 from depthpipe.training.precision import choose_precision
-from depthpipe.training.state import TrainState, fingerprint, write_history
+from depthpipe.training.state import HISTORY_COLUMNS, TrainState, fingerprint, write_history
 
 VAL_METRICS = ("abs_rel", "rmse", "delta1")
 # history column -> MLflow metric: grouped train/ and val/ (MLflow's chart sections)
@@ -159,7 +160,9 @@ class Trainer:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(memory_format=torch.channels_last) if cfg.channels_last else model
         self.loss_fn = build_loss(self.variant, cfg.loss, min_depth=self.min_depth, max_depth=self.max_depth)
-        self.optimizer = make_optimizer(self.model, cfg.optimizer, self.effective["effective_lr"], cfg.weight_decay)
+        self.optimizer = make_optimizer(
+            self.model, cfg.optimizer, self.effective["effective_lr"], cfg.weight_decay, amsgrad=cfg.amsgrad
+        )
         self.schedule = make_schedule(
             self.optimizer, cfg.schedule, cfg.epochs, len(self.sampler), cfg.step_size, cfg.gamma
         )
@@ -218,8 +221,9 @@ class Trainer:
         # Drawn for the whole global batch and sliced to this rank's part, so N processes with batch B
         # augment exactly as one process with batch N*B does (and every rank's draws stay in step).
         size, rank = self.cfg.batch_size, self.dist.rank
+        aug = self.cfg.augment
         flip, perm = random_augment_params(
-            size * self.dist.world_size, gen, self.cfg.augment.hflip_p, self.cfg.augment.channel_swap_p
+            size * self.dist.world_size, gen, aug.hflip_p, aug.channel_swap_p, aug.channel_orders
         )
         part = slice(rank * size, rank * size + len(batch["rgb"]))
         b = augment_batch(to_device(batch, self.device, self.cfg.channels_last), flip[part], perm[part])
@@ -365,6 +369,12 @@ def train_variant(
         else contextlib.nullcontext()
     )
     with run_ctx as run:
+        if run is not None and trainer.state.history:
+            lost = run.log_missing(
+                trainer.state.history, {k: v for k, v in LOGGED_NAMES.items() if k in HISTORY_COLUMNS}
+            )
+            if lost:
+                trainer._say(f"logged {lost} metric points of finished epochs that the MLflow store lacked")
         if run is not None and not run.resumed:
             run.log_dataset(
                 trainer.train_h5,

@@ -100,7 +100,7 @@ def plot_error_by_depth(rows: Sequence[dict[str, Any]], path: str | os.PathLike[
 def error_by_depth_figure(rows: Sequence[dict[str, Any]], title: str = "") -> Figure:
     """Mean absolute error (m), abs_rel and the share of pixels per ground-truth depth bin.
 
-    ``rows`` as :meth:`depthpipe.evaluate.DepthBins.rows` returns them (``depth_m`` bin centre, ``mae_m``,
+    ``rows`` as :meth:`depthpipe.evaluation.scoring.DepthBins.rows` returns them (``depth_m`` bin centre, ``mae_m``,
     ``abs_rel``, ``pixels``), drawn in depth order.
     """
     rows = sorted(rows, key=lambda r: float(r["depth_m"]))

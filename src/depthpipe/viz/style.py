@@ -107,7 +107,7 @@ LABEL_HEX = (
 LABEL_COLOURS = np.array([to_rgb(h) for h in LABEL_HEX])  # (41, 3) RGB in [0, 1]
 
 
-def valid_depth(depth: np.ndarray) -> np.ndarray:
+def measured(depth: np.ndarray) -> np.ndarray:
     """Where ``depth`` holds a measurement (finite and > 0)."""
     depth = np.asarray(depth)
     return np.isfinite(depth) & (depth > 0)
@@ -117,7 +117,7 @@ def depth_range(gt: np.ndarray, fixed: tuple[float, float] | None = None) -> tup
     """The depth range a frame is drawn on: ``fixed`` if given, else the robust percentiles of its valid ``gt``."""
     if fixed is not None:
         return float(fixed[0]), float(fixed[1])
-    valid = np.asarray(gt, dtype=np.float64)[valid_depth(gt)]
+    valid = np.asarray(gt, dtype=np.float64)[measured(gt)]
     if not valid.size:
         return 0.0, 1.0
     lo, hi = (float(v) for v in np.percentile(valid, ROBUST_PERCENTILES))
@@ -130,7 +130,7 @@ def depth_range(gt: np.ndarray, fixed: tuple[float, float] | None = None) -> tup
 def abs_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """|pred - gt| in metres, NaN where ``gt`` has no measurement."""
     gt = np.asarray(gt, dtype=np.float64)
-    return np.where(valid_depth(gt), np.abs(np.asarray(pred, dtype=np.float64) - gt), np.nan)
+    return np.where(measured(gt), np.abs(np.asarray(pred, dtype=np.float64) - gt), np.nan)
 
 
 def error_range(errors: Iterable[np.ndarray]) -> tuple[float, float]:
@@ -143,7 +143,7 @@ def error_range(errors: Iterable[np.ndarray]) -> tuple[float, float]:
 
 def show_depth(ax: Axes, depth: np.ndarray, vrange: tuple[float, float]) -> AxesImage:
     """Draw a depth map (metres; no measurement -> grey) on ``vrange`` in the depth colours."""
-    shown = np.where(valid_depth(depth), np.asarray(depth, dtype=np.float64), np.nan)
+    shown = np.where(measured(depth), np.asarray(depth, dtype=np.float64), np.nan)
     return _show_map(ax, shown, DEPTH, vrange)
 
 

@@ -27,18 +27,34 @@ def test_every_recipe_composes_and_validates(tmp_path):
     paper = load_config(tmp_path / "paper.yaml")
     assert paper.prepare.input_size == (480, 640) and paper.models.densedepth.decoder_width == 1.0
     assert paper.train.densedepth.lr == 1e-4 and paper.train.densedepth.epochs == 20
-    # DenseDepth as published: its 50K set, ImageNet DenseNet-169, batch 8, flip 0.5, swap 0.25, SSIM range 100,
-    # no held-out split, both protocols; frames kept encoded
+    # DenseDepth as its code trains it: its 50K set, ImageNet DenseNet-169, batch 8, Adam with amsgrad in float32,
+    # BasicPolicy (flip 0.5, a channel order of its 7 with probability 0.5), SSIM range 100, no held-out split,
+    # both protocols on nyu_test.zip's test frames (stored losslessly); frames kept encoded
     dd = paper.train.densedepth
     assert paper.data.source == "nyu50k_zip" and paper.models.densedepth.encoder_weights == "imagenet"
-    assert (dd.batch_size, dd.optimizer, dd.val_fraction) == (8, "adam", 0.0)
-    assert (dd.augment.hflip_p, dd.augment.channel_swap_p, dd.loss.ssim_range) == (0.5, 0.25, 100.0)
+    assert (dd.batch_size, dd.optimizer, dd.amsgrad, dd.precision, dd.val_fraction) == (8, "adam", True, "fp32", 0.0)
+    assert (dd.augment.hflip_p, dd.augment.channel_swap_p, dd.augment.channel_orders) == (0.5, 0.5, "basic_policy")
+    assert dd.loss.ssim_range == 100.0
+    assert paper.data.nyu_test.use is True and paper.prepare.rgb_codec == "png"
     assert paper.evaluate.protocols == ["standard", "densedepth"] and paper.prepare.layout == "encoded"
     assert (paper.validate_.expected_frames, paper.validate_.expected_test_frames) == (51342, 654)
     labeled = load_config(tmp_path / "paper-labeled.yaml")
     assert labeled.data.source == "nyu" and labeled.validate_.expected_frames == 1449
+    ld, lb = labeled.train.densedepth, labeled.train.semantic_booster  # DenseDepth's facts for DenseDepth alone
+    assert (ld.amsgrad, ld.precision, ld.augment.channel_orders) == (True, "fp32", "basic_policy")
+    assert (lb.amsgrad, lb.precision, lb.augment.channel_orders) == (False, "auto", "permutations")
     cpu = load_config(REPO / "params.yaml")
     assert paper.train.densedepth.seed == cpu.train.densedepth.seed  # untouched keys kept
+    # the default trains as before these options existed: every new one off
+    for variant in ("densedepth", "semantic_booster"):
+        c = cpu.train_config(variant)
+        assert (c.amsgrad, c.precision, c.augment.channel_orders, c.augment.channel_swap_p) == (
+            False,
+            "auto",
+            "permutations",
+            1.0,
+        )
+    assert cpu.data.nyu_test.use is False and cpu.validate_.test_sets_max_diff_mm == 0.5
 
 
 def test_overrides_win_over_the_recipe(tmp_path):
@@ -103,6 +119,18 @@ def _raw() -> dict:
             1.5,
             r"train.densedepth.augment.channel_swap_p: input should be less than or equal to 1",
         ),
+        (
+            "train.densedepth.augment.channel_orders",
+            "seven",
+            r"train.densedepth.augment.channel_orders: input should be 'permutations' or 'basic_policy'",
+        ),
+        ("train.densedepth.amsgrad", "yes", r"train.densedepth.amsgrad: input should be a valid boolean"),
+        (
+            "data.nyu_test.use",
+            True,
+            r"data.nyu_test.use is true but data.source is synthetic: DenseDepth's nyu_test.zip replaces",
+        ),
+        ("validate.test_sets_max_diff_mm", -1, r"validate.test_sets_max_diff_mm: input should be greater than or"),
         (
             "validate.expected_test_frames",
             0,

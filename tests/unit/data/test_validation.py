@@ -37,6 +37,7 @@ def make_params(**over: Any) -> ValidateConfig:
         "expected_frames": None,
         "expected_test_frames": None,
         "frame_size": None,
+        "test_sets_max_diff_mm": 0.5,
     }
     section.update(over)
     return ValidateConfig.model_validate(section)

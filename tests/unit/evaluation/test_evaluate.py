@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import h5py
+import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -19,6 +20,7 @@ from PIL import Image
 
 from depthpipe.errors import DepthpipeError
 from depthpipe.evaluation.evaluate import evaluate_variant
+from depthpipe.evaluation.protocols import FOLLOWS, PAPER_TABLE, RELEASED_MODEL, protocols_of, reference_table
 from depthpipe.evaluation.scoring import predict_full
 from depthpipe.files import sha256_file
 from depthpipe.metrics.depth import DEPTH_METRICS as DEPTH_KEYS
@@ -182,6 +184,64 @@ def test_flip_tta_runs_and_is_flip_equivariant(
     assert lab.min() >= 1 and lab.max() <= 40
     plain, _ = predict_full(model, rgb, flip_tta=False, **kw)
     assert not np.allclose(plain, d)  # TTA did something
+
+
+def test_the_run_says_which_code_each_protocol_follows_and_sets_the_published_figures_beside_its_own(
+    evaluated, trained, tiny_data, tiny_params, tmp_path, mlflow_store
+) -> None:
+    """On NYU test data the evaluate run carries DenseDepth's reference figures (tags and reference.json, model
+    beside reference); on the synthetic set only which code each protocol follows."""
+    client = MlflowClient(tracking_uri=evaluated["densedepth"]["uri"])
+    exp = client.get_experiment_by_name("depthpipe")
+    (synthetic,) = client.search_runs(
+        [exp.experiment_id], "tags.`depthpipe.stage` = 'evaluate' and tags.`depthpipe.variant` = 'densedepth'"
+    )
+    assert synthetic.data.tags["depthpipe.protocol.standard"] == FOLLOWS["standard"]
+    assert not any(k.startswith("depthpipe.reference") for k in synthetic.data.tags)
+    assert "reference.json" not in {a.path for a in client.list_artifacts(synthetic.info.run_id)}
+
+    prepared = tmp_path / "prepared"  # the tiny split, labelled as DenseDepth's NYU data
+    prepared.mkdir()
+    for name in ("train.h5", "test.h5"):
+        (prepared / name).write_bytes((tiny_data.prepared / name).read_bytes())
+        with h5py.File(prepared / name, "r+") as f:
+            f.attrs["source"] = "nyu50k_zip"
+    both = tiny_params.evaluate.model_copy(update={"protocols": ["standard", "densedepth"]})
+    got = evaluate_variant(
+        "densedepth", both, trained("densedepth").model_dir, prepared, tmp_path / "m.json", tmp_path / "r", False
+    )
+    exp = MlflowClient(tracking_uri=mlflow_store).get_experiment_by_name("depthpipe")
+    (run,) = MlflowClient(tracking_uri=mlflow_store).search_runs(
+        [exp.experiment_id], "tags.`depthpipe.stage` = 'evaluate'"
+    )
+    tags = run.data.tags
+    assert tags["depthpipe.protocol.densedepth"] == FOLLOWS["densedepth"] and "fdcef58" in FOLLOWS["densedepth"]
+    assert (
+        tags["depthpipe.reference.densedepth/rmse"] == "0.549" and tags["depthpipe.reference.standard/rmse"] == "0.465"
+    )
+    assert tags["depthpipe.reference.densedepth/abs_rel"] == "0.123"
+    assert tags["depthpipe.reference.densedepth/abs_rel_as_coded"] == "0.127"
+    assert "issues #75 and #98" in tags["depthpipe.reference.densedepth"]
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="reference.json", tracking_uri=mlflow_store
+        )
+    )
+    table = json.loads(local.read_text())
+    assert table["columns"][:4] == ["protocol", "metric", "model", "reference"]
+    rows = {(r[0], r[1]): r for r in table["data"]}
+    assert set(rows) == {("densedepth", k) for k in (*RELEASED_MODEL.metrics, *RELEASED_MODEL.extra)} | {
+        ("standard", k) for k in PAPER_TABLE.metrics
+    }
+    assert rows["densedepth", "rmse"][2:5] == [
+        got["densedepth"]["rmse"],
+        0.549,
+        round(got["densedepth"]["rmse"] - 0.549, 6),
+    ]
+    assert rows["standard", "delta1"][2:4] == [got["standard"]["delta1"], 0.846]
+    assert rows["densedepth", "abs_rel_as_coded"][2:5] == [None, 0.127, None]  # computed by DenseDepth's code only
+    no_crop = both.model_copy(update={"crop": "none"})  # the paper's figures are for the Eigen crop only
+    assert [r[0] for r in reference_table(got, protocols_of(no_crop))["data"]] == ["densedepth"] * 7
 
 
 def test_wrong_variant_or_missing_inputs(trained, tiny_data, tiny_params, tmp_path) -> None:

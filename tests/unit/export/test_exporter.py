@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from depthpipe.errors import DepthpipeError
 from depthpipe.models.trained import save_trained
 from helpers.models import calibrate
 from helpers.nyu import real_test_frames
+from helpers.paths import REPO
 
 BASELINE = {
     "abs_rel": 0.5,
@@ -158,6 +160,8 @@ def test_parity_files_and_model_card(exported):
     assert card["depth_range_m"] == [0.1, 10.0]
     assert card["training"]["data_sha256"] == "f" * 64
     assert "git" not in text and "run_id" not in text  # provenance is MLflow's: the same model, the same bytes
+    for name in ("model.pt2", "model.onnx"):  # no source paths either: a clone elsewhere exports the same bytes
+        assert str(REPO / "src").encode() not in (out_dir / name).read_bytes(), name
     assert card["test_metrics"]["standard"]["abs_rel"] == 0.21
     assert "registry" not in report and "registry" in result
     # the eager model is not trivially saturated at the clamp: parity is measured on real depth values
@@ -233,6 +237,26 @@ def test_bad_parity_images_rejected(exported, tmp_path: Path):
         export_model(model_dir, tmp_path / "x", frames[:2, :32], 1e-3, 18)
 
 
+def _b64_jpeg(rgb: np.ndarray, size: tuple[int, int]) -> str:
+    """A real photo resized to ``size`` (W, H), as a base64 JPEG."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).resize(size, Image.BILINEAR).save(buf, format="JPEG", quality=90)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _b64_huge_png() -> str:
+    """A real 8000x6400 PNG (51.2 megapixels of one colour, 0.7 MB), base64."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8000, 6400), (90, 120, 150)).save(buf, format="PNG", compress_level=1)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 def _b64_png(rgb: np.ndarray) -> str:
     import base64
     import io
@@ -242,6 +266,18 @@ def _b64_png(rgb: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode()
+
+
+_SERVED: dict[str, object] = {}
+
+
+def served_candidate(exported) -> Any:
+    """``models:/depthpipe-densedepth@candidate`` loaded as ``mlflow models serve`` loads it (once)."""
+    import mlflow
+
+    if "candidate" not in _SERVED:
+        _SERVED["candidate"] = mlflow.pyfunc.load_model("models:/depthpipe-densedepth@candidate")
+    return _SERVED["candidate"]
 
 
 def test_registry_version_serves_images_of_any_size(exported):
@@ -271,7 +307,7 @@ def test_registry_version_serves_images_of_any_size(exported):
     assert logged.name == "depthpipe-densedepth"
     assert {m.key: m.value for m in logged.metrics}["test/abs_rel"] == pytest.approx(0.21)  # linked to the model
 
-    model = mlflow.pyfunc.load_model("models:/depthpipe-densedepth@candidate")
+    model = served_candidate(exported)
     assert [c.name for c in model.metadata.get_input_schema().inputs] == ["image"]
     same = model.predict(pd.DataFrame({"image": [_b64_png(frames[4])]}))[0]
     ref = eager_metres(model_dir, images_to_tensor(frames[4:5]))[0, 0]
@@ -279,6 +315,37 @@ def test_registry_version_serves_images_of_any_size(exported):
     photo = real_test_frames()["rgb"][0]  # a real 480x640 NYU photo: depth at its own size, in metres
     depth = model.predict(pd.DataFrame({"image": [_b64_png(photo)]}))[0]
     assert depth.shape == (480, 640) and depth.min() >= 0.1 and depth.max() <= 10.0
+    big = model.predict(pd.DataFrame({"image": [_b64_jpeg(photo, (3000, 2000))]}))[0]  # 6 MP: within 4 MP
+    assert big.shape == (1000, 1500) and big.min() >= 0.1 and big.max() <= 10.0
+    from depthpipe.serving.predict import predict_images  # depthpipe predict with the registered version
+
+    Image.fromarray(photo).save(root / "photo.png")
+    out = root / "predicted"
+    assert predict_images([root / "photo.png"], "models:/depthpipe-densedepth@candidate", out)[0][1] is None
+    mm = np.asarray(Image.open(out / "photo_depth.png"))
+    assert mm.shape == (480, 640) and np.abs(mm / 1000.0 - depth).mean() < 0.05  # near the served depth
+
+
+def test_served_model_refuses_bad_images_with_the_reason(exported):
+    """Not an image, a PNG above 50 megapixels (refused from its header), a request returning too much depth:
+    each an MlflowException for HTTP 400 naming the row and the reason, with no traceback."""
+    import base64
+
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    model = served_candidate(exported)
+    photo = real_test_frames()["rgb"][0]
+    cases = [
+        ([_b64_png(photo), base64.b64encode(b"not an image at all").decode()], "image 1: not a PNG or JPEG image ("),
+        ([_b64_huge_png()], "image 0: 8000x6400 is 51.2 megapixels, above the 50.0 megapixels a PNG decoded whole"),
+        ([_b64_jpeg(photo, (2048, 2048))] * 5, "image 4: the request's depth maps reach 21.0 megapixels, above"),
+    ]
+    for images, says in cases:
+        with pytest.raises(MlflowException) as exc:
+            model.predict(pd.DataFrame({"image": images}))
+        assert exc.value.get_http_status_code() == 400 and exc.value.message.startswith(says), exc.value.message
+        assert "stack_trace" not in exc.value.serialize_as_json() and "Traceback" not in exc.value.message
 
 
 def test_a_model_worse_than_the_baseline_gets_no_candidate(exported, tmp_path: Path):
@@ -394,11 +461,13 @@ def test_a_registry_that_cannot_be_read_is_an_error_not_no_champion(monkeypatch:
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_a_photo_with_metres_at_its_size(exported, tmp_path: Path):
     """The registered version, served by ``mlflow models serve``, answers a real NYU photo posted as a PNG."""
+    import base64
     import signal
     import socket
     import subprocess
     import sys
     import time
+    import urllib.error
     import urllib.request
 
     root, *_ = exported
@@ -446,8 +515,23 @@ def test_mlflow_models_serve_answers_a_photo_with_metres_at_its_size(exported, t
         )
         with urllib.request.urlopen(request, timeout=60) as answer:
             depth = np.asarray(json.loads(answer.read())["predictions"][0], dtype=np.float32)
+        refused = []  # not an image; a PNG above 50 megapixels: 400, the reason, no traceback or server path
+        for image in (base64.b64encode(b"not an image").decode(), _b64_huge_png()):
+            body = json.dumps({"dataframe_split": {"columns": ["image"], "data": [[image]]}}).encode()
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+            )
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(request, timeout=60)
+            refused.append((answer.value.code, answer.value.read().decode()))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
     assert depth.shape == (480, 640)
     assert float(depth.min()) >= 0.1 and float(depth.max()) <= 10.0 and float(depth.std()) > 0.05  # metres
+    says = ["image 0: not a PNG or JPEG image (", "image 0: 8000x6400 is 51.2 megapixels, above the 50.0 megapixels"]
+    for (code, text), reason in zip(refused, says, strict=True):
+        error = json.loads(text)
+        assert code == 400 and error["error_code"] == "INVALID_PARAMETER_VALUE" and reason in error["message"]
+        assert "stack_trace" not in error and "Traceback" not in text and "site-packages" not in text
+        assert str(root) not in text and "/tmp" not in text

@@ -58,16 +58,16 @@ _EAGER: dict[Path, nn.Module] = {}
 def expected_metres(export_dir: Path, image: Path) -> np.ndarray:
     """The eager model's depth for ``image``, pre- and post-processed exactly as predict does."""
     from depthpipe.export.exporter import wrap_trained
-    from depthpipe.serving.predict import read_rgb, to_model_input, to_original_size
+    from depthpipe.serving.predict import read_photo, to_model_input, to_original_size
 
     model_dir = export_dir.parent.parent / "models" / "semantic_booster"
     if model_dir not in _EAGER:
         _EAGER[model_dir] = wrap_trained(model_dir)[0]
     wrapped = _EAGER[model_dir]
-    arr = read_rgb(image)
+    arr, size = read_photo(image, INPUT_HW)
     with torch.no_grad():
         out = wrapped(to_model_input(arr, INPUT_HW)).numpy()
-    return to_original_size(out, arr.shape[:2])
+    return to_original_size(out, size)
 
 
 @pytest.fixture()
@@ -88,12 +88,13 @@ def images(rgb: np.ndarray, tmp_path: Path) -> list[Path]:
     return paths
 
 
-def check_outputs(export_dir: Path, out: Path, image: Path) -> float:
-    depth_png = Image.open(out / f"{image.stem}_depth.png")
+def check_outputs(export_dir: Path, out: Path, image: Path, name: str | None = None) -> float:
+    name = image.stem if name is None else name
+    depth_png = Image.open(out / f"{name}_depth.png")
     depth = np.asarray(depth_png)
     src = Image.open(image)
     assert depth.dtype == np.uint16 and depth.shape == (src.height, src.width)
-    with Image.open(out / f"{image.stem}_preview.png") as preview:  # a picture with a colour bar
+    with Image.open(out / f"{name}_preview.png") as preview:  # a picture with a colour bar
         assert preview.format == "PNG" and preview.width > 400 and preview.height > 300
     ref = expected_metres(export_dir, image)
     assert ref.min() >= 0.1 and ref.max() <= 10.0 and ref.std() > 0.1  # a real depth map, not a constant
@@ -205,3 +206,134 @@ def test_a_directory_without_images_is_an_error(tmp_path: Path, capsys):
         expand_inputs([tmp_path / "empty"])
     assert main(["predict", str(tmp_path / "empty"), "--model", str(tmp_path / "exports")]) == 1
     assert "a directory without PNG or JPEG images" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_or_lies_under_one_is_one_line(export_dir: Path, images: list[Path], tmp_path: Path, capsys):
+    """Not a NotADirectoryError/FileExistsError traceback: one line naming it, exit 1, the file untouched."""
+    from depthpipe.cli import main
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for out, says in ((notes, "is a file"), (notes / "sub" / "dir", f"lies under {notes}, a file")):
+        assert main(["predict", str(images[0]), "--model", str(export_dir), "--out", str(out)]) == 1
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"depthpipe predict: error: --out {out} {says}; give a directory"
+        ]
+    assert notes.read_text() == "mine"
+
+
+def test_inputs_sharing_a_stem_keep_their_outputs_apart(export_dir: Path, rgb: np.ndarray, tmp_path: Path):
+    """``x.jpg`` and ``x.png`` write ``x.jpg_*`` and ``x.png_*``; two ``x.jpg`` in different folders are refused."""
+    from depthpipe.serving.predict import predict_images
+
+    (tmp_path / "in").mkdir()
+    jpg, png = tmp_path / "in" / "x.jpg", tmp_path / "in" / "x.png"
+    Image.fromarray(rgb[0]).save(jpg, quality=92)
+    Image.fromarray(rgb[1]).save(png)
+    out = tmp_path / "out"
+    assert predict_images([jpg, png], export_dir, out) == [(jpg, None), (png, None)]
+    assert sorted(f.name for f in out.iterdir()) == [
+        "x.jpg_depth.png",
+        "x.jpg_preview.png",
+        "x.png_depth.png",
+        "x.png_preview.png",
+    ]
+    check_outputs(export_dir, out, jpg, "x.jpg")  # each is its own photo's depth
+    check_outputs(export_dir, out, png, "x.png")
+    (tmp_path / "other").mkdir()
+    other = tmp_path / "other" / "x.jpg"
+    Image.fromarray(rgb[2]).save(other, quality=92)
+    with pytest.raises(DepthpipeError) as exc:
+        predict_images([jpg, png, other], export_dir, tmp_path / "out2")
+    assert str(exc.value).splitlines() == [
+        f"{jpg} and {other} would both write x.jpg_depth.png (rename one, or predict them into different --out folders)"
+    ]
+    assert not (tmp_path / "out2").exists()  # refused before anything was read or written
+
+
+def _jpeg(path: Path, rgb: np.ndarray, size: tuple[int, int], **save) -> Path:
+    """A real NYU photo resized to ``size`` (W, H), saved as a JPEG."""
+    Image.fromarray(rgb).resize(size, Image.BILINEAR).save(path, quality=90, **save)
+    return path
+
+
+def test_large_photos_are_decoded_at_a_reduced_scale(rgb: np.ndarray, tmp_path: Path):
+    """A baseline JPEG is drafted to 1/8 and box-reduced, a progressive one decoded whole then reduced: both end
+    at least the model input; the photo's own size comes back for the output."""
+    from depthpipe.serving.predict import read_photo
+
+    baseline = _jpeg(tmp_path / "b.jpg", rgb[0], (4000, 3000))
+    progressive = _jpeg(tmp_path / "p.jpg", rgb[0], (4000, 3000), progressive=True)
+    small, size = read_photo(baseline, INPUT_HW)
+    assert size == (3000, 4000) and small.shape == (75, 100, 3)  # 1/8: 375x500, then reduce(5)
+    whole, size = read_photo(progressive, INPUT_HW)
+    assert size == (3000, 4000) and whole.shape == (74, 98, 3)  # reduce(41), rounding up
+    assert np.abs(small.astype(float).mean((0, 1)) - whole.astype(float).mean((0, 1))).max() < 4.0  # same photo
+
+
+def test_photos_above_the_pixel_limits_are_one_line(
+    export_dir: Path, images: list[Path], rgb: np.ndarray, tmp_path: Path, capsys
+):
+    """A PNG (decoded whole) above 50 megapixels is refused from its header; a baseline JPEG above its limit
+    too; the other images are still predicted."""
+    import depthpipe.tracking.served_model as served_model
+    from depthpipe.serving.predict import predict_images
+
+    png = tmp_path / "huge.png"
+    Image.new("RGB", (8000, 6400), (90, 120, 150)).save(png, compress_level=1)  # 51.2 MP, 0.7 MB
+    jpg = _jpeg(tmp_path / "big.jpg", rgb[0], (4000, 3000))
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(served_model, "MAX_JPEG_PIXELS", 10_000_000)
+        result = predict_images([png, jpg, images[0]], export_dir, out)
+    errors = [e for _, e in result]
+    assert errors[0] == "8000x6400 is 51.2 megapixels, above the 50.0 megapixels a PNG decoded whole may have"
+    assert errors[1] == "4000x3000 is 12.0 megapixels, above the 10.0 megapixels a baseline JPEG may have"
+    assert errors[2] is None
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"predict: {png}: {errors[0]}",
+        f"predict: {jpg}: {errors[1]}",
+    ]
+    assert sorted(f.name for f in out.iterdir()) == ["frame0_depth.png", "frame0_preview.png"]
+
+
+@pytest.mark.slow
+def test_a_144_megapixel_photo_in_bounded_memory_and_time(
+    export_dir: Path, images: list[Path], rgb: np.ndarray, tmp_path: Path
+):
+    """The issue's 12000x12000 JPEG (57 s and 10.2 GB before, with PIL's DecompressionBombWarning), in a child
+    process after a 480x640 photo: a 4000x4000 depth map (the photo's size / 3: within 16.8 megapixels), said
+    on stderr, no PIL warning, and a peak RSS less than 512 MiB above the 480x640 photo's."""
+    import json
+    import subprocess
+    import sys
+
+    photo = _jpeg(tmp_path / "huge.jpg", rgb[3], (12000, 12000))
+    out = tmp_path / "out"
+    child = (
+        "import json, resource, sys\n"
+        "from pathlib import Path\n"
+        "from depthpipe.serving.predict import predict_images\n"
+        "small, huge, model, out = sys.argv[1:]\n"
+        "assert predict_images([Path(small)], model, Path(out))[0][1] is None\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "assert predict_images([Path(huge)], model, Path(out))[0][1] is None\n"
+        "print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(images[0]), str(photo), str(export_dir), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rise = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (
+        f"predict: {photo}: 12000x12000 photo, depth written at 4000x4000 (maps above 16.8 megapixels are scaled "
+        "down)" in done.stderr.splitlines()
+    )
+    assert "DecompressionBomb" not in done.stderr
+    depth = np.asarray(Image.open(out / "huge_depth.png"))
+    assert depth.dtype == np.uint16 and depth.shape == (4000, 4000) and depth.min() >= 100 and depth.max() <= 10000
+    assert rise < 512 * 2**20, f"peak RSS {rise / 2**20:.0f} MiB above the 480x640 photo's"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import itertools
+import random
+
 import h5py
 import numpy as np
 import pytest
@@ -191,9 +195,56 @@ def test_augment_probabilities_are_what_they_say() -> None:
     f, p = random_augment_params(20000, torch.Generator().manual_seed(1), 0.5, 0.25)
     swapped = (p != torch.arange(3)).any(dim=1).float().mean().item()
     assert abs(f.float().mean().item() - 0.5) < 0.02
-    assert abs(swapped - 0.25 * 5 / 6) < 0.015  # 1 of the 6 orders drawn is the identity, as in DenseDepth
+    assert abs(swapped - 0.25 * 5 / 6) < 0.015  # 1 of the 6 orders drawn is the identity (DenseDepth's PyTorch port)
     f, p = random_augment_params(64, torch.Generator().manual_seed(1), 1.0, 0.0)
     assert f.all() and torch.equal(p, torch.arange(3).repeat(64, 1))
+
+
+def test_permutations_is_the_default_draw() -> None:
+    """Naming channel_orders=permutations draws exactly what the call without it draws (the cpu recipe's)."""
+    for swap_p in (1.0, 0.25):
+        a, b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+        fa, pa = random_augment_params(32, a, 0.5, swap_p)
+        fb, pb = random_augment_params(32, b, 0.5, swap_p, "permutations")
+        assert torch.equal(fa, fb) and torch.equal(pa, pb)
+        assert torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
+
+
+def _basic_policy_orders(n: int, rng: random.Random, color_change_ratio: float) -> list[tuple[int, ...]]:
+    """The channel orders DenseDepth's augment.py BasicPolicy picks for ``n`` images, drawn as its __call__ draws
+    them: an index into [RGB] + the 6 permutations, reset to RGB when a uniform is >= the ratio."""
+    entries = [(0, 1, 2), *itertools.permutations(range(3), 3)]
+    out = []
+    for _ in range(n):
+        idx = rng.randint(0, len(entries) - 1)
+        if rng.uniform(0, 1) >= color_change_ratio:
+            idx = 0
+        out.append(entries[idx])
+    return out
+
+
+def test_basic_policy_swaps_five_fourteenths_as_densedepth_does() -> None:
+    """channel_orders=basic_policy with channel_swap_p 0.5 (the paper recipe) picks each of the 7 entries of
+    DenseDepth's BasicPolicy as often as BasicPolicy itself does: RGB 9/14 of the time, every other order 1/14, so
+    5/14 = 0.357 of the samples are swapped (not the 0.5 x 5/6 = 0.417 of its PyTorch port, nor 0.25 x 5/6)."""
+    n = 60000
+    flip, perm = random_augment_params(n, torch.Generator().manual_seed(5), 0.5, 0.5, "basic_policy")
+    ours = collections.Counter(tuple(r) for r in perm.tolist())
+    theirs = collections.Counter(_basic_policy_orders(n, random.Random(0), 0.5))
+    swapped = 1 - ours[(0, 1, 2)] / n
+    assert abs(swapped - 5 / 14) < 0.01 and abs(1 - theirs[(0, 1, 2)] / n - 5 / 14) < 0.01
+    assert set(ours) == set(theirs) == set(itertools.permutations(range(3), 3))
+    for order in itertools.permutations(range(3), 3):
+        want = 9 / 14 if order == (0, 1, 2) else 1 / 14
+        assert abs(ours[order] / n - want) < 0.006, order
+        assert abs(ours[order] - theirs[order]) / n < 0.008, order
+    assert abs(flip.float().mean().item() - 0.5) < 0.01  # mirror_ratio 0.5
+    _, always = random_augment_params(n, torch.Generator().manual_seed(6), 0.0, 1.0, "basic_policy")
+    assert abs((always == torch.arange(3)).all(dim=1).float().mean().item() - 2 / 7) < 0.01  # RGB is 2 of the 7
+    a, b = (random_augment_params(64, torch.Generator().manual_seed(9), 0.5, 0.5, "basic_policy") for _ in range(2))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])  # seeded: the same draws
+    with pytest.raises(ValueError, match="channel_orders must be one of permutations, basic_policy"):
+        random_augment_params(4, torch.Generator(), 0.5, 0.5, "seven")
 
 
 # ------------------------------------------------------------------------------------------ PreparedBatches

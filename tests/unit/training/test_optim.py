@@ -44,3 +44,25 @@ def test_cosine_schedule_falls_to_zero_over_all_steps():
         schedule.step()
     assert lrs[0] == 1.0 and lrs[5] == pytest.approx(0.5 * (1 + math.cos(math.pi / 2)))
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0) and lrs == sorted(lrs, reverse=True)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_amsgrad_reaches_the_fused_optimiser_and_steps_like_torchs(name):
+    """amsgrad (DenseDepth's Adam(amsgrad=True)) is passed on, and the fused step matches torch's reference one."""
+    fused_model, plain_model = _model(), _model()
+    fused = make_optimizer(fused_model, name, lr=1e-2, weight_decay=0.0, amsgrad=True)
+    plain = (torch.optim.AdamW if name == "adamw" else torch.optim.Adam)(
+        plain_model.parameters(), lr=1e-2, weight_decay=0.0, amsgrad=True, foreach=False
+    )
+    assert fused.defaults["amsgrad"] is True and fused.defaults["fused"] is True
+    assert make_optimizer(_model(), name, lr=1e-2, weight_decay=0.0).defaults["amsgrad"] is False
+    x = torch.randn(2, 3, 8, 8)
+    for _ in range(3):
+        for model, opt in ((fused_model, fused), (plain_model, plain)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for p in fused_model.parameters():
+        assert "max_exp_avg_sq" in fused.state[p]
+    for a, b in zip(fused_model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -241,6 +241,45 @@ def test_batch_larger_than_the_data_is_one_line_naming_the_key(tiny_params, tiny
     assert not (tmp_path / "m").exists()
 
 
+def test_densedepths_own_settings_reach_the_optimiser_precision_and_augmentation(
+    tiny_params, tiny_data, tmp_path, monkeypatch
+) -> None:
+    """The paper recipe's amsgrad, fp32 and BasicPolicy draw are what a training step runs with."""
+    paper_like = with_changes(
+        tiny_params,
+        {
+            "train.densedepth.optimizer": "adam",
+            "train.densedepth.amsgrad": True,
+            "train.densedepth.precision": "fp32",
+            "train.densedepth.augment": {"hflip_p": 0.5, "channel_swap_p": 0.5, "channel_orders": "basic_policy"},
+        },
+    )
+    drawn, draw = [], trainer_mod.random_augment_params
+
+    def spy(*args):
+        drawn.append(args[2:])
+        return draw(*args)
+
+    monkeypatch.setattr(trainer_mod, "random_augment_params", spy)
+    torch.set_num_threads(1)  # restored after the test (conftest)
+    t = trainer_mod.Trainer(
+        "densedepth",
+        paper_like.train_config("densedepth"),
+        paper_like.model_config_of("densedepth"),
+        tiny_data.prepared,
+        tmp_path / "m",
+        tmp_path / "r",
+        progress=False,
+    )
+    assert type(t.optimizer) is torch.optim.Adam and t.optimizer.defaults["amsgrad"] is True
+    assert t.precision.dtype == "fp32" and t.logged_params()["train.amsgrad"] is True
+    t._step(next(iter(t.loader)), torch.Generator().manual_seed(0))
+    assert drawn == [(0.5, 0.5, "basic_policy")]
+    assert all("max_exp_avg_sq" in state for state in t.optimizer.state.values())  # AMSGrad's running max
+    default = tiny_params.train_config("densedepth")
+    assert (default.amsgrad, default.augment.channel_orders) == (False, "permutations")
+
+
 def test_missing_prepared_data(tiny_params, tmp_path, mlflow_store) -> None:
     with pytest.raises(DepthpipeError, match="prepared data not found"):
         _train(tiny_params, "semantic_booster", tmp_path / "nowhere", tmp_path)

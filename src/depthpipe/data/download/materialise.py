@@ -9,7 +9,7 @@
   ``data.nyu.size``/``sha256``; the split is ``data.splits_file``;
 * ``file``: a NYU-layout labeled file already on disk (``data.file``), with ``data.splits_file``;
 * ``nyu50k_zip`` and ``nyu_h5_tree``: the raw-derived training sets (no labeled ``.mat``), placed by
-  :mod:`depthpipe.data.download.http.raw`.
+  :mod:`depthpipe.data.download.raw`.
 
 The verified NYU download is placed by hard link from the download cache (a copy where linking is
 impossible, e.g. across file systems), so the 2.8 GiB file is not duplicated; a user's ``data.file`` is

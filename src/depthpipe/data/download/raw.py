@@ -1,7 +1,9 @@
 """The download stage for the raw-derived training sets: ``nyu_data.zip`` or the ``nyudepthv2`` tree in data/raw.
 
 * ``nyu50k_zip``: ``data.file`` (a ``nyu_data.zip`` you have) is copied to ``data/raw/nyu_data.zip``;
-  without it ``data.nyu50k.url`` is downloaded resumably into ``data.nyu50k.cache_dir`` and hard-linked.
+  without it ``data.nyu50k.url`` is downloaded resumably into ``data.nyu50k.cache_dir`` and hard-linked. With
+  ``data.nyu_test.use``, DenseDepth's ``nyu_test.zip`` is placed beside it the same way (``data.nyu_test.file``,
+  else ``data.nyu_test.url``), and the test split is read from it.
 * ``nyu_h5_tree``: ``data.file`` (the ``nyudepthv2`` folder, or a ``.tar``/``.tar.gz`` of it) is copied or
   extracted to ``data/raw/nyudepthv2/``; without it the ``nyudepthv2.tar.gz`` of ``data.nyu_h5_tree.url``
   is downloaded and extracted. Only the tree's frames (``{train,val}/<scene>/<n>.h5``) are placed.
@@ -24,12 +26,13 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from depthpipe.config import DataConfig
+from depthpipe.config import DataConfig, NYUDownload
 from depthpipe.data.download.http import download
 from depthpipe.data.sources.base import TEST, TRAIN
 from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
 from depthpipe.data.sources.nyu_h5_tree import SPLIT_FOLDERS, NyuH5Tree, tree_members
-from depthpipe.data.sources.raw_folder import RAW_NAMES, open_raw
+from depthpipe.data.sources.nyu_test_zip import NyuTestZip
+from depthpipe.data.sources.raw_folder import RAW_NAMES, TEST_ZIP_NAME, open_raw
 from depthpipe.errors import DepthpipeError
 from depthpipe.files import atomic_dir, copy_file, link_or_copy, sha256_file
 
@@ -45,7 +48,11 @@ def user_path(value: str, workspace: Path) -> Path:
 
 def fetch(data: DataConfig, workspace: Path, progress: bool) -> tuple[Path, dict[str, Any]]:
     """Download ``data.<source>.url`` into its cache (resumably, checked when size/sha256 are given)."""
-    dl = data.download_of(data.source)
+    return fetch_download(data.download_of(data.source), workspace, progress)
+
+
+def fetch_download(dl: NYUDownload, workspace: Path, progress: bool) -> tuple[Path, dict[str, Any]]:
+    """Download ``dl.url`` into ``dl.cache_dir`` (resumably, checked when size/sha256 are given)."""
     cache = Path(dl.cache_dir)
     cache = cache if cache.is_absolute() else workspace / cache
     path = download(
@@ -73,8 +80,24 @@ def _tree_relative(name: str) -> str | None:
     return "/".join(parts[-3:])
 
 
+def refused_member(member: tarfile.TarInfo) -> str | None:
+    """Why an archive member is refused (a ``..`` part, an absolute name, a symbolic or hard link), else None."""
+    if member.name.startswith(("/", "\\")):
+        return "an absolute name"
+    if ".." in member.name.replace("\\", "/").split("/"):
+        return "a '..' in its name"
+    if member.issym():
+        return f"a symbolic link (to '{member.linkname}')"
+    if member.islnk():
+        return f"a hard link (to '{member.linkname}')"
+    return None
+
+
 def extract_tree(archive: Path, dest: Path, progress: bool) -> None:
-    """The tree's frames of a ``.tar``/``.tar.gz`` -> ``dest/{train,val}/<scene>/<n>.h5``, streamed."""
+    """The tree's frames of a ``.tar``/``.tar.gz`` -> ``dest/{train,val}/<scene>/<n>.h5``, streamed.
+
+    A member with an absolute name, a ``..`` part, or that is a link stops it with one line naming the member
+    (nothing is placed): such an archive is not the tree it claims to be."""
     with atomic_dir(dest) as tmp:
         try:
             with (
@@ -82,6 +105,12 @@ def extract_tree(archive: Path, dest: Path, progress: bool) -> None:
                 tqdm(desc=f"extract {archive.name}", unit="file", disable=not progress) as bar,
             ):
                 for member in tar:
+                    why = refused_member(member)
+                    if why is not None:
+                        raise DepthpipeError(
+                            f"{archive}: member '{member.name}' has {why}; refused (a nyudepthv2 archive holds "
+                            "only folders and {train,val}/<scene>/<n>.h5 files)"
+                        )
                     rel = _tree_relative(member.name)
                     if rel is None or not member.isfile():
                         continue
@@ -136,10 +165,35 @@ def _place(data: DataConfig, workspace: Path, dest: Path, progress: bool) -> dic
     return origin
 
 
+def place_test_zip(data: DataConfig, workspace: Path, dest: Path, progress: bool) -> dict[str, Any]:
+    """Put DenseDepth's ``nyu_test.zip`` at ``dest`` (``data.nyu_test.file``, else downloaded from its url), checked
+    by its reader first; returns where it came from, its frames, crop and sha256."""
+    if data.given_test_file:
+        src, origin = user_path(data.given_test_file, workspace), {"file": data.given_test_file}
+        if src.is_dir():
+            raise DepthpipeError(
+                f"params.yaml: data.nyu_test.file names {src}, which is a directory; it must name a nyu_test.zip"
+            )
+    else:
+        src, origin = fetch_download(data.nyu_test, workspace, progress)
+    test = NyuTestZip(src)  # its members, dtypes and shapes, checked before anything is placed
+    frames, crop = len(test), list(test.crop)
+    test.close()
+    if data.given_test_file:
+        copy_file(src, dest)  # never link a user's file (see _place)
+    else:
+        link_or_copy(src, dest)
+    sha = origin.get("fetched_sha256") or sha256_file(dest)
+    return {**origin, "frames": frames, "crop": crop, "data_sha256": sha, "data_bytes": dest.stat().st_size}
+
+
 def place_raw_source(data: DataConfig, workspace: Path, out: Path, progress: bool = True) -> dict[str, Any]:
-    """Place ``data.source``'s data in ``out`` (``nyu_data.zip`` or ``nyudepthv2/``); returns the summary."""
+    """Place ``data.source``'s data in ``out`` (``nyu_data.zip`` or ``nyudepthv2/``, and ``nyu_test.zip`` with
+    ``data.nyu_test.use``); returns the summary."""
     dest = out / RAW_NAMES[data.source]
     summary: dict[str, Any] = {"source": data.source, **_place(data, workspace, dest, progress)}
+    if data.source == "nyu50k_zip" and data.nyu_test.use:
+        summary["test_zip"] = place_test_zip(data, workspace, out / TEST_ZIP_NAME, progress)
     with open_raw(out, data.source) as frames:
         member = frames.membership()
     if dest.is_file():

@@ -23,6 +23,7 @@ from depthpipe.config import ValidateConfig
 from depthpipe.data.sources.base import FrameSource
 from depthpipe.data.sources.nyu_mat import MatFrames
 from depthpipe.data.validation.frame_stats import source_statistics
+from depthpipe.data.validation.test_sets import compare_test_sets, comparison_lines
 from depthpipe.errors import DepthpipeError
 from depthpipe.files import atomic_path, write_json_atomic
 
@@ -275,11 +276,20 @@ def validate_source(
     stats_path: str | os.PathLike[str],
     *,
     progress: bool = True,
+    test_sets: tuple[FrameSource, FrameSource] | None = None,
 ) -> dict[str, Any]:
-    """:func:`validate_dataset` for any frame source (the stage's entry point); same outputs and report."""
+    """:func:`validate_dataset` for any frame source (the stage's entry point); same outputs and report.
+
+    ``test_sets``: ``nyu_data.zip`` and ``nyu_test.zip`` when ``data/raw`` holds both; their frame-by-frame
+    comparison (:func:`~depthpipe.data.validation.test_sets.compare_test_sets`) goes into the report as
+    ``test_sets``, and the data is rejected when they disagree beyond ``validate.test_sets_max_diff_mm``.
+    """
     stats = source_statistics(source, max_depth=cfg.max_depth, progress=progress)
     suite = build_suite(cfg, len(stats))
     report = summarize(stats, run_suite(suite, stats))
+    if test_sets is not None:
+        report["test_sets"] = compare_test_sets(*test_sets, cfg.test_sets_max_diff_mm, progress=progress)
+        report["success"] = report["success"] and report["test_sets"]["success"]
     write_stats_csv(stats, stats_path)
     write_json_atomic(report_path, report)
     return report
@@ -304,4 +314,6 @@ def failure_lines(report: Mapping[str, Any]) -> list[str]:
         if column != "content_hash" and item.get("values"):
             values = f" ({column}: {', '.join(str(v) for v in item['values'])})"
         lines.append(f"validate: {desc}: {count} {noun} {frames}{more}{values}")
+    if "test_sets" in report and not report["test_sets"]["success"]:
+        lines += comparison_lines(report["test_sets"])
     return lines

@@ -60,6 +60,17 @@ def _data(**over: Any) -> DataConfig:
             "backoff_s": 0.01,
             "timeout_s": 10,
         },
+        "nyu_test": {
+            "use": False,
+            "file": "data/external",
+            "url": "http://127.0.0.1:9/nyu_test.zip",
+            "size": None,
+            "sha256": None,
+            "cache_dir": "cache",
+            "retries": 1,
+            "backoff_s": 0.01,
+            "timeout_s": 10,
+        },
         "synthetic": {"frames": 6, "seed": 0, "test_fraction": 0.2},
     }
     for key, value in over.items():

@@ -7,13 +7,11 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from depthpipe.config import DataConfig, PrepareConfig, ValidateConfig
 from depthpipe.data.download.materialise import materialise_source
 from depthpipe.data.prepared.build import prepare_source
 from depthpipe.data.prepared.layout import PreparedSplit
@@ -35,66 +33,7 @@ from helpers.nyu50k import (
     write_h5_tree,
     write_nyu50k_zip,
 )
-from helpers.paths import REPO
-
-MAPPING = REPO / "data" / "classMapping40.mat"
-
-
-def prep(layout: str, size: tuple[int, int] = (480, 640), **over: Any) -> PrepareConfig:
-    return PrepareConfig(
-        **{
-            "input_size": size,
-            "output_scale": 0.5,
-            "min_depth": 0.1,
-            "max_depth": 10.0,
-            "chunk_frames": 3,
-            "workers": 1,
-            "layout": layout,
-            "rgb_codec": "jpeg",
-            "jpeg_quality": 95,
-            **over,
-        }
-    )
-
-
-def check(**over: Any) -> ValidateConfig:
-    return ValidateConfig(
-        **{
-            "max_depth": 10.0,
-            "min_valid_fraction": 0.2,
-            "max_label": 894,
-            "expected_frames": None,
-            "expected_test_frames": None,
-            "frame_size": (480, 640),
-            **over,
-        }
-    )
-
-
-def data_cfg(source: str, **over: Any) -> DataConfig:
-    dl = {
-        "url": "http://127.0.0.1:9/x",
-        "size": None,
-        "sha256": None,
-        "cache_dir": "cache",
-        "retries": 1,
-        "backoff_s": 0.01,
-        "timeout_s": 10,
-    }
-    raw: dict[str, Any] = {
-        "source": source,
-        "file": "data/external",
-        "splits_file": "data/splits.mat",
-        "class_mapping": str(MAPPING),
-        "nyu": dl,
-        "nyu50k": dict(dl),
-        "nyu_h5_tree": dict(dl),
-        "synthetic": {"frames": 6, "seed": 0, "test_fraction": 0.2},
-    }
-    for key, value in over.items():
-        section, _, leaf = key.rpartition(".")
-        (raw[section] if section else raw)[leaf] = value
-    return DataConfig.model_validate(raw)
+from helpers.sections import MAPPING, check, data_cfg, prep
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:

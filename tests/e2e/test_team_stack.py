@@ -1,0 +1,385 @@
+"""The team's shared stack on real parts (PostgreSQL, SeaweedFS, ``mlflow server``, ``dvc`` on S3): two teammates,
+the faults a shared stack meets, and no secret anywhere.
+
+Teammate A's ``dvc exp run -S recipe=tiny`` against the session's stack (:mod:`helpers.team_stack`) is run once
+per module and shared: B clones it, and the fault tests work on copies of A's workspace.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+import yaml
+from mlflow.tracking import MlflowClient
+
+from depthpipe.team.processes import free_port
+from helpers.paths import REPO
+from helpers.project import BIN, copy_project, dvc, project_env, ran_stages, run
+from helpers.team_stack import Stack, team_command
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team_stack")]
+PY = sys.executable
+DEPTHPIPE = str(BIN / "depthpipe")
+MODEL = "depthpipe-densedepth"
+PHOTO = REPO / "tests" / "data" / "nyu" / "raw_0_rgb.png"
+STAGES = {  # the stages that log a run (check only reads params and the store)
+    "download",
+    "validate",
+    "prepare",
+    *(f"{s}@{v}" for s in ("train", "evaluate", "export") for v in ("densedepth", "semantic_booster")),
+}
+
+
+@dataclass
+class TeamProject:
+    a: Path  # teammate A's clone, after `dvc exp run -S recipe=tiny`, committed and pushed
+    origin: Path  # the team's git remote (bare)
+    env: dict[str, str]
+    exp_name: str
+
+
+def _env(stack: Stack, **extra: str) -> dict[str, str]:
+    """A teammate's environment: the team's tracking URI, no S3 keys (MLflow proxies artifacts)."""
+    env = {k: v for k, v in project_env().items() if not k.startswith("AWS_")}
+    return env | {"MLFLOW_TRACKING_URI": stack.tracking_uri} | extra
+
+
+@pytest.fixture(scope="module")
+def team(team_stack: Stack, tmp_path_factory) -> TeamProject:
+    base = tmp_path_factory.mktemp("team")
+    a = copy_project(base / "A")
+    origin = base / "origin.git"
+    env = _env(team_stack)
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], base, env)
+    run(["git", "init", "-q", "-b", "main"], a, env)
+    run(["git", "add", "-A"], a, env)
+    run(["git", "commit", "-qm", "a fresh clone"], a, env)
+    run(["git", "remote", "add", "origin", str(origin)], a, env)
+    team_stack.up(cwd=a, env=env)  # A's .dvc/config.local: the team's remote and its keys
+    res = run(dvc("exp", "run", "-S", "recipe=tiny"), a, env)
+    exp_name = re.search(r"Ran experiment\(s\): (\S+)", res.stdout).group(1)
+    run(["git", "add", "-A"], a, env)
+    run(["git", "commit", "-qm", "tiny results"], a, env)
+    run(["git", "push", "-q", "origin", "main"], a, env)
+    run(dvc("push", "--run-cache"), a, env)
+    return TeamProject(a, origin, env, exp_name)
+
+
+def _client(stack: Stack) -> MlflowClient:
+    return MlflowClient(tracking_uri=stack.tracking_uri, registry_uri=stack.tracking_uri)
+
+
+def _bucket_keys(stack: Stack, prefix: str) -> list[str]:
+    team = stack.team
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=team.endpoint_url,
+        aws_access_key_id=team.access_key_id,
+        aws_secret_access_key=team.secret_access_key,
+        region_name="us-east-1",
+    )
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=team.bucket, Prefix=prefix)
+    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+def _workspace(team: TeamProject, dest: Path) -> Path:
+    """A copy of A's workspace (git, DVC cache and config.local included)."""
+    shutil.copytree(team.a, dest, symlinks=True)
+    return dest
+
+
+def _set_epochs(workspace: Path, epochs: int, seed: int) -> None:
+    path = workspace / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["train"]["densedepth"] |= {"epochs": epochs, "seed": seed}
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _start(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for(log: Path, pattern: str, proc: subprocess.Popen, timeout_s: float = 600) -> re.Match:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text(errors="replace"))
+        if found:
+            return found
+        if proc.poll() is not None:
+            pytest.fail(f"exited ({proc.returncode}) before /{pattern}/:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"no /{pattern}/ after {timeout_s:.0f} s:\n{log.read_text()[-4000:]}")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _history_losses(workspace: Path) -> dict[int, float]:
+    lines = (workspace / "reports" / "train" / "densedepth" / "history.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","))) for line in lines[1:]]
+    return {int(r["epoch"]): float(r["train_loss"]) for r in rows}
+
+
+# ------------------------------------------------------------------------------------------ two teammates
+def test_a_s_experiment_logs_to_the_server_and_lands_in_the_bucket(team: TeamProject, team_stack: Stack) -> None:
+    client = _client(team_stack)
+    experiment = client.get_experiment_by_name("depthpipe")
+    runs = client.search_runs([experiment.experiment_id], f"tags.`dvc.exp_name` = '{team.exp_name}'")
+    (parent,) = [r for r in runs if r.data.tags["depthpipe.stage"] == "pipeline"]
+    stages = {r.data.tags["dvc.stage"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(stages) == STAGES and all(r.info.status == "FINISHED" for r in stages.values())
+    assert stages["train@densedepth"].info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
+    (version,) = client.search_model_versions(f"name = '{MODEL}'")
+    assert version.description.startswith("Exported from commit ") and version.tags["depthpipe.train_run"]
+    assert version.run_id == stages["export@densedepth"].info.run_id
+    artifacts = _bucket_keys(team_stack, "mlartifacts/")
+    assert any(k.endswith("/MLmodel") for k in artifacts) and any(k.endswith("/model.pt2") for k in artifacts)
+    assert _bucket_keys(team_stack, "dvc/files/md5/") and _bucket_keys(team_stack, "dvc/runs/")  # data + run-cache
+    assert "secret_access_key" not in run(["git", "show", "HEAD:.dvc/config"], team.a, team.env).stdout
+
+
+def test_teammate_b_pulls_retrains_nothing_gates_and_loads_a_s_model(
+    team: TeamProject, team_stack: Stack, tmp_path: Path
+) -> None:
+    b = tmp_path / "B"
+    env = _env(team_stack)
+    run(["git", "clone", "-q", str(team.origin), str(b)], tmp_path, env)
+    up = team_stack.up(cwd=b, env=env)  # reuses the running stack; writes B's .dvc/config.local
+    assert up.stdout.count("already running") == 3 and team_stack.team.secret_access_key not in up.stdout
+    run(dvc("pull", "--run-cache"), b, env)
+    res = run(dvc("repro"), b, env)
+    assert "Running stage" not in res.stdout, res.stdout
+    assert "Stage 'train@densedepth' didn't change, skipping" in res.stdout
+    assert _sha(b / "models" / "densedepth" / "model.pt") == _sha(team.a / "models" / "densedepth" / "model.pt")
+
+    gate = run([DEPTHPIPE, "gate", "--baseline", "HEAD"], b, env)  # exit 0: nothing regressed
+    assert "densedepth" in gate.stdout and "semantic_booster" in gate.stdout, gate.stdout
+
+    # the tiny recipe's models do not beat the mean-depth baseline, so the lead names A's version @candidate
+    client = _client(team_stack)
+    client.set_registered_model_alias(MODEL, "candidate", "1")
+    out = tmp_path / "pred"
+    run([DEPTHPIPE, "predict", str(PHOTO), "--model", f"models:/{MODEL}@candidate", "--out", str(out)], b, env)
+    assert list(out.glob("*.png")), "predict wrote no depth PNG"
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    serve = _start(
+        [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}@candidate", "--env-manager", "local"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        b,
+        env,
+        log,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert serve.poll() is None, log.read_text()[-3000:]
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        image = base64.b64encode(PHOTO.read_bytes()).decode()
+        body = {"dataframe_split": {"columns": ["image"], "data": [[image]]}}
+        answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=120)
+        assert answer.status_code == 200, answer.text[:2000]
+        depth = answer.json()["predictions"][0]
+        assert len(depth) == 480 and len(depth[0]) == 640  # metres at the photo's size
+    finally:
+        os.killpg(serve.pid, signal.SIGKILL)
+        serve.wait(timeout=30)
+
+    res = run(dvc("exp", "run", "-S", "recipe=tiny", "-S", "train.densedepth.lr=0.002"), b, env)
+    assert ran_stages(res) == {"check", "train@densedepth", "evaluate@densedepth", "export@densedepth"}, res.stdout
+
+
+# ------------------------------------------------------------------------------------------ faults
+def test_a_server_killed_mid_training_and_restarted_loses_no_metric(
+    team: TeamProject, team_stack: Stack, tmp_path: Path
+) -> None:
+    w = _workspace(team, tmp_path / "W")
+    _set_epochs(w, epochs=4, seed=3)
+    log = tmp_path / "train.log"
+    proc = _start([PY, "pipeline/train.py", "densedepth"], w, team.env, log)
+    run_id = _wait_for(log, r"MLflow run (\w+) in", proc).group(1)
+    _wait_for(log, r"epoch 1/4: train_loss", proc)
+    team_stack.kill("mlflow")
+    time.sleep(2)
+    team_stack.up()  # back within the client's retry window (about a minute, depthpipe.env)
+    assert proc.wait(timeout=900) == 0, log.read_text()[-4000:]
+    client = _client(team_stack)
+    logged = {m.step: m.value for m in client.get_metric_history(run_id, "train/loss")}
+    expected = _history_losses(w)
+    assert sorted(logged) == [1, 2, 3, 4] == sorted(expected)
+    assert all(abs(logged[e] - expected[e]) <= 1e-5 * abs(expected[e]) for e in expected)
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_a_server_that_stays_down_is_one_line_and_the_rerun_resumes(
+    team: TeamProject, team_stack: Stack, tmp_path: Path
+) -> None:
+    w = _workspace(team, tmp_path / "W")
+    _set_epochs(w, epochs=3, seed=4)
+    model = w / "models" / "densedepth" / "model.pt"
+    before = _sha(model)
+    log = tmp_path / "train.log"
+    # a short retry window, so the test does not wait out the default minute
+    proc = _start([PY, "pipeline/train.py", "densedepth"], w, team.env | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}, log)
+    run_id = _wait_for(log, r"MLflow run (\w+) in", proc).group(1)
+    _wait_for(log, r"epoch 1/3: train_loss", proc)
+    team_stack.kill("mlflow")
+    try:
+        assert proc.wait(timeout=300) == 1
+        text = log.read_text()
+        errors = [line for line in text.splitlines() if line.startswith("train: error:")]
+        assert len(errors) == 1 and team_stack.tracking_uri in errors[0] and "Traceback" not in text, text[-3000:]
+        assert "Connection refused" in errors[0]  # the cause, whole
+        assert (w / "models" / "densedepth" / "checkpoints" / "last.pt").exists()
+        assert _sha(model) == before  # the output is the old one, whole
+        leftovers = [p for d in ("models", "reports") for p in (w / d).rglob("*") if ".tmp-" in p.name]
+        assert not leftovers and not list(w.rglob(".staging-*"))
+    finally:
+        team_stack.up()
+    res = run([PY, "pipeline/train.py", "densedepth"], w, team.env)
+    assert "resuming from" in res.stdout and f"MLflow run {run_id} in" in res.stdout, res.stdout
+    client = _client(team_stack)
+    assert sorted(m.step for m in client.get_metric_history(run_id, "train/loss")) == [1, 2, 3]
+    experiment = client.get_experiment_by_name("depthpipe").experiment_id
+    assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
+
+
+def test_an_object_store_that_is_down_is_one_line_and_a_push_retried_succeeds(
+    team: TeamProject, team_stack: Stack, tmp_path: Path
+) -> None:
+    w = _workspace(team, tmp_path / "W")
+    (w / "data" / "extra.bin").write_bytes(os.urandom(1 << 20))
+    run(dvc("add", "data/extra.bin"), w, team.env)
+    team_stack.stop("objectstore")
+    try:
+        res = run(dvc("push"), w, team.env, ok=False)
+        assert res.returncode != 0
+        errors = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("ERROR")]
+        assert len(errors) == 1 and team_stack.team.endpoint_url in errors[0], res.stdout + res.stderr
+        check = run([PY, "pipeline/check.py"], w, team.env, ok=False)
+        (line,) = check.stderr.strip().splitlines()
+        assert line.startswith(f"check: error: MLflow tracking server {team_stack.tracking_uri} cannot reach its")
+    finally:
+        team_stack.up()
+    res = run(dvc("push"), w, team.env)
+    assert "1 file pushed" in res.stdout
+    assert "in sync" in run(dvc("status", "-c"), w, team.env).stdout
+
+
+def test_postgres_down_is_one_line(team: TeamProject, team_stack: Stack, tmp_path: Path) -> None:
+    team_stack.stop("postgres")
+    try:
+        res = run([PY, "pipeline/check.py"], team.a, team.env, ok=False)
+        (line,) = res.stderr.strip().splitlines()
+        port = team_stack.team.ports["postgres"]
+        assert line.startswith(f"check: error: MLflow tracking server {team_stack.tracking_uri} answered HTTP 503")
+        assert f"port {port} failed: Connection refused" in line
+    finally:
+        team_stack.up()
+
+
+def test_wrong_s3_keys_are_one_line_naming_the_key_id_never_the_secret(
+    team: TeamProject, team_stack: Stack, tmp_path: Path
+) -> None:
+    clone = tmp_path / "C"
+    run(["git", "clone", "-q", str(team.origin), str(clone)], tmp_path, team.env)
+    team_stack.up(cwd=clone, env=team.env)
+    run(dvc("remote", "modify", "--local", "team", "secret_access_key", "NotTheSecret-4711"), clone, team.env)
+    res = team_command("status", cwd=clone, env=team.env, check=False)
+    key_id = team_stack.team.access_key_id
+    assert res.returncode == 1
+    (line,) = [x for x in res.stdout.splitlines() if x.startswith("clone: DVC remote")]
+    assert f"access key id {key_id} was refused (SignatureDoesNotMatch" in line
+    assert "NotTheSecret-4711" not in res.stdout + res.stderr
+    run(dvc("remote", "modify", "--local", "team", "access_key_id", "DPNOSUCHKEY"), clone, team.env)
+    res = team_command("status", cwd=clone, env=team.env, check=False)
+    assert "access key id DPNOSUCHKEY was refused (InvalidAccessKeyId" in res.stdout
+
+
+def test_an_export_killed_after_registering_is_labelled_and_two_exports_register_apart(
+    team: TeamProject, team_stack: Stack, tmp_path: Path
+) -> None:
+    """``kill -9`` of an export the moment its version appears (the version is already complete), then two
+    exports at once, during which the object store goes down and comes back: each registers its own version,
+    nothing is lost, and a version whose run did not finish is labelled."""
+    from depthpipe.tracking.registry import UNFINISHED_TAG
+
+    client = _client(team_stack)
+    w = _workspace(team, tmp_path / "W")
+    known = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
+    log = tmp_path / "export-killed.log"
+    proc = _start([PY, "pipeline/export.py", "densedepth"], w, team.env, log)
+    deadline = time.monotonic() + 600
+    while not (new := [v for v in client.search_model_versions(f"name = '{MODEL}'") if v.version not in known]):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    (first,) = new
+    assert first.description.startswith("Exported from commit ") and first.tags["depthpipe.train_run"]
+
+    logs = [tmp_path / "export-w.log", tmp_path / "export-a.log"]
+    procs = [_start([PY, "pipeline/export.py", "densedepth"], ws, team.env, lg) for ws, lg in zip((w, team.a), logs)]
+    _wait_for(logs[0], r"export densedepth: MLflow run (\w+) in", procs[0])
+    team_stack.stop("objectstore")  # down while the models are logged: the client's retries ride it out
+    time.sleep(3)
+    team_stack.up()
+    for p, lg in zip(procs, logs):
+        assert p.wait(timeout=900) == 0, lg.read_text()[-4000:]
+    versions = {v.version: v for v in client.search_model_versions(f"name = '{MODEL}'")}
+    added = sorted(set(versions) - known - {first.version}, key=int)
+    assert len(added) == 2
+    ran = {re.search(r"export densedepth: MLflow run (\w+) in", lg.read_text()).group(1) for lg in logs}
+    assert {versions[v].run_id for v in added} == ran
+    for version in versions.values():
+        assert version.description and "depthpipe.train_run" in version.tags and version.status == "READY"
+        if client.get_run(version.run_id).info.status != "FINISHED":
+            assert UNFINISHED_TAG in version.tags, version
+    aliases = client.get_registered_model(MODEL).aliases
+    assert all(v in versions for v in aliases.values()), aliases
+    for v in added:  # every file of the version is there
+        assert Path(client.download_artifacts(versions[v].run_id, "", str(tmp_path / f"v{v}"))).exists()
+    assert client.get_run(first.run_id).info.status != "RUNNING"  # the next start closed the killed run
+
+
+# ------------------------------------------------------------------------------------------ security
+def test_no_credential_reaches_a_param_tag_file_or_line(team: TeamProject, team_stack: Stack, tmp_path: Path) -> None:
+    w = _workspace(team, tmp_path / "W")
+    password = "Hunter2-" + hashlib.sha1(str(tmp_path).encode()).hexdigest()[:10]
+    port = team_stack.team.ports["mlflow"]
+    env = project_env() | team_stack.keys() | {"MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:{port}"}
+    secrets = (password, team_stack.team.secret_access_key)
+    res = run(dvc("repro", "-f", "-s", "evaluate@densedepth"), w, env)
+    printed = res.stdout + res.stderr
+    assert "alice:***@127.0.0.1" in printed and "Running stage 'evaluate@densedepth'" in printed
+    assert not [s for s in secrets if s in printed]
+    client = _client(team_stack)
+    experiment = client.get_experiment_by_name("depthpipe").experiment_id
+    for found in client.search_runs([experiment], max_results=5000):
+        values = json.dumps([found.data.params, found.data.tags, found.info.run_name])
+        assert not [s for s in secrets if s in values], found.info.run_id
+    files = [w / "dvc.lock", *(p for d in ("reports", "metrics", "models") for p in (w / d).rglob("*") if p.is_file())]
+    leaked = [p for p in files if any(s.encode() in p.read_bytes() for s in secrets)]
+    assert not leaked
