@@ -170,7 +170,7 @@ def test_teammate_b_pulls_retrains_nothing_gates_and_loads_a_s_model(
     assert _sha(b / "models" / "densedepth" / "model.pt") == _sha(team.a / "models" / "densedepth" / "model.pt")
 
     gate = run([DEPTHPIPE, "gate", "--baseline", "HEAD"], b, env)  # exit 0: nothing regressed
-    assert "densedepth" in gate.stdout and "semantic_booster" in gate.stdout, gate.stdout
+    assert "| densedepth | standard/abs_rel |" in gate.stdout, gate.stdout
 
     # the tiny recipe's models do not beat the mean-depth baseline, so the lead names A's version @candidate
     client = _client(team_stack)
@@ -207,8 +207,12 @@ def test_teammate_b_pulls_retrains_nothing_gates_and_loads_a_s_model(
         os.killpg(serve.pid, signal.SIGKILL)
         serve.wait(timeout=30)
 
-    res = run(dvc("exp", "run", "-S", "recipe=tiny", "-S", "train.densedepth.lr=0.002"), b, env)
-    assert ran_stages(res) == {"check", "train@densedepth", "evaluate@densedepth", "export@densedepth"}, res.stdout
+    params = yaml.safe_load((b / "params.yaml").read_text())
+    params["train"]["densedepth"]["lr"] = 0.002  # one train param: only that variant's chain would run
+    (b / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    res = run(dvc("repro", "--dry"), b, env)
+    assert ran_stages(res) == {"check", "train@densedepth"}, res.stdout  # downstream waits to see its outputs
+    assert "Stage 'train@semantic_booster' didn't change, skipping" in res.stdout
 
 
 # ------------------------------------------------------------------------------------------ faults
@@ -216,11 +220,11 @@ def test_a_server_killed_mid_training_and_restarted_loses_no_metric(
     team: TeamProject, team_stack: Stack, tmp_path: Path
 ) -> None:
     w = _workspace(team, tmp_path / "W")
-    _set_epochs(w, epochs=4, seed=3)
+    _set_epochs(w, epochs=3, seed=3)
     log = tmp_path / "train.log"
     proc = _start([PY, "pipeline/train.py", "densedepth"], w, team.env, log)
     run_id = _wait_for(log, r"MLflow run (\w+) in", proc).group(1)
-    _wait_for(log, r"epoch 1/4: train_loss", proc)
+    _wait_for(log, r"epoch 1/3: train_loss", proc)
     team_stack.kill("mlflow")
     time.sleep(2)
     team_stack.up()  # back within the client's retry window (about a minute, depthpipe.env)
@@ -228,7 +232,7 @@ def test_a_server_killed_mid_training_and_restarted_loses_no_metric(
     client = _client(team_stack)
     logged = {m.step: m.value for m in client.get_metric_history(run_id, "train/loss")}
     expected = _history_losses(w)
-    assert sorted(logged) == [1, 2, 3, 4] == sorted(expected)
+    assert sorted(logged) == [1, 2, 3] == sorted(expected)
     assert all(abs(logged[e] - expected[e]) <= 1e-5 * abs(expected[e]) for e in expected)
     assert client.get_run(run_id).info.status == "FINISHED"
 
@@ -237,14 +241,14 @@ def test_a_server_that_stays_down_is_one_line_and_the_rerun_resumes(
     team: TeamProject, team_stack: Stack, tmp_path: Path
 ) -> None:
     w = _workspace(team, tmp_path / "W")
-    _set_epochs(w, epochs=3, seed=4)
+    _set_epochs(w, epochs=2, seed=4)
     model = w / "models" / "densedepth" / "model.pt"
     before = _sha(model)
     log = tmp_path / "train.log"
     # a short retry window, so the test does not wait out the default minute
     proc = _start([PY, "pipeline/train.py", "densedepth"], w, team.env | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}, log)
     run_id = _wait_for(log, r"MLflow run (\w+) in", proc).group(1)
-    _wait_for(log, r"epoch 1/3: train_loss", proc)
+    _wait_for(log, r"epoch 1/2: train_loss", proc)
     team_stack.kill("mlflow")
     try:
         assert proc.wait(timeout=300) == 1
@@ -261,31 +265,9 @@ def test_a_server_that_stays_down_is_one_line_and_the_rerun_resumes(
     res = run([PY, "pipeline/train.py", "densedepth"], w, team.env)
     assert "resuming from" in res.stdout and f"MLflow run {run_id} in" in res.stdout, res.stdout
     client = _client(team_stack)
-    assert sorted(m.step for m in client.get_metric_history(run_id, "train/loss")) == [1, 2, 3]
+    assert sorted(m.step for m in client.get_metric_history(run_id, "train/loss")) == [1, 2]
     experiment = client.get_experiment_by_name("depthpipe").experiment_id
     assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
-
-
-def test_an_object_store_that_is_down_is_one_line_and_a_push_retried_succeeds(
-    team: TeamProject, team_stack: Stack, tmp_path: Path
-) -> None:
-    w = _workspace(team, tmp_path / "W")
-    (w / "data" / "extra.bin").write_bytes(os.urandom(1 << 20))
-    run(dvc("add", "data/extra.bin"), w, team.env)
-    team_stack.stop("objectstore")
-    try:
-        res = run(dvc("push"), w, team.env, ok=False)
-        assert res.returncode != 0
-        errors = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("ERROR")]
-        assert len(errors) == 1 and team_stack.team.endpoint_url in errors[0], res.stdout + res.stderr
-        check = run([PY, "pipeline/check.py"], w, team.env, ok=False)
-        (line,) = check.stderr.strip().splitlines()
-        assert line.startswith(f"check: error: MLflow tracking server {team_stack.tracking_uri} cannot reach its")
-    finally:
-        team_stack.up()
-    res = run(dvc("push"), w, team.env)
-    assert "1 file pushed" in res.stdout
-    assert "in sync" in run(dvc("status", "-c"), w, team.env).stdout
 
 
 def test_postgres_down_is_one_line(team: TeamProject, team_stack: Stack, tmp_path: Path) -> None:
@@ -294,8 +276,9 @@ def test_postgres_down_is_one_line(team: TeamProject, team_stack: Stack, tmp_pat
         res = run([PY, "pipeline/check.py"], team.a, team.env, ok=False)
         (line,) = res.stderr.strip().splitlines()
         port = team_stack.team.ports["postgres"]
-        assert line.startswith(f"check: error: MLflow tracking server {team_stack.tracking_uri} answered HTTP 503")
-        assert f"port {port} failed: Connection refused" in line
+        assert line.startswith(f"check: error: MLflow tracking server {team_stack.tracking_uri} ")
+        # the server answers 503 naming the database, or (busy retrying its pool) not within the check's 5 s
+        assert f"port {port} failed: Connection refused" in line or "did not answer within" in line, line
     finally:
         team_stack.up()
 
@@ -318,50 +301,48 @@ def test_wrong_s3_keys_are_one_line_naming_the_key_id_never_the_secret(
     assert "access key id DPNOSUCHKEY was refused (InvalidAccessKeyId" in res.stdout
 
 
-def test_an_export_killed_after_registering_is_labelled_and_two_exports_register_apart(
+def test_an_object_store_outage_is_one_line_for_push_and_check_and_two_exports_ride_it_out(
     team: TeamProject, team_stack: Stack, tmp_path: Path
 ) -> None:
-    """``kill -9`` of an export the moment its version appears (the version is already complete), then two
-    exports at once, during which the object store goes down and comes back: each registers its own version,
-    nothing is lost, and a version whose run did not finish is labelled."""
-    from depthpipe.tracking.registry import UNFINISHED_TAG
-
+    """The object store goes down while two exports of the same model log it: ``dvc push`` and a stage's check
+    are one line each naming what is down; the exports' retries ride the outage out and each registers its own
+    complete version (registered last, with its description and tags); after the restart the push succeeds.
+    (A version whose export run was killed is labelled by the next export:
+    tests/unit/tracking/test_credentials_and_recovery.py.)"""
     client = _client(team_stack)
     w = _workspace(team, tmp_path / "W")
+    (w / "data" / "extra.bin").write_bytes(os.urandom(1 << 20))
+    run(dvc("add", "data/extra.bin"), w, team.env)
     known = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
-    log = tmp_path / "export-killed.log"
-    proc = _start([PY, "pipeline/export.py", "densedepth"], w, team.env, log)
-    deadline = time.monotonic() + 600
-    while not (new := [v for v in client.search_model_versions(f"name = '{MODEL}'") if v.version not in known]):
-        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    (first,) = new
-    assert first.description.startswith("Exported from commit ") and first.tags["depthpipe.train_run"]
-
     logs = [tmp_path / "export-w.log", tmp_path / "export-a.log"]
     procs = [_start([PY, "pipeline/export.py", "densedepth"], ws, team.env, lg) for ws, lg in zip((w, team.a), logs)]
     _wait_for(logs[0], r"export densedepth: MLflow run (\w+) in", procs[0])
-    team_stack.stop("objectstore")  # down while the models are logged: the client's retries ride it out
-    time.sleep(3)
-    team_stack.up()
+    team_stack.stop("objectstore")
+    try:
+        res = run(dvc("push"), w, team.env, ok=False)
+        errors = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("ERROR")]
+        assert res.returncode != 0 and len(errors) == 1, res.stdout + res.stderr
+        assert team_stack.team.endpoint_url in errors[0]
+        check = run([PY, "pipeline/check.py"], w, team.env, ok=False)
+        (line,) = check.stderr.strip().splitlines()
+        assert line.startswith(f"check: error: MLflow tracking server {team_stack.tracking_uri} cannot reach its")
+    finally:
+        team_stack.up()
     for p, lg in zip(procs, logs):
         assert p.wait(timeout=900) == 0, lg.read_text()[-4000:]
     versions = {v.version: v for v in client.search_model_versions(f"name = '{MODEL}'")}
-    added = sorted(set(versions) - known - {first.version}, key=int)
+    added = sorted(set(versions) - known, key=int)
     assert len(added) == 2
     ran = {re.search(r"export densedepth: MLflow run (\w+) in", lg.read_text()).group(1) for lg in logs}
     assert {versions[v].run_id for v in added} == ran
-    for version in versions.values():
+    for v in added:  # complete: described, tagged, ready, and every file of it is there
+        version = versions[v]
         assert version.description and "depthpipe.train_run" in version.tags and version.status == "READY"
-        if client.get_run(version.run_id).info.status != "FINISHED":
-            assert UNFINISHED_TAG in version.tags, version
+        assert Path(client.download_artifacts(version.run_id, "", str(tmp_path / f"v{v}"))).exists()
     aliases = client.get_registered_model(MODEL).aliases
     assert all(v in versions for v in aliases.values()), aliases
-    for v in added:  # every file of the version is there
-        assert Path(client.download_artifacts(versions[v].run_id, "", str(tmp_path / f"v{v}"))).exists()
-    assert client.get_run(first.run_id).info.status != "RUNNING"  # the next start closed the killed run
+    assert "1 file pushed" in run(dvc("push"), w, team.env).stdout  # the retried push
+    assert "in sync" in run(dvc("status", "-c"), w, team.env).stdout
 
 
 # ------------------------------------------------------------------------------------------ security

@@ -110,7 +110,7 @@ def log_servable_model(variant: str, export_dir: Path, card: Mapping[str, Any]) 
         metadata={
             "depthpipe.variant": variant,
             "input": "RGB image of any size (base64 PNG/JPEG, or an array)",
-            "output": "depth in metres at the image's size",
+            "output": "depth in metres at the image's size (up to 4 MP; larger: scaled down by a whole factor)",
         },
     )
 
@@ -145,8 +145,9 @@ def register(
     h, w = card["input"]["size"]
     lo, hi = card["depth_range_m"]
     description = (
-        f"depthpipe {variant} ({card['task']}): an RGB photo of any size in, depth in metres ({lo:g}-{hi:g} m) at "
-        f"the photo's size out; the network sees {h}x{w}. {card['limitations']}"
+        f"depthpipe {variant} ({card['task']}): an RGB photo in, depth in metres ({lo:g}-{hi:g} m) out, at the "
+        f"photo's size up to 4 MP (larger photos: scaled down by a whole factor); the network sees {h}x{w}. "
+        f"{card['limitations']}"
     )
     try:
         client.create_registered_model(name, description=description)
