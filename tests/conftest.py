@@ -201,12 +201,18 @@ def new_store(_mlflow_template: Path) -> Callable[[Path], str]:
 
 @pytest.fixture
 def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _mlflow_template: Path) -> str:
-    """``MLFLOW_TRACKING_URI`` -> a fresh SQLite store in this test's tmp dir; returns the URI."""
-    uri = fresh_store(tmp_path / "mlflow", _mlflow_template)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    yield uri
+    """``MLFLOW_TRACKING_URI`` -> a fresh SQLite store in this test's tmp dir; returns the URI.
+
+    MLflow's own tracking and registry URIs are set too: an earlier test in this worker may have set them
+    (``store.configure``), and a client made before this test's first run would otherwise reach that store.
+    """
     import mlflow
 
+    uri = fresh_store(tmp_path / "mlflow", _mlflow_template)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    yield uri
     while mlflow.active_run() is not None:
         mlflow.end_run()
 

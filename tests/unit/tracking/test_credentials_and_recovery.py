@@ -84,12 +84,12 @@ def test_a_resumed_run_logs_the_epochs_its_store_lacks(mlflow_store) -> None:
     assert [m.step for m in client.get_metric_history(run.run_id, "val/loss")] == [1]
 
 
-def _version_of(variant: str, status: str) -> tuple[str, str]:
+def _version_of(client: MlflowClient, variant: str, status: str) -> tuple[str, str]:
     """A registered version whose export run ended with ``status``: (version, run id)."""
-    client = MlflowClient()
     with runs.stage_run("export", variant, {}, provenance.stage_tags("export", variant, None, None)) as run:
         info = mlflow.pyfunc.log_model(name="m", python_model=_Echo())
     client.set_terminated(run.run_id, status)
+    assert client.get_run(run.run_id).info.status == status
     card = {"input": {"size": [8, 8]}, "depth_range_m": [0.1, 10], "task": "depth", "limitations": "none"}
     return registry.register(client, variant, info, run.run_id, card, {"depthpipe.train_run": "t"}), run.run_id
 
@@ -100,14 +100,16 @@ class _Echo(mlflow.pyfunc.PythonModel):
 
 
 def test_a_version_is_born_described_and_one_whose_run_did_not_finish_is_labelled(mlflow_store, capsys) -> None:
-    client = MlflowClient()
-    finished, _ = _version_of("densedepth", "FINISHED")
-    killed, killed_run = _version_of("densedepth", "KILLED")
+    client = MlflowClient(tracking_uri=mlflow_store, registry_uri=mlflow_store)
+    finished, _ = _version_of(client, "densedepth", "FINISHED")
+    killed, killed_run = _version_of(client, "densedepth", "KILLED")
     name = registry.registered_model_name("densedepth")
     version = client.get_model_version(name, killed)
     assert version.description.startswith("Exported from commit") and version.tags["depthpipe.train_run"] == "t"
     assert client.get_registered_model(name).description.startswith("depthpipe densedepth (depth)")
-    assert registry.label_unfinished_versions(client, "densedepth", current_run="another") == [killed]
+    labelled = registry.label_unfinished_versions(client, "densedepth", current_run="another")
+    seen = [(v.version, client.get_run(v.run_id).info.status) for v in client.search_model_versions(f"name = '{name}'")]
+    assert labelled == [killed], seen
     assert client.get_model_version(name, killed).tags[registry.UNFINISHED_TAG] == f"export run {killed_run} KILLED"
     assert registry.UNFINISHED_TAG not in client.get_model_version(name, finished).tags
     assert f"{name} version {killed}: its export run {killed_run} ended KILLED" in capsys.readouterr().out
