@@ -130,20 +130,20 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> TinyData:
+def tiny_prepared(root: Path, frames: int, seed: int, test_fraction: float) -> Path:
+    """Synthetic frames at the tiny recipe's sizes in ``root`` (``labeled.mat``, ``splits.mat``), prepared like
+    ``params.yaml`` says but at ``TINY_INPUT``; returns the prepared folder, ``root/prepared``."""
     from depthpipe.config import load_config
     from depthpipe.data.prepared.build import prepare_dataset
     from depthpipe.data.synthetic import write_synthetic
 
-    root = tmp_path_factory.mktemp("tiny_nyu")
     mat, splits = root / "labeled.mat", root / "splits.mat"
     write_synthetic(
         mat,
         splits,
-        frames=TINY_FRAMES,
-        seed=0,
-        test_fraction=TINY_TEST_FRACTION,
+        frames=frames,
+        seed=seed,
+        test_fraction=test_fraction,
         class_mapping=CLASS_MAPPING,
         height=TINY_FULL_HW[0],
         width=TINY_FULL_HW[1],
@@ -151,7 +151,14 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> TinyData:
     )
     prep = load_config(REPO / "params.yaml").prepare.model_copy(update={"input_size": tuple(TINY_INPUT)})
     prepare_dataset(mat, splits, CLASS_MAPPING, root / "prepared", prep, source="synthetic", progress=False)
-    return TinyData(root, mat, splits, root / "prepared")
+    return root / "prepared"
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> TinyData:
+    root = tmp_path_factory.mktemp("tiny_nyu")
+    prepared = tiny_prepared(root, TINY_FRAMES, 0, TINY_TEST_FRACTION)
+    return TinyData(root, root / "labeled.mat", root / "splits.mat", prepared)
 
 
 TINY_OVERRIDES = [

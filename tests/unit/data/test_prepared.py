@@ -6,7 +6,6 @@ import h5py
 import numpy as np
 import pytest
 
-from depthpipe.config import PrepareConfig
 from depthpipe.data.prepared.build import prepare_dataset
 from depthpipe.data.prepared.transforms import (
     map_labels_40,
@@ -24,19 +23,10 @@ from helpers.nyu import (
     write_simple_splits,
     write_small_nyu,
 )
+from helpers.sections import prep
 
 CLASS_MAPPING = "data/classMapping40.mat"
-PARAMS = PrepareConfig(
-    input_size=(32, 64),
-    output_scale=0.5,
-    min_depth=0.1,
-    max_depth=10.0,
-    chunk_frames=2,
-    workers=1,
-    layout="arrays",
-    rgb_codec="jpeg",
-    jpeg_quality=95,
-)
+PARAMS = prep("arrays", (32, 64), chunk_frames=2)
 
 
 def test_reciprocal_target_and_mask():

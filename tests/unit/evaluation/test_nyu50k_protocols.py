@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from depthpipe.config import EvaluateConfig, PrepareConfig
+from depthpipe.config import EvaluateConfig
 from depthpipe.data.prepared.build import prepare_source
 from depthpipe.data.prepared.layout import PreparedSplit
 from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
@@ -17,6 +17,7 @@ from depthpipe.evaluation.scoring import headline, score_test_split
 from helpers.nyu50k import real_test_frames, synthetic_frames, write_nyu50k_zip
 from helpers.paths import REPO
 from helpers.reference_metrics import DENSEDEPTH, EIGEN, independent_metrics, zip_test_frames
+from helpers.sections import prep
 
 MAPPING = REPO / "data" / "classMapping40.mat"
 SHIFT = 7  # columns: makes the stand-in model's output change under mirroring, so flip TTA matters
@@ -50,17 +51,7 @@ def test_both_protocols_agree_with_an_independent_computation(tmp_path: Path) ->
             z,
             MAPPING,
             tmp_path / "p",
-            PrepareConfig(
-                input_size=(480, 640),
-                output_scale=0.5,
-                min_depth=0.1,
-                max_depth=10.0,
-                chunk_frames=2,
-                workers=1,
-                layout="encoded",
-                rgb_codec="jpeg",
-                jpeg_quality=95,
-            ),
+            prep("encoded", chunk_frames=2),
             progress=False,
         )
     cfg = EvaluateConfig(

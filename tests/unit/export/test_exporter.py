@@ -19,8 +19,7 @@ from PIL import Image
 from torch import nn
 
 from depthpipe.errors import DepthpipeError
-from depthpipe.models.trained import save_trained
-from helpers.models import calibrate
+from helpers.models import save_calibrated
 from helpers.nyu import real_test_frames
 from helpers.paths import REPO
 
@@ -55,23 +54,7 @@ def real_frames(hw: tuple[int, int]) -> np.ndarray:
 
 
 def make_model_dir(path: Path, frames: np.ndarray) -> Path:
-    from depthpipe.export.exporter import images_to_tensor
-    from depthpipe.models import build_model
-
-    torch.manual_seed(0)
-    model = build_model("densedepth", DD_PARAMS)
-    calibrate(model, model.conv3, images_to_tensor(frames[:4]), mean=8.0, std=3.0)
-    config = {
-        "variant": "densedepth",
-        "model": DD_PARAMS,
-        "input_size": list(INPUT_HW),
-        "output_size": [INPUT_HW[0] // 2, INPUT_HW[1] // 2],
-        "min_depth": 0.1,
-        "max_depth": 10.0,
-        "data_sha256": "f" * 64,
-    }
-    save_trained(path, model.state_dict(), config)
-    return path
+    return save_calibrated(path, "densedepth", DD_PARAMS, frames, lambda m: m.conv3, 8.0, 3.0, "f" * 64)
 
 
 @pytest.fixture(scope="module")

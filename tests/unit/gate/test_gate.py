@@ -447,27 +447,9 @@ def test_no_merge_base_is_2(tmp_path: Path):
 def more_test_frames(tmp_path_factory) -> Path:
     """A prepared folder like ``tiny_data``'s (same sizes) whose test split holds 48 frames, not 4: enough evidence
     for all eight depth metrics to come out regressed when predictions are scaled by 1.3."""
-    from conftest import CLASS_MAPPING, TINY_FULL_HW, TINY_INPUT
-    from depthpipe.config import load_config
-    from depthpipe.data.prepared.build import prepare_dataset
-    from depthpipe.data.synthetic import write_synthetic
+    from conftest import tiny_prepared
 
-    root = tmp_path_factory.mktemp("more_test_frames")
-    mat, splits = root / "labeled.mat", root / "splits.mat"
-    write_synthetic(
-        mat,
-        splits,
-        frames=64,
-        seed=1,
-        test_fraction=0.75,
-        class_mapping=CLASS_MAPPING,
-        height=TINY_FULL_HW[0],
-        width=TINY_FULL_HW[1],
-        progress=False,
-    )
-    prep = load_config(REPO / "params.yaml").prepare.model_copy(update={"input_size": tuple(TINY_INPUT)})
-    prepare_dataset(mat, splits, CLASS_MAPPING, root / "prepared", prep, source="synthetic", progress=False)
-    return root / "prepared"
+    return tiny_prepared(tmp_path_factory.mktemp("more_test_frames"), 64, 1, 0.75)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ from PIL import Image
 from torch import nn
 
 from depthpipe.errors import DepthpipeError
-from depthpipe.models.trained import save_trained
-from helpers.models import calibrate
+from helpers.models import save_calibrated
 from helpers.nyu import real_test_frames
 
 INPUT_HW = (64, 96)
@@ -29,24 +28,19 @@ def rgb() -> np.ndarray:
 @pytest.fixture(scope="module")
 def export_dir(rgb: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A semantic_booster (resnet18, 64x96) with seeded weights, exported without registry."""
-    from depthpipe.export.exporter import export_model, images_to_tensor
-    from depthpipe.models import build_model
+    from depthpipe.export.exporter import export_model
 
     root = tmp_path_factory.mktemp("predict_root")
     small = np.stack([np.asarray(Image.fromarray(f).resize(INPUT_HW[::-1], Image.BILINEAR)) for f in rgb])
-    torch.manual_seed(0)
-    model = build_model("semantic_booster", SB_PARAMS)
-    calibrate(model, model.depth_branch.head[-1], images_to_tensor(small[:4]), mean=1.0, std=2.0)
-    config = {
-        "variant": "semantic_booster",
-        "model": SB_PARAMS,
-        "input_size": list(INPUT_HW),
-        "output_size": [INPUT_HW[0] // 2, INPUT_HW[1] // 2],
-        "min_depth": 0.1,
-        "max_depth": 10.0,
-        "data_sha256": "0" * 64,
-    }
-    save_trained(root / "models" / "semantic_booster", model.state_dict(), config)
+    save_calibrated(
+        root / "models" / "semantic_booster",
+        "semantic_booster",
+        SB_PARAMS,
+        small,
+        lambda m: m.depth_branch.head[-1],
+        1.0,
+        2.0,
+    )
     out = root / "exports" / "semantic_booster"
     export_model(root / "models" / "semantic_booster", out, small[:4], tolerance=1e-3, opset=18, metrics_path=None)
     return out

@@ -1,4 +1,4 @@
-"""The optimiser and schedule of a training run (depthpipe.optim)."""
+"""The optimiser and schedule of a training run (depthpipe.training.optim)."""
 
 import math
 
@@ -15,6 +15,16 @@ def _model() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 1, 1))
 
 
+def _three_steps(*pairs: tuple[torch.nn.Module, torch.optim.Optimizer]) -> None:
+    """Three steps of each (model, optimiser) pair on the same batch."""
+    x = torch.randn(2, 3, 8, 8)
+    for _ in range(3):
+        for model, opt in pairs:
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+
+
 @pytest.mark.parametrize("name", ["adam", "adamw"])
 def test_cpu_optimiser_is_fused_and_steps_like_the_default(name):
     fused_model, plain_model = _model(), _model()
@@ -24,12 +34,7 @@ def test_cpu_optimiser_is_fused_and_steps_like_the_default(name):
     )
     assert fused.defaults["fused"] is True
     assert type(fused) is type(plain)
-    x = torch.randn(2, 3, 8, 8)
-    for _ in range(3):
-        for model, opt in ((fused_model, fused), (plain_model, plain)):
-            opt.zero_grad()
-            model(x).square().mean().backward()
-            opt.step()
+    _three_steps((fused_model, fused), (plain_model, plain))
     for a, b in zip(fused_model.parameters(), plain_model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
@@ -56,12 +61,7 @@ def test_amsgrad_reaches_the_fused_optimiser_and_steps_like_torchs(name):
     )
     assert fused.defaults["amsgrad"] is True and fused.defaults["fused"] is True
     assert make_optimizer(_model(), name, lr=1e-2, weight_decay=0.0).defaults["amsgrad"] is False
-    x = torch.randn(2, 3, 8, 8)
-    for _ in range(3):
-        for model, opt in ((fused_model, fused), (plain_model, plain)):
-            opt.zero_grad()
-            model(x).square().mean().backward()
-            opt.step()
+    _three_steps((fused_model, fused), (plain_model, plain))
     for p in fused_model.parameters():
         assert "max_exp_avg_sq" in fused.state[p]
     for a, b in zip(fused_model.parameters(), plain_model.parameters()):

@@ -25,10 +25,12 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlparse
 
 import requests
 from tqdm import tqdm
 
+from depthpipe.config import NYUDownload
 from depthpipe.errors import DepthpipeError
 from depthpipe.files import atomic_path, sha256_file
 
@@ -131,6 +133,24 @@ def download(
     raise DepthpipeError(
         f"{url}: download failed after {attempts} attempts ({last_error}); "
         f"{have} bytes kept in {part} for a later resume"
+    )
+
+
+def download_section(dl: NYUDownload, workspace: Path, progress: bool) -> Path:
+    """Download what a ``data.<source>`` section names (``url``, ``size``, ``sha256``, retries) into its
+    ``cache_dir`` (relative to ``workspace`` unless absolute), under the URL's file name; returns the file."""
+    cache = Path(dl.cache_dir)
+    cache = cache if cache.is_absolute() else workspace / cache
+    return download(
+        dl.url,
+        cache / Path(urlparse(dl.url).path).name,
+        size=dl.size,
+        sha256=dl.sha256,
+        cache_dir=cache,
+        retries=dl.retries,
+        backoff_s=dl.backoff_s,
+        timeout_s=dl.timeout_s,
+        progress=progress,
     )
 
 

@@ -23,10 +23,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from depthpipe.config import RAW_SOURCES, DataConfig
-from depthpipe.data.download.http import download
+from depthpipe.data.download.http import download_section
 from depthpipe.data.download.raw import place_raw_source
 from depthpipe.data.sources.metadata import read_splits
 from depthpipe.data.sources.nyu_mat import NYULabeledFile
@@ -137,19 +136,7 @@ def _place_labeled_file(
     labeled_sha = None
     if data.source == "nyu":
         nyu = data.nyu
-        cache = Path(nyu.cache_dir)
-        cache = cache if cache.is_absolute() else workspace / cache
-        labeled_src = download(
-            nyu.url,
-            cache / Path(urlparse(nyu.url).path).name,
-            size=nyu.size,
-            sha256=nyu.sha256,
-            cache_dir=cache,
-            retries=nyu.retries,
-            backoff_s=nyu.backoff_s,
-            timeout_s=nyu.timeout_s,
-            progress=progress,
-        )
+        labeled_src = download_section(nyu, workspace, progress)
         summary["url"] = nyu.url
         labeled_sha = nyu.sha256.lower() if nyu.sha256 else None  # verified by download()
     else:

@@ -22,12 +22,11 @@ import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlparse
 
 from tqdm import tqdm
 
 from depthpipe.config import DataConfig, NYUDownload
-from depthpipe.data.download.http import download
+from depthpipe.data.download.http import download_section
 from depthpipe.data.sources.base import TEST, TRAIN
 from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
 from depthpipe.data.sources.nyu_h5_tree import SPLIT_FOLDERS, NyuH5Tree, tree_members
@@ -53,19 +52,7 @@ def fetch(data: DataConfig, workspace: Path, progress: bool) -> tuple[Path, dict
 
 def fetch_download(dl: NYUDownload, workspace: Path, progress: bool) -> tuple[Path, dict[str, Any]]:
     """Download ``dl.url`` into ``dl.cache_dir`` (resumably, checked when size/sha256 are given)."""
-    cache = Path(dl.cache_dir)
-    cache = cache if cache.is_absolute() else workspace / cache
-    path = download(
-        dl.url,
-        cache / Path(urlparse(dl.url).path).name,
-        size=dl.size,
-        sha256=dl.sha256,
-        cache_dir=cache,
-        retries=dl.retries,
-        backoff_s=dl.backoff_s,
-        timeout_s=dl.timeout_s,
-        progress=progress,
-    )
+    path = download_section(dl, workspace, progress)
     fetched = dl.sha256.lower() if dl.sha256 else sha256_file(path)
     return path, {"url": dl.url, "fetched_sha256": fetched, "sha256_published": dl.sha256 is not None}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from depthpipe.data.codec import MM, decode_gray_png, decode_rgb, depth_metres
 from depthpipe.data.sources.base import TEST, TRAIN, EncodedFrame, FrameSource, SourceFrame
@@ -23,6 +23,16 @@ from depthpipe.errors import DepthpipeError
 
 TRAIN_CSV, TEST_CSV = "data/nyu2_train.csv", "data/nyu2_test.csv"
 EIGHT_BIT_SCALE = 10.0 / 255  # metres per unit of an 8-bit train depth PNG (255 = 10 m)
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """``path`` opened as a zip archive; a missing, truncated or corrupt file is one line naming it."""
+    if not path.is_file():
+        raise DepthpipeError(f"{path}: file not found")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DepthpipeError(f"{path}: not a readable zip archive, truncated or corrupt ({exc})") from None
 
 
 class Nyu50kZip(FrameSource):
@@ -43,12 +53,7 @@ class Nyu50kZip(FrameSource):
 
     def _archive(self) -> zipfile.ZipFile:
         if self._zip is None:
-            if not self.path.is_file():
-                raise DepthpipeError(f"{self.path}: file not found")
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise DepthpipeError(f"{self.path}: not a readable zip archive, truncated or corrupt ({exc})") from None
+            self._zip = open_zip(self.path)
         return self._zip
 
     def _read_csv(self, csv_name: str, names: set[str]) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from typing import IO
 import numpy as np
 
 from depthpipe.data.sources.base import TEST, TRAIN, FrameSource, SourceFrame
-from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
+from depthpipe.data.sources.nyu50k_zip import Nyu50kZip, open_zip
 from depthpipe.errors import DepthpipeError
 
 RGB_MEMBER, DEPTH_MEMBER, CROP_MEMBER = "eigen_test_rgb.npy", "eigen_test_depth.npy", "eigen_test_crop.npy"
@@ -92,12 +92,7 @@ class NyuTestZip(FrameSource):
 
     def _archive(self) -> zipfile.ZipFile:
         if self._zip is None:
-            if not self.path.is_file():
-                raise DepthpipeError(f"{self.path}: file not found")
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise DepthpipeError(f"{self.path}: not a readable zip archive, truncated or corrupt ({exc})") from None
+            self._zip = open_zip(self.path)
         return self._zip
 
     def _stream(self, member: str) -> IO[bytes]:

@@ -6,12 +6,10 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from depthpipe.config import DataConfig
 from depthpipe.data.download.materialise import materialise_source
 from depthpipe.data.sources.metadata import load_class_mapping, read_splits
 from depthpipe.data.sources.nyu_mat import NYULabeledFile
@@ -21,65 +19,10 @@ from depthpipe.files import sha256_file
 from helpers.http_server import FileServer
 from helpers.nyu import write_simple_splits, write_small_nyu
 from helpers.paths import REPO
+from helpers.sections import data_cfg
 
 ROOT = REPO
 MAPPING = ROOT / "data" / "classMapping40.mat"
-
-
-def _data(**over: Any) -> DataConfig:
-    """A checked ``data`` section like params.yaml's, with overrides (dotted keys allowed)."""
-    data: dict[str, Any] = {
-        "source": "synthetic",
-        "file": "data/external",
-        "splits_file": "data/splits.mat",
-        "class_mapping": str(MAPPING),
-        "nyu": {
-            "url": "http://127.0.0.1:9/nyu_depth_v2_labeled.mat",
-            "size": None,
-            "sha256": None,
-            "cache_dir": "cache",
-            "retries": 1,
-            "backoff_s": 0.01,
-            "timeout_s": 10,
-        },
-        "nyu50k": {
-            "url": "http://127.0.0.1:9/nyu_data.zip",
-            "size": None,
-            "sha256": None,
-            "cache_dir": "cache",
-            "retries": 1,
-            "backoff_s": 0.01,
-            "timeout_s": 10,
-        },
-        "nyu_h5_tree": {
-            "url": "http://127.0.0.1:9/nyudepthv2.tar.gz",
-            "size": None,
-            "sha256": None,
-            "cache_dir": "cache",
-            "retries": 1,
-            "backoff_s": 0.01,
-            "timeout_s": 10,
-        },
-        "nyu_test": {
-            "use": False,
-            "file": "data/external",
-            "url": "http://127.0.0.1:9/nyu_test.zip",
-            "size": None,
-            "sha256": None,
-            "cache_dir": "cache",
-            "retries": 1,
-            "backoff_s": 0.01,
-            "timeout_s": 10,
-        },
-        "synthetic": {"frames": 6, "seed": 0, "test_fraction": 0.2},
-    }
-    for key, value in over.items():
-        node = data
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node[p]
-        node[parts[-1]] = value
-    return DataConfig.model_validate(data)
 
 
 @pytest.fixture
@@ -94,8 +37,8 @@ def small_nyu(tmp_path: Path) -> Path:
 
 # -- synthetic --------------------------------------------------------------------------------
 def test_synthetic_is_deterministic_and_nyu_readable(tmp_path: Path) -> None:
-    a = materialise_source(_data(), tmp_path, tmp_path / "a", progress=False)
-    b = materialise_source(_data(), tmp_path, tmp_path / "b", progress=False)
+    a = materialise_source(data_cfg("synthetic"), tmp_path, tmp_path / "a", progress=False)
+    b = materialise_source(data_cfg("synthetic"), tmp_path, tmp_path / "b", progress=False)
     assert a == b
     assert a["source"] == "synthetic" and a["frames"] == 6 and (a["train"], a["test"]) == (5, 1)
     assert a["data_sha256"] == sha256_file(tmp_path / "a" / "labeled.mat")
@@ -123,7 +66,10 @@ def test_synthetic_is_deterministic_and_nyu_readable(tmp_path: Path) -> None:
 
 def test_synthetic_split_fits(tmp_path: Path) -> None:
     s = materialise_source(
-        _data(**{"synthetic.frames": 5, "synthetic.test_fraction": 0.4}), tmp_path, tmp_path / "out", progress=False
+        data_cfg("synthetic", **{"synthetic.frames": 5, "synthetic.test_fraction": 0.4}),
+        tmp_path,
+        tmp_path / "out",
+        progress=False,
     )
     train, test = read_splits(tmp_path / "out" / "splits.mat", 5)
     assert (train.size, test.size) == (3, 2) == (s["train"], s["test"])
@@ -132,7 +78,7 @@ def test_synthetic_split_fits(tmp_path: Path) -> None:
 # -- file -------------------------------------------------------------------------------------
 def test_file_source_copies(small_nyu: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    s = materialise_source(_data(source="file", file="data/small.mat"), small_nyu, out, progress=False)
+    s = materialise_source(data_cfg("file", file="data/small.mat"), small_nyu, out, progress=False)
     src = small_nyu / "data" / "small.mat"
     assert s["source"] == "file" and s["frames"] == 4 and (s["train"], s["test"]) == (3, 1)
     assert s["file"] == "data/small.mat" and s["splits_file"] == "data/splits.mat"
@@ -140,7 +86,7 @@ def test_file_source_copies(small_nyu: Path, tmp_path: Path) -> None:
     assert (out / "splits.mat").read_bytes() == (small_nyu / "data" / "splits.mat").read_bytes()
     assert not os.path.samefile(src, out / "labeled.mat")  # a user's file is copied, never hard-linked
     # again: replaces the outputs atomically, leaves no temporaries
-    materialise_source(_data(source="file", file=str(src)), small_nyu, out, progress=False)
+    materialise_source(data_cfg("file", file=str(src)), small_nyu, out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["labeled.mat", "splits.mat"]
 
 
@@ -151,21 +97,19 @@ def test_file_source_errors(small_nyu: Path, tmp_path: Path) -> None:
         match=r"^params.yaml: data.file names .*data, which is a directory; it must "
         r"name a NYU-layout labeled .mat$",
     ):
-        materialise_source(_data(source="file", file="data"), small_nyu, out)
+        materialise_source(data_cfg("file", file="data"), small_nyu, out)
     with pytest.raises(DepthpipeError, match=r"^params.yaml: data.file names .*nope.mat, which does not exist$"):
-        materialise_source(_data(source="file", file="data/nope.mat"), small_nyu, out)
+        materialise_source(data_cfg("file", file="data/nope.mat"), small_nyu, out)
     (small_nyu / "data" / "text.mat").write_text("not a mat file")
     with pytest.raises(DepthpipeError, match="text.mat: not a readable MATLAB v7.3"):
-        materialise_source(_data(source="file", file="data/text.mat"), small_nyu, out)
+        materialise_source(data_cfg("file", file="data/text.mat"), small_nyu, out)
     write_simple_splits(small_nyu / "data" / "big_splits.mat", 10, n_test=2)
     with pytest.raises(DepthpipeError, match=r"big_splits.mat: key 'trainNdxs' has index 5 outside 1..4"):
-        materialise_source(
-            _data(source="file", file="data/small.mat", splits_file="data/big_splits.mat"), small_nyu, out
-        )
+        materialise_source(data_cfg("file", file="data/small.mat", splits_file="data/big_splits.mat"), small_nyu, out)
     with pytest.raises(
         DepthpipeError, match=r"^params.yaml: data.splits_file names .*missing.mat, which does not exist$"
     ):
-        materialise_source(_data(source="file", file="data/small.mat", splits_file="data/missing.mat"), small_nyu, out)
+        materialise_source(data_cfg("file", file="data/small.mat", splits_file="data/missing.mat"), small_nyu, out)
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -174,7 +118,7 @@ def test_nyu_source_downloads_then_reuses(small_nyu: Path, tmp_path: Path, file_
     blob = (small_nyu / "data" / "small.mat").read_bytes()
     url = file_server.add("/mit/nyu_depth_v2_labeled.mat", blob)
     sha = hashlib.sha256(blob).hexdigest()
-    data = _data(source="nyu", **{"nyu.url": url, "nyu.size": len(blob), "nyu.sha256": sha})
+    data = data_cfg("nyu", **{"nyu.url": url, "nyu.size": len(blob), "nyu.sha256": sha})
     out = tmp_path / "out"
     file_server.cut_next = 1  # the first transfer breaks half-way
     s = materialise_source(data, small_nyu, out, progress=False)
@@ -192,7 +136,7 @@ def test_nyu_source_downloads_then_reuses(small_nyu: Path, tmp_path: Path, file_
 def test_nyu_source_checksum_error(small_nyu: Path, tmp_path: Path, file_server: FileServer) -> None:
     blob = (small_nyu / "data" / "small.mat").read_bytes()
     url = file_server.add("/nyu_depth_v2_labeled.mat", blob)
-    data = _data(source="nyu", **{"nyu.url": url, "nyu.sha256": "a" * 64})
+    data = data_cfg("nyu", **{"nyu.url": url, "nyu.sha256": "a" * 64})
     with pytest.raises(DepthpipeError, match="sha256 mismatch: expected a{64}"):
         materialise_source(data, small_nyu, tmp_path / "out", progress=False)
     assert not (tmp_path / "out" / "labeled.mat").exists()
@@ -204,7 +148,7 @@ def test_missing_class_mapping(tmp_path: Path) -> None:
     with pytest.raises(
         DepthpipeError, match=r"^params.yaml: data.class_mapping names .*nope.mat, which does not exist$"
     ):
-        materialise_source(_data(class_mapping="nope.mat"), tmp_path, tmp_path / "out")
+        materialise_source(data_cfg("synthetic", class_mapping="nope.mat"), tmp_path, tmp_path / "out")
 
 
 def test_link_or_copy_falls_back_to_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
