@@ -63,9 +63,11 @@ from pathlib import Path
 from depthpipe.tracking import registry, runs
 export_dir = Path(sys.argv[1])
 card = json.loads((export_dir / "export.json").read_text())["model_card"]
-with runs.stage_run("export", "densedepth", {}, {}):
+from mlflow.tracking import MlflowClient
+with runs.stage_run("export", "densedepth", {}, {}) as run:
     info = registry.log_servable_model("densedepth", export_dir, card)
-print(json.dumps({"version": str(info.registered_model_version)}))
+version = registry.register(MlflowClient(), "densedepth", info, run.run_id, card, {})
+print(json.dumps({"version": version}))
 """
 
 
@@ -149,7 +151,7 @@ def tree_rss(pid: int) -> int:
 class Server:
     """``mlflow models serve`` of one registered version, on a free port."""
 
-    def __init__(self, uri: str, store: str) -> None:
+    def __init__(self, uri: str, store: str, log: Path) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -160,13 +162,14 @@ class Server:
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
         }
         cmd = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local"]
-        self.proc = subprocess.Popen(
-            [*cmd, "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [*cmd, "--host", "127.0.0.1", "--port", str(self.port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
@@ -174,7 +177,8 @@ class Server:
                     return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise SystemExit("mlflow models serve exited") from None
+                    tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
+                    raise SystemExit(f"mlflow models serve exited; the end of {log}:\n{tail}") from None
                 time.sleep(1)
         raise SystemExit("mlflow models serve did not answer /ping in 180 s")
 
@@ -232,7 +236,7 @@ def main() -> None:
         if reg.returncode != 0:
             raise SystemExit(f"registering the model failed:\n{reg.stderr[-3000:]}")
         version = json.loads(reg.stdout.strip().splitlines()[-1])["version"]
-        server = Server(f"models:/depthpipe-densedepth/{version}", store)
+        server = Server(f"models:/depthpipe-densedepth/{version}", store, workdir / "serve.log")
         try:
             for mp, photo in photos.items():
                 r = server.post(photo)
