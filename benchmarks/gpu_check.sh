@@ -3,9 +3,13 @@
 #
 #   1. train images/s of both variants at paper size (DenseDepth width 1.0, booster ResNet-50, batch 8) at
 #      240x320 and 480x640 in fp32, bf16 + channels_last and bf16 + channels_last + torch.compile, with
-#      FLOPs/image, achieved TFLOP/s and % of the GPU's dense bf16 peak (benchmarks/train_throughput.py);
+#      FLOPs/image, achieved TFLOP/s and % of the GPU's dense bf16 peak (benchmarks/train_throughput.py); the
+#      eager modes first, then torch.compile with what is left of part 1's share, paper size first (one
+#      compilation of a training step took about 4 min on an H200 machine's 16 cores: not all four fit);
 #   2. the DataLoader's wait as a share of the step with 4 and 8 workers on the encoded layout (synthetic
-#      frames JPEG/PNG-encoded as the 50K set is, decoded and resized in the workers), both variants and sizes;
+#      frames JPEG/PNG-encoded as the 50K set is, decoded and resized in the workers; made first, before part 1,
+#      so that part 1 cannot use up their time), both variants, at 256x320 and 480x640 (the prepare stage takes
+#      multiples of 32 only);
 #   3. one short paper-shaped run through `dvc exp run` (recipe paper: amsgrad, fp32, BasicPolicy, 480x640,
 #      encoded layout, both protocols) on synthetic 480x640 frames, in a throw-away copy of the repository.
 #
@@ -42,7 +46,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 usable() {  # a Python that imports torch and what the measured code needs
-  PYTHONPATH=src "$1" -c 'import torch, torchvision, pydantic, h5py, yaml, scipy, PIL
+  PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$1" -c 'import torch, torchvision, pydantic, h5py, yaml, scipy, PIL
 import depthpipe.config, depthpipe.models, depthpipe.training.loader, depthpipe.data.prepared.build' >/dev/null 2>&1
 }
 PY=""
@@ -69,19 +73,29 @@ fi
 
 if [ "$SMOKE" = 1 ]; then  # every size shrunk: the script's own check, on a CPU, in well under a minute
   SIZES="64x96"; FULL="96x128"; FRAMES=8; BATCH=2; STEPS=1; WARMUP=1; MODES="fp32 bf16-cl"
+  COMPILE=""; COMPILE_SIZES=""; DATA_SIZES="64x96"
   WORKERS="1 2"; VARIANTS="densedepth"; PAPER=""; DATA_WORKERS=1; TARGET=${GPU_CHECK_RUN_TARGET:-check}
   RUN_S=(-S recipe=paper -S data.synthetic.frames=8 -S prepare.input_size=[64,96] -S prepare.workers=1
          -S models.densedepth.decoder_width=0.25 -S train.densedepth.batch_size=2 -S train.densedepth.workers=0
          -S train.densedepth.device=cpu)
 else
   SIZES="240x320 480x640"; FULL="480x640"; FRAMES=224; BATCH=8; STEPS=10; WARMUP=3  # 25 train batches: no epoch ends
-  MODES="fp32 bf16-cl bf16-cl-compile"; WORKERS="4 8"; VARIANTS="densedepth semantic_booster"; PAPER="--paper"
+  MODES="fp32 bf16-cl"; WORKERS="4 8"; VARIANTS="densedepth semantic_booster"; PAPER="--paper"
+  COMPILE="bf16-cl-compile"; COMPILE_SIZES="480x640 240x320"; DATA_SIZES="256x320 480x640"
   DATA_WORKERS=16; TARGET=${GPU_CHECK_RUN_TARGET:-evaluate@densedepth}
   RUN_S=(-S recipe=paper -S data.synthetic.frames=48 -S prepare.workers=8)
 fi
-# what parts 2 (its data: RESERVE_DATA) and 3 keep of the limit while part 1 runs: at most 8 min in all, of which
-# torch.compile (4 compilations) takes the most
-RESERVE_2=$(( LIMIT_S * 15 / 100 )); RESERVE_DATA=$(( LIMIT_S * 6 / 100 )); RESERVE_3=$(( LIMIT_S * 25 / 100 ))
+# part 2's frames first, in at most DATA_S (about 80 s on an H200 machine: 26 s of rendering, 27 s per 480x640
+# preparation); then what parts 2 and 3 keep of the limit while part 1 runs, whose torch.compile rows take the rest
+DATA_S=$(( LIMIT_S * 20 / 100 )); RESERVE_2=$(( LIMIT_S * 15 / 100 )); RESERVE_3=$(( LIMIT_S * 25 / 100 ))
+# part 3 needs dvc and the pipeline's requirements: decided now, so that a part 3 that will be skipped keeps no time
+PYDIR=$(cd "$(dirname "$(command -v "$PY")")" && pwd)
+DVC="$PYDIR/dvc"
+[ -x "$DVC" ] || DVC=$(command -v dvc || true)
+RUN_3=1
+if [ -z "$DVC" ] || ! "$PY" -c 'import mlflow, great_expectations, hydra' >/dev/null 2>&1; then
+  RUN_3=0; RESERVE_3=0
+fi
 # shared by both: synthetic frames, no downloads (nothing may be reachable), one epoch
 RUN_S+=(-S data.source=synthetic -S data.nyu_test.use=false -S validate.expected_frames=null
         -S validate.expected_test_frames=null -S models.densedepth.encoder_weights=none -S train.densedepth.epochs=1)
@@ -99,23 +113,38 @@ limited() {  # limited RESERVE_S COMMAND...: run it until RESERVE_S before the l
   return "$rc"
 }
 
+# part 2's frames (CPU only, before anything is timed), shown in part 2
+# shellcheck disable=SC2086
+limited $(( $(left) - DATA_S )) "$PY" benchmarks/gpu_check_data.py "$WORK/frames" --frames "$FRAMES" --full "$FULL" \
+  --sizes $DATA_SIZES --workers "$DATA_WORKERS" >"$WORK/data.log" 2>&1
+DATA_RC=$?
+
 section "1. train images/s, TFLOP/s and % of the dense bf16 peak (batch $BATCH, medians of 1 x $STEPS steps)"
 # shellcheck disable=SC2086
 limited $(( RESERVE_2 + RESERVE_3 )) "$PY" benchmarks/train_throughput.py $PAPER --variants $VARIANTS \
   --sizes $SIZES --batch "$BATCH" --modes $MODES --steps "$STEPS" --repeats 1 --warmup "$WARMUP"
+for size in $COMPILE_SIZES; do  # one process per size, fp32 again for the ratio (its row is left out)
+  if [ $(( $(left) - RESERVE_2 - RESERVE_3 )) -lt 30 ]; then
+    echo "($COMPILE at $size skipped: under 30 s of part 1's share left)"
+    continue
+  fi
+  # shellcheck disable=SC2086
+  limited $(( RESERVE_2 + RESERVE_3 )) "$PY" benchmarks/train_throughput.py $PAPER --variants $VARIANTS \
+    --sizes "$size" --batch "$BATCH" --modes fp32 "$COMPILE" --steps "$STEPS" --repeats 1 --warmup "$WARMUP" \
+    | grep -v '^device \|^| variant \|^| --- \|^| [a-z_]* | [0-9x]* | fp32 |'
+done
 
 section "2. data-loader wait, encoded layout (bf16 + channels_last steps)"
+cat "$WORK/data.log"
 # shellcheck disable=SC2086
-N_SIZES=$(echo $SIZES | wc -w)
-# shellcheck disable=SC2086
-if limited $(( RESERVE_2 - RESERVE_DATA + RESERVE_3 )) "$PY" benchmarks/gpu_check_data.py "$WORK/frames" \
-  --frames "$FRAMES" --full "$FULL" --sizes $SIZES --workers "$DATA_WORKERS"; then
+N_SIZES=$(echo $DATA_SIZES | wc -w)
+if [ "$DATA_RC" = 0 ]; then
   echo "| variant | input | mode | img/s | vs fp32 | GFLOP/img | TFLOP/s | % bf16 peak | data wait |"
   echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
   i=0
-  for size in $SIZES; do
+  for size in $DATA_SIZES; do
     i=$(( i + 1 ))
-    reserve=$(( (RESERVE_2 - RESERVE_DATA) * (N_SIZES - i) / N_SIZES + RESERVE_3 ))  # the next sizes' and part 3's
+    reserve=$(( RESERVE_2 * (N_SIZES - i) / N_SIZES + RESERVE_3 ))  # the next sizes' and part 3's
     # shellcheck disable=SC2086
     limited "$reserve" "$PY" benchmarks/train_throughput.py $PAPER --variants $VARIANTS --sizes "$size" \
       --batch "$BATCH" --modes bf16-cl --steps $(( STEPS * 2 )) --repeats 1 --warmup "$WARMUP" \
@@ -124,10 +153,7 @@ if limited $(( RESERVE_2 - RESERVE_DATA + RESERVE_3 )) "$PY" benchmarks/gpu_chec
 fi
 
 section "3. a short paper-shaped run through dvc exp run $TARGET (synthetic 480x640 frames, 1 epoch)"
-PYDIR=$(cd "$(dirname "$(command -v "$PY")")" && pwd)
-DVC="$PYDIR/dvc"
-[ -x "$DVC" ] || DVC=$(command -v dvc || true)
-if [ -z "$DVC" ] || ! "$PY" -c 'import mlflow, great_expectations, hydra' >/dev/null 2>&1; then
+if [ "$RUN_3" = 0 ]; then
   echo "skipped: $PY has no dvc, mlflow, great_expectations or hydra (the pipeline's own requirements: make venv)"
 else
   REPO="$WORK/repo"

@@ -1,7 +1,7 @@
 """Synthetic NYU frames prepared in the ``encoded`` layout, one train.h5 per input size: what
 ``benchmarks/gpu_check.sh`` feeds the training DataLoader to measure its wait.
 
-    python benchmarks/gpu_check_data.py OUT --frames 96 --full 480x640 --sizes 240x320 480x640 [--workers 16]
+    python benchmarks/gpu_check_data.py OUT --frames 96 --full 480x640 --sizes 256x320 480x640 [--workers 16]
 
 Renders ``--frames`` synthetic indoor scenes at ``--full`` (the embedded default's generator: textured rooms,
 so JPEG decoding costs what it costs on photographs) into ``OUT/labeled.mat`` and prepares them for each input
@@ -35,7 +35,9 @@ def main() -> None:
     p.add_argument("out", type=Path)
     p.add_argument("--frames", type=int, default=96)
     p.add_argument("--full", type=_size, default=(480, 640), help="rendered frame size HxW (default 480x640)")
-    p.add_argument("--sizes", nargs="+", type=_size, default=[(240, 320), (480, 640)], help="input sizes HxW")
+    p.add_argument(
+        "--sizes", nargs="+", type=_size, default=[(256, 320), (480, 640)], help="input sizes HxW (multiples of 32)"
+    )
     p.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1))
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

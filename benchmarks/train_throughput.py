@@ -103,7 +103,10 @@ def measure(
     model = model.to(memory_format=torch.channels_last) if channels_last else model
     loss_fn = build_loss(name, loss_cfg, min_depth=0.1, max_depth=10.0)
     opt = make_optimizer(model, "adamw", lr=1e-4, weight_decay=0.0)
-    net = torch.compile(model) if mode.endswith("compile") else model
+    # dynamic=False: a fixed-size training run compiles for its one input size; without it, Dynamo's automatic
+    # dynamic shapes (its state is kept per code object for the whole process) would compile the second size this
+    # process measures with symbolic H and W, and time that instead
+    net = torch.compile(model, dynamic=False) if mode.endswith("compile") else model
     source = _batches(prepared, batch_size, *hw, device, workers)
 
     def step() -> float:
