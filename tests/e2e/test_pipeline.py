@@ -166,6 +166,8 @@ EDITED_MODULE = {
         "train@semantic_booster",
         "evaluate@densedepth",
         "evaluate@semantic_booster",
+        "export@densedepth",
+        "export@semantic_booster",
     },
     "src/depthpipe/data/sources/nyu_mat.py": {"download", "validate", "prepare"},
     "src/depthpipe/models/trained.py": {

@@ -92,9 +92,8 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
-def closure(start: Path, stop: set[str] = frozenset()) -> set[str]:
-    """The library modules ``start`` (a script or module file) loads, following imports transitively but not
-    through the modules in ``stop`` (those are reached, not entered)."""
+def closure(start: Path) -> set[str]:
+    """The library modules ``start`` (a script or module file) loads, following imports transitively."""
     seen: set[str] = set()
     todo = list(library_imports(start))
     while todo:
@@ -102,8 +101,7 @@ def closure(start: Path, stop: set[str] = frozenset()) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        if name not in stop:
-            todo += library_imports(module_path(name)) - seen
+        todo += library_imports(module_path(name)) - seen
     return seen
 
 

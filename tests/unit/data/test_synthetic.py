@@ -14,6 +14,7 @@ from depthpipe.data.sources.metadata import load_class_mapping, read_splits
 from depthpipe.data.sources.nyu_mat import NYULabeledFile
 from depthpipe.data.synthetic.builder import Builder
 from depthpipe.data.synthetic.camera import rotation
+from depthpipe.data.synthetic.figure import render_examples
 from depthpipe.data.synthetic.geometry import cast
 from depthpipe.data.synthetic.layout import room_surfaces
 from depthpipe.data.synthetic.scene import Scene
@@ -279,7 +280,7 @@ def test_write_synthetic_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_render_examples(tmp_path: Path) -> None:
-    out = syn.render_examples(tmp_path / "examples.png", MAPPING, n=1, seed=0)
+    out = render_examples(tmp_path / "examples.png", MAPPING, n=1, seed=0)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -28,8 +28,9 @@ by name in ``classMapping40.mat`` (see :func:`label_ids`); ``instance`` (H, W) u
 ``scene`` such as ``synthetic_bedroom_0003``.
 
 :func:`write_synthetic` writes a NYU-layout labeled ``.mat`` (through
-:class:`~depthpipe.data.sources.nyu_mat.NYULabeledWriter`) and a ``splits.mat``; :func:`render_examples` draws the
-figure in ``docs/synthetic_examples.png``.
+:class:`~depthpipe.data.sources.nyu_mat.NYULabeledWriter`) and a ``splits.mat``;
+:func:`.figure.render_examples` draws the figure in ``docs/synthetic_examples.png`` (not imported here: the
+download stage needs no matplotlib).
 
 The modules, in the order a frame goes through them:
 
@@ -44,7 +45,6 @@ The modules, in the order a frame goes through them:
 """
 
 from depthpipe.data.synthetic.camera import NYU_HEIGHT, NYU_INTRINSICS, NYU_WIDTH, intrinsics
-from depthpipe.data.synthetic.figure import render_examples
 from depthpipe.data.synthetic.frame import MAX_DEPTH, SyntheticFrame, render_frame
 from depthpipe.data.synthetic.kinect import KINECT_BASELINE, KINECT_MAX_RANGE, KINECT_MIN_RANGE
 from depthpipe.data.synthetic.labels import LABEL_CLASSES, label_ids
@@ -64,7 +64,6 @@ __all__ = [
     "SyntheticFrame",
     "intrinsics",
     "label_ids",
-    "render_examples",
     "render_frame",
     "split_indices",
     "write_synthetic",
