@@ -60,10 +60,10 @@ print(json.dumps({"seconds": seconds, "peak_rss": peak, "idle_rss": idle}))
 REGISTER = r"""
 import json, sys
 from pathlib import Path
+from mlflow.tracking import MlflowClient
 from depthpipe.tracking import registry, runs
 export_dir = Path(sys.argv[1])
 card = json.loads((export_dir / "export.json").read_text())["model_card"]
-from mlflow.tracking import MlflowClient
 with runs.stage_run("export", "densedepth", {}, {}) as run:
     info = registry.log_servable_model("densedepth", export_dir, card)
 version = registry.register(MlflowClient(), "densedepth", info, run.run_id, card, {})
