@@ -90,7 +90,7 @@ def test_nyu50k_zip_through_dvc_exp_run(tmp_path: Path, file_server: FileServer)
     config = json.loads((root / "models" / "densedepth" / "config.json").read_text())
     assert config["input_size"] == [64, 96]
 
-    from depthpipe.data.prepared.layout import PreparedSplit
+    from depthpipe.data.prepared.hdf5 import PreparedSplit
     from depthpipe.models.trained import load_trained
 
     model, config = load_trained(root / "models" / "densedepth")

@@ -10,9 +10,9 @@ from depthpipe.cli.serving import mlflow_command, venv_env
 from depthpipe.config import load_config
 from depthpipe.gate.promote import PromotionRefused
 from depthpipe.gate.promote import promote as promote_candidate
-from depthpipe.gate.run import run_gate
-from depthpipe.gate.seed_study import seeds_path
-from depthpipe.gate.seeds import measure_seeds
+from depthpipe.gate.seed_training import measure_seeds
+from depthpipe.gate.spreads import seeds_path
+from depthpipe.gate.verdict import run_gate
 from depthpipe.tracking.runs import experiment_id
 from depthpipe.tracking.store import configure, shown
 

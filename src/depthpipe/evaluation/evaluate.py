@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from depthpipe.config import EvaluateConfig, flatten
-from depthpipe.data.prepared.layout import TEST, TRAIN, PreparedSplit, split_path
+from depthpipe.data.prepared.hdf5 import TEST, TRAIN, PreparedSplit, split_path
 from depthpipe.errors import DepthpipeError
 from depthpipe.evaluation.protocols import SEMANTIC, protocols_of, reference_table, reference_tags
 from depthpipe.evaluation.scoring import TestScores, baseline_summary, headline, score_test_split

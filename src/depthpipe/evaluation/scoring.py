@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from depthpipe.config import EvaluateConfig
-from depthpipe.data.prepared.layout import PreparedSplit
+from depthpipe.data.prepared.hdf5 import PreparedSplit
 from depthpipe.errors import DepthpipeError
 from depthpipe.evaluation.protocols import (
     SEMANTIC,

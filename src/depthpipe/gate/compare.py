@@ -17,7 +17,7 @@ hold (plus ``semantic`` when both have class counts), each metric of ``gate.metr
   ``ok`` otherwise.
 
 :class:`GateResult` collects the :class:`Comparison` s; reading both sides and rendering the verdict:
-:mod:`depthpipe.gate.run`.
+:mod:`depthpipe.gate.verdict`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from depthpipe.evaluation.protocols import (
 )
 from depthpipe.gate.evidence import FrameTable, GateError
 from depthpipe.gate.resampling import paired_weights, percentile_interval
-from depthpipe.gate.seed_study import read_spreads, seeds_path
+from depthpipe.gate.spreads import read_spreads, seeds_path
 from depthpipe.metrics.depth import DEPTH_METRICS
 
 LOWER_IS_BETTER: frozenset[str] = frozenset({"abs_rel", "sq_rel", "rmse", "rmse_log", "log10"})

@@ -3,7 +3,7 @@
 ``@candidate`` is set by the export stage from its own inputs (the model beats the mean-depth baseline).
 ``@champion`` moves to the ``@candidate`` version only when both hold:
 
-1. the merge gate passes for the workspace against the baseline revision (:func:`depthpipe.gate.run.run_gate`,
+1. the merge gate passes for the workspace against the baseline revision (:func:`depthpipe.gate.verdict.run_gate`,
    run by the caller);
 2. the candidate does not regress against the current champion: the gate's paired bootstrap over the two
    versions' own per-frame evidence, which each export run keeps (:func:`champion_refusals`).
@@ -68,7 +68,7 @@ def champion_refusals(variant: str, candidate: str, champion: str, cfg: GateConf
 
 def promote(variant: str, cfg: GateConfig, gate: tuple[str, int]) -> Promotion:
     """Move ``@champion`` of ``depthpipe-<variant>`` to its ``@candidate`` version (see the module docstring);
-    ``gate`` is :func:`~depthpipe.gate.run.run_gate`'s ``(table, exit_code)`` for the workspace.
+    ``gate`` is :func:`~depthpipe.gate.verdict.run_gate`'s ``(table, exit_code)`` for the workspace.
 
     Raises :class:`PromotionRefused` (one line) when there is no candidate, the gate does not pass, or the
     candidate regresses against the champion; the champion then stays where it was.

@@ -44,7 +44,6 @@ REGISTRY: dict[str, Variant] = {
     "densedepth": Variant(densedepth, DenseDepthLoss),
     "semantic_booster": Variant(semantic_booster, SemanticBoosterLoss),
 }
-MODEL_NAMES: tuple[str, ...] = VARIANTS
 assert tuple(REGISTRY) == VARIANTS, "config.VARIANTS and the registry must list the same variants"
 
 ArrayT = TypeVar("ArrayT", Tensor, np.ndarray)
@@ -98,7 +97,6 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 __all__ = [
-    "MODEL_NAMES",
     "REGISTRY",
     "build_loss",
     "build_model",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from depthpipe.config import Params
-from depthpipe.data.prepared.layout import TEST, PreparedSplit, split_path
+from depthpipe.data.prepared.hdf5 import TEST, PreparedSplit, split_path
 from depthpipe.export.exporter import export_model
 from depthpipe.files import read_json
 from depthpipe.stages.runner import variant_arg

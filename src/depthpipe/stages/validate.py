@@ -7,8 +7,8 @@ from pathlib import Path
 
 from depthpipe.config import Params, flatten
 from depthpipe.data.sources.raw_folder import SOURCE_JSON, open_raw, open_test_sets
+from depthpipe.data.validation.set_agreement import comparison_lines
 from depthpipe.data.validation.suite import failure_lines, validate_source
-from depthpipe.data.validation.test_sets import comparison_lines
 from depthpipe.files import read_json
 from depthpipe.tracking import runs
 from depthpipe.tracking.provenance import stage_tags

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from depthpipe.data.prepared.layout import PreparedSplit
+from depthpipe.data.prepared.hdf5 import PreparedSplit
 
 TRAIN_KEYS = ("rgb", "target", "mask", "label", "depth")
 

@@ -16,7 +16,7 @@ from depthpipe.data.synthetic.builder import Builder
 from depthpipe.data.synthetic.camera import rotation
 from depthpipe.data.synthetic.figure import render_examples
 from depthpipe.data.synthetic.geometry import cast
-from depthpipe.data.synthetic.layout import room_surfaces
+from depthpipe.data.synthetic.room import room_surfaces
 from depthpipe.data.synthetic.scene import Scene
 from depthpipe.errors import DepthpipeError
 from depthpipe.files import sha256_file

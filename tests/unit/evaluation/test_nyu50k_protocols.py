@@ -11,7 +11,7 @@ import torch
 
 from depthpipe.config import EvaluateConfig
 from depthpipe.data.prepared.build import prepare_source
-from depthpipe.data.prepared.layout import PreparedSplit
+from depthpipe.data.prepared.hdf5 import PreparedSplit
 from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
 from depthpipe.evaluation.scoring import headline, score_test_split
 from helpers.nyu50k import real_test_frames, synthetic_frames, write_nyu50k_zip

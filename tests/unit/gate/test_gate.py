@@ -25,7 +25,7 @@ from depthpipe.gate.compare import compare, judge
 from depthpipe.gate.evidence import GateError, eval_path, pair
 from depthpipe.gate.report import to_markdown
 from depthpipe.gate.resampling import paired_weights, percentile_interval, resample_indices
-from depthpipe.gate.run import run_gate
+from depthpipe.gate.verdict import run_gate
 from depthpipe.metrics.depth import DEPTH_METRICS, DEPTH_SUMS, metrics_from_sums
 from helpers.paths import REPO
 
@@ -245,7 +245,7 @@ def test_654_frames_and_10000_resamples_well_under_a_second_per_metric():
 
 def write_seed_study(root: Path, spread: float, variant: str = "densedepth") -> None:
     from depthpipe.files import write_json_atomic
-    from depthpipe.gate.seed_study import seeds_path
+    from depthpipe.gate.spreads import seeds_path
 
     groups = {"standard": DEPTH_METRICS, "densedepth": DEPTH_METRICS, "semantic": ("miou", "pixel_acc")}
     metrics = {

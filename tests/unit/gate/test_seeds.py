@@ -15,9 +15,9 @@ from depthpipe.cli import build_parser, main
 from depthpipe.config import GateConfig, with_changes
 from depthpipe.errors import DepthpipeError
 from depthpipe.gate.evidence import PER_FRAME, PER_FRAME_CLASSES, eval_path
-from depthpipe.gate.run import run_gate
-from depthpipe.gate.seed_study import read_spreads, seed_study, seeds_path
-from depthpipe.gate.seeds import measure_seeds
+from depthpipe.gate.seed_training import measure_seeds
+from depthpipe.gate.spreads import read_spreads, seed_study, seeds_path
+from depthpipe.gate.verdict import run_gate
 from depthpipe.metrics.depth import DEPTH_METRICS
 from helpers.paths import REPO
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 import torchvision
 
+from depthpipe.config import VARIANTS
 from depthpipe.errors import DepthpipeError
-from depthpipe.models import MODEL_NAMES, build_loss, build_model, count_parameters, to_metres, to_target
+from depthpipe.models import build_loss, build_model, count_parameters, to_metres, to_target
 from depthpipe.models.layers import LateralSharingUnit, Normalize
 from depthpipe.models.pretrained import cached_weights_path
 
@@ -44,10 +45,10 @@ def _batch(n: int = 2, h: int = 64, w: int = 96, seed: int = 0) -> tuple[torch.T
 @pytest.fixture(scope="module")
 def models() -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
-    return {name: build_model(name, PARAMS[name]).eval() for name in MODEL_NAMES}
+    return {name: build_model(name, PARAMS[name]).eval() for name in VARIANTS}
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 @pytest.mark.parametrize("hw", [(480, 640), (240, 320)])
 def test_output_shapes(models: dict, name: str, hw: tuple[int, int]) -> None:
     with torch.no_grad():
@@ -62,7 +63,7 @@ def test_output_shapes(models: dict, name: str, hw: tuple[int, int]) -> None:
         assert set(out) == {"depth"}
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_output_shape_not_multiple_of_32(models: dict, name: str) -> None:
     with torch.no_grad():
         out = models[name](torch.rand(1, 3, 70, 101))
@@ -128,7 +129,7 @@ def test_registry_errors() -> None:
         build_model("semantic_booster", {"backbone": "resnet18", "encoder_weights": "none", "num_classes": 40})
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_imagenet_without_cache_is_an_offline_error(monkeypatch, tmp_path: Path, name: str) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(DepthpipeError) as exc:
@@ -185,7 +186,7 @@ def test_state_dict_path_missing_or_wrong(tmp_path: Path) -> None:
         build_model("semantic_booster", {**SB, "encoder_weights": str(wrong)})
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_a_few_adam_steps_lower_the_loss(name: str) -> None:
     torch.manual_seed(0)
     model = build_model(name, PARAMS[name]).train()
@@ -226,7 +227,7 @@ def test_lsu_initial_weights() -> None:
     assert torch.allclose(d2, d + 0.1 * s) and torch.allclose(s2, s + 0.1 * d)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_channels_last(models: dict, name: str) -> None:
     x = torch.rand(1, 3, 64, 96)
     model = models[name]
@@ -241,7 +242,7 @@ def test_channels_last(models: dict, name: str) -> None:
     assert torch.allclose(out, ref, atol=1e-3, rtol=1e-3)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_bf16_autocast_cpu(models: dict, name: str) -> None:
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = models[name](torch.rand(1, 3, 64, 96))

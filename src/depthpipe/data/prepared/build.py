@@ -3,7 +3,7 @@
 Frames come from any :class:`~depthpipe.data.sources.base.FrameSource` (a labeled ``.mat`` with its split,
 ``nyu_data.zip``, the ``nyudepthv2`` tree), are read and transformed one at a time (optionally in a pool of
 worker processes, with a bounded number in flight) and written a chunk at a time in
-:mod:`depthpipe.data.prepared.layout`'s format, in the layout ``prepare.layout`` names: ``arrays`` (resized arrays
+:mod:`depthpipe.data.prepared.hdf5`'s format, in the layout ``prepare.layout`` names: ``arrays`` (resized arrays
 and targets) or ``encoded`` (the frames' JPEG/PNG bytes at full resolution; resizing and targets happen at
 load time). Memory stays bounded whatever the frame count. Outputs are byte-identical for the same inputs
 (no timestamps, deterministic resampling and encoders), whatever the worker count. ``manifest.csv`` lists
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from depthpipe.config import PrepareConfig
 from depthpipe.data.codec import MM, depth_metres, depth_to_mm, encode_jpeg, encode_png
-from depthpipe.data.prepared.layout import (
+from depthpipe.data.prepared.hdf5 import (
     ARRAY_KEYS,
     ENCODED,
     FULL_RES_KEYS,

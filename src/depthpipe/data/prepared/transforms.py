@@ -92,7 +92,7 @@ def frame_arrays(
     min_depth: float,
     max_depth: float,
 ) -> dict[str, np.ndarray]:
-    """The prepared arrays ``keys`` of one full-resolution frame (see :mod:`depthpipe.data.prepared.layout`).
+    """The prepared arrays ``keys`` of one full-resolution frame (see :mod:`depthpipe.data.prepared.hdf5`).
 
     rgb (H,W,3) uint8, depth (H,W) float32 metres (anything not finite in (0, max_depth] is invalid), label40
     (H,W) uint8 40-class ids or None for a frame without labels (``label`` is then all void). Only what ``keys``

@@ -34,7 +34,7 @@ def open_raw(raw_dir: str | os.PathLike[str], source: str) -> FrameSource:
 
 def open_test_sets(raw_dir: str | os.PathLike[str], source: str) -> tuple[Nyu50kZip, NyuTestZip] | None:
     """``nyu_data.zip`` (its own test split included) and ``nyu_test.zip`` when ``raw_dir`` holds both, else None:
-    the two test sets :mod:`depthpipe.data.validation.test_sets` compares."""
+    the two test sets :mod:`depthpipe.data.validation.set_agreement` compares."""
     raw = Path(raw_dir)
     if source != "nyu50k_zip" or not (raw / TEST_ZIP_NAME).is_file():
         return None

@@ -34,7 +34,7 @@ download stage needs no matplotlib).
 
 The modules, in the order a frame goes through them:
 
-* :mod:`.layout` builds a :class:`~.scene.Scene`: room type and size (``ROOM_TYPES``), the room's materials,
+* :mod:`.room` builds a :class:`~.scene.Scene`: room type and size (``ROOM_TYPES``), the room's materials,
   camera pose (:mod:`.camera`) and lights; :mod:`.walls` adds doors, windows and pictures, :mod:`.furnishing`
   picks the furniture per room type from :mod:`.furniture`, :mod:`.kitchen` and :mod:`.props`, all placed by
   the :class:`~.builder.Builder` in colours from :mod:`.palettes`;
@@ -48,7 +48,7 @@ from depthpipe.data.synthetic.camera import NYU_HEIGHT, NYU_INTRINSICS, NYU_WIDT
 from depthpipe.data.synthetic.frame import MAX_DEPTH, SyntheticFrame, render_frame
 from depthpipe.data.synthetic.kinect import KINECT_BASELINE, KINECT_MAX_RANGE, KINECT_MIN_RANGE
 from depthpipe.data.synthetic.labels import LABEL_CLASSES, label_ids
-from depthpipe.data.synthetic.layout import ROOM_TYPES
+from depthpipe.data.synthetic.room import ROOM_TYPES
 from depthpipe.data.synthetic.writer import split_indices, write_synthetic
 
 __all__ = [

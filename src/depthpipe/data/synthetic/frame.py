@@ -15,7 +15,7 @@ import numpy as np
 from depthpipe.data.synthetic.camera import NYU_HEIGHT, NYU_WIDTH, intrinsics
 from depthpipe.data.synthetic.geometry import cast
 from depthpipe.data.synthetic.kinect import raw_depth
-from depthpipe.data.synthetic.layout import build_scene
+from depthpipe.data.synthetic.room import build_scene
 from depthpipe.data.synthetic.scene import Scene
 from depthpipe.data.synthetic.shading import shade
 from depthpipe.errors import DepthpipeError

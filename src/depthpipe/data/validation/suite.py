@@ -23,7 +23,7 @@ from depthpipe.config import ValidateConfig
 from depthpipe.data.sources.base import FrameSource
 from depthpipe.data.sources.nyu_mat import MatFrames
 from depthpipe.data.validation.frame_stats import source_statistics
-from depthpipe.data.validation.test_sets import compare_test_sets, comparison_lines
+from depthpipe.data.validation.set_agreement import compare_test_sets, comparison_lines
 from depthpipe.errors import DepthpipeError
 from depthpipe.files import atomic_path, write_json_atomic
 
@@ -281,7 +281,7 @@ def validate_source(
     """:func:`validate_dataset` for any frame source (the stage's entry point); same outputs and report.
 
     ``test_sets``: ``nyu_data.zip`` and ``nyu_test.zip`` when ``data/raw`` holds both; their frame-by-frame
-    comparison (:func:`~depthpipe.data.validation.test_sets.compare_test_sets`) goes into the report as
+    comparison (:func:`~depthpipe.data.validation.set_agreement.compare_test_sets`) goes into the report as
     ``test_sets``, and the data is rejected when they disagree beyond ``validate.test_sets_max_diff_mm``.
     """
     stats = source_statistics(source, max_depth=cfg.max_depth, progress=progress)

@@ -14,7 +14,7 @@ import torch
 
 from depthpipe.data.download.materialise import materialise_source
 from depthpipe.data.prepared.build import prepare_source
-from depthpipe.data.prepared.layout import PreparedSplit
+from depthpipe.data.prepared.hdf5 import PreparedSplit
 from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
 from depthpipe.data.sources.nyu_h5_tree import NyuH5Tree
 from depthpipe.data.sources.nyu_mat import MatFrames

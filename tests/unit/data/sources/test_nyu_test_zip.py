@@ -13,12 +13,12 @@ import pytest
 
 from depthpipe.data.download.materialise import materialise_source
 from depthpipe.data.prepared.build import prepare_source
-from depthpipe.data.prepared.layout import PreparedSplit
+from depthpipe.data.prepared.hdf5 import PreparedSplit
 from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
 from depthpipe.data.sources.nyu_test_zip import Nyu50kWithTestZip, NyuTestZip
 from depthpipe.data.sources.raw_folder import open_raw, open_test_sets
+from depthpipe.data.validation.set_agreement import compare_test_sets, comparison_lines
 from depthpipe.data.validation.suite import failure_lines, validate_source
-from depthpipe.data.validation.test_sets import compare_test_sets, comparison_lines
 from depthpipe.errors import DepthpipeError
 from helpers.http_server import FileServer
 from helpers.nyu50k import DENSEDEPTH_CROP, real_test_frames, synthetic_frames, write_nyu50k_zip, write_nyu_test_zip

@@ -7,7 +7,8 @@
                  "semantic": {...}}}
 
 ``std`` is the sample standard deviation (ddof 1), ``spread`` the max - min over the seeds: the tolerance t
-of ``gate.tolerance: seeds`` (:func:`read_spreads`). ``depthpipe seeds`` writes it (:mod:`depthpipe.gate.seeds`).
+of ``gate.tolerance: seeds`` (:func:`read_spreads`). ``depthpipe seeds`` writes it
+(:mod:`depthpipe.gate.seed_training`).
 """
 
 from __future__ import annotations

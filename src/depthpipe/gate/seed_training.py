@@ -4,7 +4,7 @@
 this process, from the workspace's ``params.yaml`` and ``data/prepared``, into a scratch folder (temporary
 unless one is given), evaluates each model the way the evaluate stage does (MLflow runs go to the usual store;
 the evaluate runs carry the tag ``depthpipe.seed_study``) and writes ``reports/seeds/<variant>.json``
-(:mod:`depthpipe.gate.seed_study`). One process, whatever ``train.<variant>.nproc_per_node``.
+(:mod:`depthpipe.gate.spreads`). One process, whatever ``train.<variant>.nproc_per_node``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from depthpipe.config import Params, with_changes
 from depthpipe.errors import DepthpipeError
 from depthpipe.evaluation.evaluate import evaluate_variant
 from depthpipe.files import write_json_atomic
-from depthpipe.gate.seed_study import seed_study
+from depthpipe.gate.spreads import seed_study
 from depthpipe.tracking.runs import SEED_STUDY_TAG
 from depthpipe.training.trainer import train_variant
 
