@@ -57,6 +57,7 @@ def main() -> None:
             layout="encoded",
             rgb_codec="jpeg",
             jpeg_quality=95,
+            target_resize="area",
         )
         t0 = time.perf_counter()
         out = args.out / f"{size[0]}x{size[1]}"

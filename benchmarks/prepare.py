@@ -61,7 +61,7 @@ elif a["mode"] == "prepare":
     from depthpipe.data.sources.raw_folder import open_raw
     from depthpipe.data.prepared.build import prepare_source
     cfg = PrepareConfig(**a["cfg"])
-    src = MatFrames(a["path"], a["splits"]) if a["splits"] else open_raw(Path(a["path"]).parent, "nyu50k_zip")
+    src = MatFrames(a["path"], a["splits"]) if a["splits"] else open_raw(Path(a["path"]).parent, "nyu50k")
     s = prepare_source(src, Path(a["mapping"]), Path(a["out"]), cfg, progress=False)
     n = s["train_frames"] + s["test_frames"]
 dt = time.perf_counter() - t0
@@ -114,6 +114,7 @@ def prepare_cfg(size: tuple[int, int], workers: int, layout: str) -> dict:
         "layout": layout,
         "rgb_codec": "jpeg",
         "jpeg_quality": 95,
+        "target_resize": "area",
     }
 
 

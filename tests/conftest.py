@@ -134,8 +134,8 @@ def tiny_prepared(root: Path, frames: int, seed: int, test_fraction: float) -> P
     """Synthetic frames at the tiny recipe's sizes in ``root`` (``labeled.mat``, ``splits.mat``), prepared like
     ``params.yaml`` says but at ``TINY_INPUT``; returns the prepared folder, ``root/prepared``."""
     from depthpipe.config import load_config
-    from depthpipe.data.prepared.build import prepare_dataset
     from depthpipe.data.synthetic import write_synthetic
+    from helpers.nyu import prepare_mat
 
     mat, splits = root / "labeled.mat", root / "splits.mat"
     write_synthetic(
@@ -150,7 +150,7 @@ def tiny_prepared(root: Path, frames: int, seed: int, test_fraction: float) -> P
         progress=False,
     )
     prep = load_config(REPO / "params.yaml").prepare.model_copy(update={"input_size": tuple(TINY_INPUT)})
-    prepare_dataset(mat, splits, CLASS_MAPPING, root / "prepared", prep, source="synthetic", progress=False)
+    prepare_mat(mat, splits, CLASS_MAPPING, root / "prepared", prep, source="synthetic", progress=False)
     return root / "prepared"
 
 
@@ -228,7 +228,7 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _mlflow_templa
 def train_tiny(
     tmp_path_factory: pytest.TempPathFactory, tiny_data: TinyData, _mlflow_template: Path
 ) -> Callable[..., Trained]:
-    """``train_tiny(variant, params, root, prepared=None, tracking_uri=None)``: ``train_variant`` into ``root``.
+    """``train_tiny(variant, params, root, prepared=None, tracking_uri=None)``: ``Trainer.train`` into ``root``.
 
     Outputs go to ``root/models/<variant>`` and ``root/reports/<variant>``; MLflow to ``tracking_uri`` (default:
     the store ``root/mlflow/mlflow.db``, made fresh on first use, so runs into the same ``root`` share it). Runs on
@@ -239,7 +239,7 @@ def train_tiny(
     def run(variant: str, params, root: Path, prepared: Path | None = None, tracking_uri: str | None = None) -> Trained:
         import torch
 
-        from depthpipe.training.trainer import train_variant
+        from depthpipe.training.trainer import Trainer
 
         uri = tracking_uri or fresh_store(root / "mlflow", _mlflow_template)
         threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
@@ -248,7 +248,7 @@ def train_tiny(
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("MLFLOW_TRACKING_URI", uri)
                 mp.setenv("OMP_NUM_THREADS", "1")  # the trainer keeps the thread count it finds
-                summary = train_variant(
+                summary = Trainer(
                     variant,
                     params.train_config(variant),
                     params.model_config_of(variant),
@@ -256,7 +256,7 @@ def train_tiny(
                     root / "models" / variant,
                     root / "reports" / variant,
                     progress=False,
-                )
+                ).train()
         finally:
             torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(det)

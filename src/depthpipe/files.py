@@ -7,6 +7,7 @@ complete, so an interrupted or failed stage never leaves a half-written file tha
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -15,7 +16,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from depthpipe.errors import DepthpipeError
+from depthpipe.errors import DepthpipeError, one_line
+
+# errors that only writing gives: the output, not an input read in the same block, is at fault
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def _naming(exc: BaseException, written: Path, final: Path) -> BaseException:
+    """``exc`` with ``final`` as its file name when it is a failure to write ``written`` (a full disk, a
+    read-only file system; HDF5's errors carry the errno in their text), else ``exc`` itself."""
+    if not isinstance(exc, OSError):
+        return exc
+    code = exc.errno
+    if code is None and "errno = " in str(exc):  # HDF5
+        digits = str(exc).split("errno = ", 1)[1].split(",")[0].strip()
+        code = int(digits) if digits.isdigit() else None
+    name = Path(exc.filename) if isinstance(exc.filename, (str, os.PathLike)) else None
+    inside = name is not None and (name == written or written in name.parents)
+    if code not in _WRITE_ERRNOS and not inside:
+        return exc
+    shown = final / name.relative_to(written) if inside and name is not None else final
+    return OSError(code, exc.strerror or one_line(exc), str(shown))
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
@@ -32,7 +53,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     The temporary name keeps the suffix (``x.tmp-123.h5``) so libraries that look at extensions still work.
-    On any exception the temporary file is removed and the exception propagates.
+    On any exception the temporary file is removed and the exception propagates; a failure to write it (a full
+    disk, a read-only file system) names ``path``, not the temporary file.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -40,10 +62,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        raise
+        named = _naming(exc, tmp, final)
+        if named is exc:
+            raise
+        raise named from exc
 
 
 @contextlib.contextmanager
@@ -59,9 +84,12 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        named = _naming(exc, tmp, final)
+        if named is exc:
+            raise
+        raise named from exc
 
 
 def link_or_copy(src: Path, dst: Path) -> str:

@@ -1,5 +1,5 @@
 """End to end through DVC: a small DenseDepth-style nyu_data.zip (synthetic and real frames) served by a real HTTP
-server on 127.0.0.1, then `dvc exp run evaluate@densedepth -S recipe=tiny -S data.source=nyu50k_zip ...` in a
+server on 127.0.0.1, then `dvc exp run evaluate@densedepth -S recipe=tiny -S data.source=nyu50k ...` in a
 temporary copy of the repository: download -> validate -> prepare (encoded layout) -> a tiny DenseDepth training
 -> evaluate under both protocols, whose metrics are checked against an independent numpy computation.
 
@@ -63,7 +63,7 @@ def test_nyu50k_zip_through_dvc_exp_run(tmp_path: Path, file_server: FileServer)
             "-S",
             "recipe=tiny",
             "-S",
-            "data.source=nyu50k_zip",
+            "data.source=nyu50k",
             "-S",
             f"data.nyu50k.url={url}",
             "-S",
@@ -81,7 +81,7 @@ def test_nyu50k_zip_through_dvc_exp_run(tmp_path: Path, file_server: FileServer)
 
     source = json.loads((root / "data" / "raw" / "source.json").read_text())
     sha = hashlib.sha256(blob).hexdigest()
-    assert (source["source"], source["frames"], source["train"], source["test"]) == ("nyu50k_zip", 12, 9, 3)
+    assert (source["source"], source["frames"], source["train"], source["test"]) == ("nyu50k", 12, 9, 3)
     assert source["fetched_sha256"] == sha == source["data_sha256"] and source["sha256_published"] is False
     report = json.loads((root / "reports" / "validation.json").read_text())
     assert report["success"] is True and report["test_frames"] == 3

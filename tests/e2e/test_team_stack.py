@@ -11,16 +11,16 @@ import base64
 import hashlib
 import json
 import os
+import pwd
 import re
-import shutil
 import signal
-import subprocess
+import stat
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
+import psycopg
 import pytest
 import requests
 import yaml
@@ -29,9 +29,25 @@ from mlflow.tracking import MlflowClient
 from depthpipe.team.processes import free_port
 from helpers.paths import REPO
 from helpers.project import BIN, copy_project, dvc, project_env, ran_stages, run
-from helpers.team_stack import Stack, team_command
+from helpers.team_stack import (
+    Stack,
+    TeamProject,
+    bucket_keys,
+    history_losses,
+    mlflow_client,
+    refuses_without_credentials,
+    set_epochs,
+    sha,
+    start_logged,
+    start_stack,
+    stop_stack,
+    team_command,
+    team_env,
+    wait_for,
+    workspace,
+)
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team_stack")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team_stack"), pytest.mark.usefixtures("team_admin")]
 PY = sys.executable
 DEPTHPIPE = str(BIN / "depthpipe")
 MODEL = "depthpipe-densedepth"
@@ -44,18 +60,11 @@ STAGES = {  # the stages that log a run (check only reads params and the store)
 }
 
 
-@dataclass
-class TeamProject:
-    a: Path  # teammate A's clone, after `dvc exp run -S recipe=tiny`, committed and pushed
-    origin: Path  # the team's git remote (bare)
-    env: dict[str, str]
-    exp_name: str
-
-
 def _env(stack: Stack, **extra: str) -> dict[str, str]:
-    """A teammate's environment: the team's tracking URI, no S3 keys (MLflow proxies artifacts)."""
-    env = {k: v for k, v in project_env().items() if not k.startswith("AWS_")}
-    return env | {"MLFLOW_TRACKING_URI": stack.tracking_uri} | extra
+    """A teammate's environment: the team's tracking URI, no S3 keys (MLflow proxies artifacts), and a home
+    whose ``~/.mlflow/credentials`` `team up` wrote."""
+    env = {k: v for k, v in project_env().items() if not k.startswith(("AWS_", "MLFLOW_TRACKING_"))}
+    return team_env(env) | {"MLFLOW_TRACKING_URI": stack.tracking_uri} | extra
 
 
 @pytest.fixture(scope="module")
@@ -79,67 +88,9 @@ def team(team_stack: Stack, tmp_path_factory) -> TeamProject:
     return TeamProject(a, origin, env, exp_name)
 
 
-def _client(stack: Stack) -> MlflowClient:
-    return MlflowClient(tracking_uri=stack.tracking_uri, registry_uri=stack.tracking_uri)
-
-
-def _bucket_keys(stack: Stack, prefix: str) -> list[str]:
-    team = stack.team
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=team.endpoint_url,
-        aws_access_key_id=team.access_key_id,
-        aws_secret_access_key=team.secret_access_key,
-        region_name="us-east-1",
-    )
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=team.bucket, Prefix=prefix)
-    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
-
-
-def _workspace(team: TeamProject, dest: Path) -> Path:
-    """A copy of A's workspace (git, DVC cache and config.local included)."""
-    shutil.copytree(team.a, dest, symlinks=True)
-    return dest
-
-
-def _set_epochs(workspace: Path, epochs: int, seed: int) -> None:
-    path = workspace / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params["train"]["densedepth"] |= {"epochs": epochs, "seed": seed}
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def _start(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait_for(log: Path, pattern: str, proc: subprocess.Popen, timeout_s: float = 600) -> re.Match:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = re.search(pattern, log.read_text(errors="replace"))
-        if found:
-            return found
-        if proc.poll() is not None:
-            pytest.fail(f"exited ({proc.returncode}) before /{pattern}/:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
-    pytest.fail(f"no /{pattern}/ after {timeout_s:.0f} s:\n{log.read_text()[-4000:]}")
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _history_losses(workspace: Path) -> dict[int, float]:
-    lines = (workspace / "reports" / "train" / "densedepth" / "history.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    rows = [dict(zip(header, line.split(","))) for line in lines[1:]]
-    return {int(r["epoch"]): float(r["train_loss"]) for r in rows}
-
-
 # ------------------------------------------------------------------------------------------ two teammates
 def test_a_s_experiment_logs_to_the_server_and_lands_in_the_bucket(team: TeamProject, team_stack: Stack) -> None:
-    client = _client(team_stack)
+    client = mlflow_client(team_stack)
     experiment = client.get_experiment_by_name("depthpipe")
     runs = client.search_runs([experiment.experiment_id], f"tags.`dvc.exp_name` = '{team.exp_name}'")
     (parent,) = [r for r in runs if r.data.tags["depthpipe.stage"] == "pipeline"]
@@ -149,9 +100,9 @@ def test_a_s_experiment_logs_to_the_server_and_lands_in_the_bucket(team: TeamPro
     (version,) = client.search_model_versions(f"name = '{MODEL}'")
     assert version.description.startswith("Exported from commit ") and version.tags["depthpipe.train_run"]
     assert version.run_id == stages["export@densedepth"].info.run_id
-    artifacts = _bucket_keys(team_stack, "mlartifacts/")
+    artifacts = bucket_keys(team_stack, "mlartifacts/")
     assert any(k.endswith("/MLmodel") for k in artifacts) and any(k.endswith("/model.pt2") for k in artifacts)
-    assert _bucket_keys(team_stack, "dvc/files/md5/") and _bucket_keys(team_stack, "dvc/runs/")  # data + run-cache
+    assert bucket_keys(team_stack, "dvc/files/md5/") and bucket_keys(team_stack, "dvc/runs/")  # data + run-cache
     assert "secret_access_key" not in run(["git", "show", "HEAD:.dvc/config"], team.a, team.env).stdout
 
 
@@ -167,13 +118,13 @@ def test_teammate_b_pulls_retrains_nothing_gates_and_loads_a_s_model(
     res = run(dvc("repro"), b, env)
     assert "Running stage" not in res.stdout, res.stdout
     assert "Stage 'train@densedepth' didn't change, skipping" in res.stdout
-    assert _sha(b / "models" / "densedepth" / "model.pt") == _sha(team.a / "models" / "densedepth" / "model.pt")
+    assert sha(b / "models" / "densedepth" / "model.pt") == sha(team.a / "models" / "densedepth" / "model.pt")
 
     gate = run([DEPTHPIPE, "gate", "--baseline", "HEAD"], b, env)  # exit 0: nothing regressed
     assert "| densedepth | standard/abs_rel |" in gate.stdout, gate.stdout
 
     # the tiny recipe's models do not beat the mean-depth baseline, so the lead names A's version @candidate
-    client = _client(team_stack)
+    client = mlflow_client(team_stack)
     client.set_registered_model_alias(MODEL, "candidate", "1")
     out = tmp_path / "pred"
     run([DEPTHPIPE, "predict", str(PHOTO), "--model", f"models:/{MODEL}@candidate", "--out", str(out)], b, env)
@@ -181,7 +132,7 @@ def test_teammate_b_pulls_retrains_nothing_gates_and_loads_a_s_model(
 
     port = free_port()
     log = tmp_path / "serve.log"
-    serve = _start(
+    serve = start_logged(
         [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}@candidate", "--env-manager", "local"]
         + ["-h", "127.0.0.1", "-p", str(port)],
         b,
@@ -219,19 +170,23 @@ def test_teammate_b_pulls_retrains_nothing_gates_and_loads_a_s_model(
 def test_a_server_killed_mid_training_and_restarted_loses_no_metric(
     team: TeamProject, team_stack: Stack, tmp_path: Path
 ) -> None:
-    w = _workspace(team, tmp_path / "W")
-    _set_epochs(w, epochs=3, seed=3)
+    w = workspace(team, tmp_path / "W")
+    set_epochs(w, epochs=3, seed=3)
     log = tmp_path / "train.log"
-    proc = _start([PY, "pipeline/train.py", "densedepth"], w, team.env, log)
-    run_id = _wait_for(log, r"MLflow run (\w+) in", proc).group(1)
-    _wait_for(log, r"epoch 1/3: train_loss", proc)
-    team_stack.kill("mlflow")
-    time.sleep(2)
-    team_stack.up()  # back within the client's retry window (about a minute, depthpipe.env)
+    proc = start_logged([PY, "pipeline/train.py", "densedepth"], w, team.env, log)
+    run_id = wait_for(log, r"MLflow run (\w+) in", proc).group(1)
+    wait_for(log, r"epoch 1/3: train_loss", proc)
+    main = team_stack.mlflow_pid()
+    os.kill(main, signal.SIGKILL)  # the main process alone: its uvicorn workers are left serving
+    time.sleep(1)
+    status = team_command("status", "--data-dir", str(team_stack.data_dir), check=False)
+    assert status.returncode == 1 and re.search(r"MLflow server +crashed .* left \d+ processes", status.stdout)
+    up = team_stack.up()  # stops the leftovers, starts it again, within the client's retries (depthpipe.env)
+    assert "MLflow server had crashed; stopped the" in up.stdout and team_stack.mlflow_pid() != main
     assert proc.wait(timeout=900) == 0, log.read_text()[-4000:]
-    client = _client(team_stack)
+    client = mlflow_client(team_stack)
     logged = {m.step: m.value for m in client.get_metric_history(run_id, "train/loss")}
-    expected = _history_losses(w)
+    expected = history_losses(w)
     assert sorted(logged) == [1, 2, 3] == sorted(expected)
     assert all(abs(logged[e] - expected[e]) <= 1e-5 * abs(expected[e]) for e in expected)
     assert client.get_run(run_id).info.status == "FINISHED"
@@ -240,15 +195,17 @@ def test_a_server_killed_mid_training_and_restarted_loses_no_metric(
 def test_a_server_that_stays_down_is_one_line_and_the_rerun_resumes(
     team: TeamProject, team_stack: Stack, tmp_path: Path
 ) -> None:
-    w = _workspace(team, tmp_path / "W")
-    _set_epochs(w, epochs=2, seed=4)
+    w = workspace(team, tmp_path / "W")
+    set_epochs(w, epochs=2, seed=4)
     model = w / "models" / "densedepth" / "model.pt"
-    before = _sha(model)
+    before = sha(model)
     log = tmp_path / "train.log"
     # a short retry window, so the test does not wait out the default minute
-    proc = _start([PY, "pipeline/train.py", "densedepth"], w, team.env | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}, log)
-    run_id = _wait_for(log, r"MLflow run (\w+) in", proc).group(1)
-    _wait_for(log, r"epoch 1/2: train_loss", proc)
+    proc = start_logged(
+        [PY, "pipeline/train.py", "densedepth"], w, team.env | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}, log
+    )
+    run_id = wait_for(log, r"MLflow run (\w+) in", proc).group(1)
+    wait_for(log, r"epoch 1/2: train_loss", proc)
     team_stack.kill("mlflow")
     try:
         assert proc.wait(timeout=300) == 1
@@ -257,14 +214,14 @@ def test_a_server_that_stays_down_is_one_line_and_the_rerun_resumes(
         assert len(errors) == 1 and team_stack.tracking_uri in errors[0] and "Traceback" not in text, text[-3000:]
         assert "Connection refused" in errors[0]  # the cause, whole
         assert (w / "models" / "densedepth" / "checkpoints" / "last.pt").exists()
-        assert _sha(model) == before  # the output is the old one, whole
+        assert sha(model) == before  # the output is the old one, whole
         leftovers = [p for d in ("models", "reports") for p in (w / d).rglob("*") if ".tmp-" in p.name]
         assert not leftovers and not list(w.rglob(".staging-*"))
     finally:
         team_stack.up()
     res = run([PY, "pipeline/train.py", "densedepth"], w, team.env)
     assert "resuming from" in res.stdout and f"MLflow run {run_id} in" in res.stdout, res.stdout
-    client = _client(team_stack)
+    client = mlflow_client(team_stack)
     assert sorted(m.step for m in client.get_metric_history(run_id, "train/loss")) == [1, 2]
     experiment = client.get_experiment_by_name("depthpipe").experiment_id
     assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
@@ -299,6 +256,10 @@ def test_wrong_s3_keys_are_one_line_naming_the_key_id_never_the_secret(
     run(dvc("remote", "modify", "--local", "team", "access_key_id", "DPNOSUCHKEY"), clone, team.env)
     res = team_command("status", cwd=clone, env=team.env, check=False)
     assert "access key id DPNOSUCHKEY was refused (InvalidAccessKeyId" in res.stdout
+    # this clone's `team down` would stop the stack under A's clone: refused, naming it
+    down = team_command("down", "--data-dir", str(team_stack.data_dir), cwd=clone, env=team.env, check=False)
+    assert down.returncode == 1 and str(team.a.resolve()) in down.stderr and "--force" in down.stderr
+    assert team_command("status", "--data-dir", str(team_stack.data_dir), check=False).returncode == 0
 
 
 def test_an_object_store_outage_is_one_line_for_push_and_check_and_two_exports_ride_it_out(
@@ -309,14 +270,16 @@ def test_an_object_store_outage_is_one_line_for_push_and_check_and_two_exports_r
     complete version (registered last, with its description and tags); after the restart the push succeeds.
     (A version whose export run was killed is labelled by the next export:
     tests/unit/tracking/test_credentials_and_recovery.py.)"""
-    client = _client(team_stack)
-    w = _workspace(team, tmp_path / "W")
+    client = mlflow_client(team_stack)
+    w = workspace(team, tmp_path / "W")
     (w / "data" / "extra.bin").write_bytes(os.urandom(1 << 20))
     run(dvc("add", "data/extra.bin"), w, team.env)
     known = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
     logs = [tmp_path / "export-w.log", tmp_path / "export-a.log"]
-    procs = [_start([PY, "pipeline/export.py", "densedepth"], ws, team.env, lg) for ws, lg in zip((w, team.a), logs)]
-    _wait_for(logs[0], r"export densedepth: MLflow run (\w+) in", procs[0])
+    procs = [
+        start_logged([PY, "pipeline/export.py", "densedepth"], ws, team.env, lg) for ws, lg in zip((w, team.a), logs)
+    ]
+    wait_for(logs[0], r"export densedepth: MLflow run (\w+) in", procs[0])
     team_stack.stop("objectstore")
     try:
         res = run(dvc("push"), w, team.env, ok=False)
@@ -347,16 +310,25 @@ def test_an_object_store_outage_is_one_line_for_push_and_check_and_two_exports_r
 
 # ------------------------------------------------------------------------------------------ security
 def test_no_credential_reaches_a_param_tag_file_or_line(team: TeamProject, team_stack: Stack, tmp_path: Path) -> None:
-    w = _workspace(team, tmp_path / "W")
+    w = workspace(team, tmp_path / "W")
     password = "Hunter2-" + hashlib.sha1(str(tmp_path).encode()).hexdigest()[:10]
     port = team_stack.team.ports["mlflow"]
-    env = project_env() | team_stack.keys() | {"MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:{port}"}
+    env = team_env(project_env()) | team_stack.keys()
+    env |= {"MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:{port}"}
     secrets = (password, team_stack.team.secret_access_key)
+    admin = ("admin", team_stack.team.admin_password)
+    made = requests.post(
+        f"{team_stack.tracking_uri}/api/2.0/mlflow/users/create",
+        json={"username": "alice", "password": password},
+        auth=admin,
+        timeout=10,
+    )
+    assert made.status_code == 200, made.text
     res = run(dvc("repro", "-f", "-s", "evaluate@densedepth"), w, env)
     printed = res.stdout + res.stderr
     assert "alice:***@127.0.0.1" in printed and "Running stage 'evaluate@densedepth'" in printed
     assert not [s for s in secrets if s in printed]
-    client = _client(team_stack)
+    client = mlflow_client(team_stack)
     experiment = client.get_experiment_by_name("depthpipe").experiment_id
     for found in client.search_runs([experiment], max_results=5000):
         values = json.dumps([found.data.params, found.data.tags, found.info.run_name])
@@ -364,3 +336,60 @@ def test_no_credential_reaches_a_param_tag_file_or_line(team: TeamProject, team_
     files = [w / "dvc.lock", *(p for d in ("reports", "metrics", "models") for p in (w / d).rglob("*") if p.is_file())]
     leaked = [p for p in files if any(s.encode() in p.read_bytes() for s in secrets)]
     assert not leaked
+
+
+def test_nothing_of_the_stack_opens_without_credentials(team: TeamProject, team_stack: Stack) -> None:
+    """MLflow answers 401 without a user; S3 wants its keys; PostgreSQL its password; every other port (SeaweedFS's
+    master, volume and filer, HTTP and gRPC) only the stack's certificate; data is its owner's alone; and no DVC
+    config lists a secret."""
+    stack, uri = team_stack.team, team_stack.tracking_uri
+    created = requests.post(f"{uri}/api/2.0/mlflow/experiments/create", json={"name": "anyone"}, timeout=10)
+    assert created.status_code == 401
+    put = requests.put(f"{stack.endpoint_url}/{stack.bucket}/anyone.txt", data=b"x", timeout=10)
+    assert put.status_code == 403
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=stack.ports["postgres"], user="depthpipe", dbname="mlflow", password="")
+    internal = {name: port for name, port in stack.ports.items() if name not in ("mlflow", "s3", "postgres")}
+    opened = {name: why for name, port in internal.items() if (why := refuses_without_credentials(port))}
+    assert not opened and len(internal) == 7, opened
+    pg_owner = (team_stack.data_dir / "postgres").stat().st_uid
+    assert pg_owner == os.geteuid() or pwd.getpwuid(pg_owner).pw_name == "depthpipe-team"
+    for path in team_stack.data_dir.rglob("*"):
+        mode = path.lstat().st_mode
+        if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+            assert stat.S_IMODE(mode) & 0o077 == 0, f"{path}: {stat.filemode(mode)}"
+    listed = run(dvc("config", "-l"), team.a, team.env).stdout
+    assert "credentialpath" in listed and "secret" not in listed and stack.secret_access_key not in listed
+
+
+def test_a_backup_restored_into_a_fresh_stack_holds_everything(
+    team: TeamProject, team_stack: Stack, tmp_path: Path
+) -> None:
+    """Restored into a new stack, a backup holds every run, metric, version and artifact; `db-upgrade` runs on
+    it, and a port changed later keeps the keys."""
+    client = mlflow_client(team_stack)
+    experiment = client.get_experiment_by_name("depthpipe").experiment_id
+    runs = {r.info.run_id: r.data.metrics for r in client.search_runs([experiment], max_results=5000)}
+    versions = {v.version: v.run_id for v in client.search_model_versions(f"name = '{MODEL}'")}
+    objects = sorted(bucket_keys(team_stack, ""))
+    backup = tmp_path / "backup"
+    team_command("backup", "--data-dir", str(team_stack.data_dir), str(backup))
+    fresh = start_stack(Path(tempfile.mkdtemp(prefix="depthpipe-team-restore-", dir="/tmp")))
+    try:
+        team_command("restore", "--data-dir", str(fresh.data_dir), str(backup))
+        team_command("db-upgrade", "--data-dir", str(fresh.data_dir))
+        restored = MlflowClient(tracking_uri=fresh.tracking_uri, registry_uri=fresh.tracking_uri)
+        got = {r.info.run_id: r.data.metrics for r in restored.search_runs([experiment], max_results=5000)}
+        assert got == runs
+        assert {v.version: v.run_id for v in restored.search_model_versions(f"name = '{MODEL}'")} == versions
+        assert sorted(bucket_keys(fresh, "")) == objects
+        version = restored.get_model_version(MODEL, "1")
+        assert Path(restored.download_artifacts(version.run_id, "", str(tmp_path / "artifacts"))).exists()
+        keys = fresh.keys()
+        team_command("down", "--data-dir", str(fresh.data_dir))
+        port = free_port()
+        team_command("up", "--data-dir", str(fresh.data_dir), "--mlflow-port", str(port), "--no-dvc-remote")
+        assert fresh.team.ports["mlflow"] == port and fresh.keys() == keys
+        assert team_command("status", "--data-dir", str(fresh.data_dir)).returncode == 0
+    finally:
+        stop_stack(fresh)

@@ -14,12 +14,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from depthpipe.config import PrepareConfig
+from depthpipe.data.prepared.build import prepare_source
 from depthpipe.data.sources.metadata import write_splits
-from depthpipe.data.sources.nyu_mat import NYULabeledWriter
+from depthpipe.data.sources.nyu_mat import MatFrames, NYULabeledWriter
 from helpers.paths import REPO
 
 REAL_NYU = REPO / "tests" / "data" / "nyu"
@@ -167,3 +170,12 @@ def write_simple_splits(path: str | os.PathLike[str], n_frames: int, n_test: int
     idx = np.arange(n_frames)
     write_splits(path, idx[: n_frames - n_test], idx[n_frames - n_test :])
     return Path(path)
+
+
+def prepare_mat(
+    mat: Path, splits: str | os.PathLike[str], mapping: Path, out_dir: Path, cfg: PrepareConfig, **kwargs: Any
+) -> dict:
+    """:func:`~depthpipe.data.prepared.build.prepare_source` on a NYU-layout labeled file and its split file
+    (``kwargs``: ``source_sha256``, ``source``, ``progress``)."""
+    with MatFrames(mat, splits) as frames:
+        return prepare_source(frames, mapping, out_dir, cfg, **kwargs)

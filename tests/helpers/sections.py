@@ -9,6 +9,7 @@ from depthpipe.config import DataConfig, PrepareConfig, ValidateConfig
 from helpers.paths import REPO
 
 MAPPING = REPO / "data" / "classMapping40.mat"
+MAX_DEPTH = 10.0  # prepare.max_depth, which validate and evaluate take beside their sections
 
 
 def prep(layout: str, size: tuple[int, int] = (480, 640), **over: Any) -> PrepareConfig:
@@ -24,16 +25,16 @@ def prep(layout: str, size: tuple[int, int] = (480, 640), **over: Any) -> Prepar
             "layout": layout,
             "rgb_codec": "jpeg",
             "jpeg_quality": 95,
+            "target_resize": "area",
             **over,
         }
     )
 
 
 def check(**over: Any) -> ValidateConfig:
-    """A ``validate`` section for 480x640 frames (valid fraction at least 0.2)."""
+    """A ``validate`` section for 480x640 frames (valid fraction at least 0.2; pass ``MAX_DEPTH`` beside it)."""
     return ValidateConfig(
         **{
-            "max_depth": 10.0,
             "min_valid_fraction": 0.2,
             "max_label": 894,
             "expected_frames": None,

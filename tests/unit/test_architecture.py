@@ -23,7 +23,8 @@ NO_OUTPUT = {
     "depthpipe": "the package itself: applies depthpipe.env",
     "depthpipe.env": "telemetry off and MLflow's HTTP timeouts",
     "depthpipe.errors": "the error type and how a message is put on one line",
-    "depthpipe.stages.runner": "reads params.yaml, prints errors, exits: what a stage writes is its own module's",
+    "depthpipe.faults": "what a failure prints and the exit code: no output holds either",
+    "depthpipe.stage_runner": "reads params.yaml, prints errors, exits: what a stage writes is its script's",
     "depthpipe.tracking": "MLflow: runs, tags, registry; no DVC output holds anything it decides",
 }
 # Function-local imports, allowed only for what is slow to import and needed by few callers:
@@ -31,6 +32,9 @@ LOCAL_IMPORTS = {
     "great_expectations": "about 3 s to import; only the validation suite runs it",
     "mlflow": "about 2.5 s; depthpipe.tracking.store checks a store without it (the check stage)",
 }
+# ... and the modules that may import anything in a function: each verb's handler loads what it needs (torch, MLflow,
+# boto3), so `depthpipe --help` and the light verbs start at once
+LOCAL_IMPORTERS = {"depthpipe.cli": "the command line's verb handlers"}
 
 
 def _no_output(module: str) -> bool:
@@ -93,7 +97,7 @@ def test_stage_deps_cover_every_module_it_imports(stage: str) -> None:
 
 
 def _params_read(source: str) -> set[str]:
-    """The dotted params keys a stage module reads: ``params.a.b`` chains; ``train_config(v)`` reads
+    """The dotted params keys a stage script reads: ``params.a.b`` chains; ``train_config(v)`` reads
     ``train.<item>``, ``model_config_of(v)`` ``models.<item>``, ``validate_`` is ``validate``."""
     methods = {"train_config": "train.<item>", "model_config_of": "models.<item>"}
     tree = ast.parse(source)
@@ -120,7 +124,7 @@ def _params_read(source: str) -> set[str]:
 def test_a_stage_reads_only_the_params_it_declares(stage: str) -> None:
     spec = STAGES[stage].get("do", STAGES[stage])
     declared = [p.replace("${item}", "<item>") for p in spec.get("params", [])]
-    read = _params_read((SRC / "depthpipe" / "stages" / f"{stage}.py").read_text())
+    read = _params_read((REPO / "pipeline" / f"{stage}.py").read_text())
     assert read, f"{stage}: reads no params?"
     undeclared = sorted(k for k in read if not any(k == d or k.startswith(d + ".") for d in declared))
     assert not undeclared, f"{stage} reads params {undeclared} that dvc.yaml does not declare ({declared})"
@@ -139,11 +143,19 @@ def test_no_import_cycles() -> None:
 
 
 def test_only_the_tracking_package_imports_mlflow() -> None:
+    """No module outside ``depthpipe.tracking`` (its package and submodules) and no stage script imports
+    ``mlflow`` or any of its submodules, at module level or inside a function."""
     offenders = [
         f"{name} (line {imp.line})"
         for name, path in MODULES.items()
-        if not name.startswith("depthpipe.tracking")
+        if name != "depthpipe.tracking" and not name.startswith("depthpipe.tracking.")
         for imp in imports_of(path.read_text())
+        if imp.module.split(".")[0] == "mlflow"
+    ]
+    offenders += [
+        f"{script.relative_to(REPO)} (line {imp.line})"
+        for script in sorted((REPO / "pipeline").glob("*.py"))
+        for imp in imports_of(script.read_text())
         if imp.module.split(".")[0] == "mlflow"
     ]
     assert not offenders, f"mlflow imported outside depthpipe.tracking: {offenders}"
@@ -154,7 +166,9 @@ def test_function_local_imports_are_only_the_slow_ones() -> None:
         f"{name}:{imp.line} imports {imp.module}"
         for name, path in MODULES.items()
         for imp in imports_of(path.read_text())
-        if imp.local and imp.module.split(".")[0] not in LOCAL_IMPORTS
+        if imp.local
+        and imp.module.split(".")[0] not in LOCAL_IMPORTS
+        and not any(name == m or name.startswith(m + ".") for m in LOCAL_IMPORTERS)
     ]
     assert not offenders, f"function-local imports outside {sorted(LOCAL_IMPORTS)}: {offenders}"
 
@@ -173,3 +187,22 @@ def test_readme_layout_lists_every_package() -> None:
     )
     missing = [p for p in packages if f" {p.split('/')[-1]}/ " not in layout]
     assert not missing, f"README's layout does not list {missing}"
+
+
+MAX_FUNCTION_LINES, MAX_MODULE_LINES = 60, 400
+
+
+def test_no_function_over_60_lines_and_no_module_over_400() -> None:
+    offenders = []
+    for path in sorted([*(REPO / "src" / "depthpipe").rglob("*.py"), *(REPO / "pipeline").rglob("*.py")]):
+        text, where = path.read_text(), path.relative_to(REPO)
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            offenders.append(f"{where}: {len(text.splitlines())} lines")
+        offenders += [
+            f"{where}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno is not None
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+        ]
+    assert not offenders, f"over {MAX_FUNCTION_LINES} lines a function or {MAX_MODULE_LINES} a module: {offenders}"

@@ -63,3 +63,29 @@ def test_params_composes_a_recipe(tmp_path, capsys, monkeypatch):
     assert composed["recipe"] == "tiny" and composed["train"]["densedepth"]["epochs"] == 3
     assert main(["params", "--recipe", "huge"]) == 1
     assert "recipe 'huge' is not in conf/recipe/" in capsys.readouterr().err
+
+
+def test_each_verb_names_its_handler_function():
+    handlers = {
+        "models": "pipeline.models",
+        "params": "pipeline.params",
+        "repro": "pipeline.repro",
+        "predict --model m x.png": "serving.predict",
+        "serve densedepth": "serving.serve",
+        "gate": "review.gate",
+        "seeds densedepth": "review.seeds",
+        "promote densedepth": "review.promote",
+        "ui": "review.ui",
+        "team up": "team.up",
+        "team down": "team.down",
+        "team status": "team.status",
+    }
+    for argv, name in handlers.items():
+        handler = build_parser().parse_args(argv.split()).handler
+        assert f"{handler.__module__.removeprefix('depthpipe.cli.')}.{handler.__name__}" == name, argv
+
+
+def test_the_command_line_loads_neither_torch_nor_mlflow_until_a_verb_needs_them():
+    code = "import sys, depthpipe.cli; print(sorted({'torch', 'mlflow', 'great_expectations'} & set(sys.modules)))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert res.stdout.strip() == "[]"

@@ -1,4 +1,5 @@
-"""``depthpipe models | params | repro``: configure and run the pipeline."""
+"""``depthpipe models | params | repro``: configure and run the pipeline (torch and Hydra loaded by the verbs
+that use them)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import uuid
 from pathlib import Path
 
 from depthpipe.config import VARIANTS, load_config
-from depthpipe.config.composition import compose_params
 from depthpipe.errors import DepthpipeError
-from depthpipe.models import build_model, count_parameters
 from depthpipe.tracking.provenance import PIPELINE_RUN_ENV
 
 
 def models(args: argparse.Namespace) -> int:
     """Parameter count of each variant as the params file configures it."""
+    from depthpipe.models import build_model, count_parameters
+
     params = load_config(args.params)
     print(f"recipe: {params.recipe}")
     for name in VARIANTS:
@@ -31,6 +32,8 @@ def models(args: argparse.Namespace) -> int:
 
 def params(args: argparse.Namespace) -> int:
     """Compose ``params.yaml`` from ``conf/`` with a recipe and overrides."""
+    from depthpipe.config.composition import compose_params
+
     overrides = ([f"recipe={args.recipe}"] if args.recipe else []) + list(args.overrides)
     params = compose_params(Path.cwd(), overrides)
     print(f"params.yaml: recipe {params.recipe}" + (f", {' '.join(args.overrides)}" if args.overrides else ""))

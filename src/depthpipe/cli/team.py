@@ -1,4 +1,5 @@
-"""``depthpipe team up | down | status``: the team's shared stack on this machine, and a clone's settings for it."""
+"""``depthpipe team up | down | status``: the team's shared stack on this machine, and a clone's settings for it
+(the S3 and PostgreSQL clients loaded by the verbs)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import os
 from pathlib import Path
 
 from depthpipe.errors import DepthpipeError
-from depthpipe.team import dvc_remote, mlflow_server, objectstore, settings, stack
-from depthpipe.tracking.store import check_store, shown
+from depthpipe.team import settings
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -17,16 +17,22 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 def up(args: argparse.Namespace) -> int:
     """Start (or reuse) the stack; make it this clone's DVC remote; print what a teammate sets."""
+    from depthpipe.team import dvc_remote, mlflow_server, stack
+
     ports = {"mlflow": args.mlflow_port, "s3": args.s3_port, "postgres": args.postgres_port}
     team = stack.up(_data_dir(args), args.host, ports, args.bucket, args.workers, args.basic_auth)
     project = Path.cwd()
     if (project / ".dvc").is_dir() and not args.no_dvc_remote:
         path = dvc_remote.write_local(project, team)
+        stack.register_clone(team, project)
         print(
             f"team: DVC remote '{dvc_remote.REMOTE}' ({team.dvc_remote_url} at {team.endpoint_url}) is this clone's "
-            f"default; its S3 keys (key id {team.access_key_id}) are in {path.relative_to(project)} (git-ignored)"
+            f"default (set in {path.relative_to(project)}, git-ignored); its S3 keys (key id {team.access_key_id}) "
+            f"are in {dvc_remote.credentials_file(team)}, named by credentialpath"
         )
-    if team.host != settings.LOOPBACK:
+    if team.auth:
+        print(f"team: MLflow user '{team.mlflow_user}': its password is in ~/.mlflow/credentials (MLflow reads it)")
+    elif team.host != settings.LOOPBACK:
         print(f"team: warning: bound to {team.host}: {mlflow_server.AUTH_HINT}")
     print("team: a teammate's settings (their clone gets the keys from `depthpipe team up` on this machine,")
     print(f"      or from whoever runs the stack: {team.state_file}):")
@@ -36,13 +42,49 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    """Stop what ``up`` started, by pid."""
-    stack.down(_data_dir(args))
+    """Stop what ``up`` started, by process group (refused while other clones use it, unless ``--force``)."""
+    from depthpipe.team import stack
+
+    stack.down(_data_dir(args), force=args.force, here=Path.cwd())
+    return 0
+
+
+def _running_team(args: argparse.Namespace) -> settings.Team:
+    team = settings.load(_data_dir(args))
+    if team is None:
+        raise DepthpipeError(f"no stack in {_data_dir(args)}; start one with `depthpipe team up`")
+    return team
+
+
+def backup(args: argparse.Namespace) -> int:
+    """Copy MLflow's database, the bucket and MLflow's users of the running stack to a new folder."""
+    from depthpipe.team import backup as backups
+
+    backups.backup(_running_team(args), Path(args.dest).resolve())
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    """Put a backup into the running stack (MLflow's server restarts)."""
+    from depthpipe.team import backup as backups
+
+    backups.restore(_running_team(args), Path(args.src).resolve())
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    """``mlflow db upgrade`` on the stack's database, after installing a newer MLflow."""
+    from depthpipe.team import backup as backups
+
+    backups.db_upgrade(_running_team(args))
     return 0
 
 
 def status(args: argparse.Namespace) -> int:
     """The stack's parts, and this clone's tracking store and DVC remote; exit 1 if any fails."""
+    from depthpipe.team import dvc_remote, objectstore, stack
+    from depthpipe.tracking.store import check_store, shown
+
     data_dir = _data_dir(args)
     checked, fine = False, True
     if settings.load(data_dir) is not None:

@@ -48,7 +48,7 @@ class NYUDownload(Section):
 
 
 class NYUTestZip(NYUDownload):
-    """``data.nyu_test``: DenseDepth's ``nyu_test.zip``, the test split its evaluate.py scores (nyu50k_zip only)."""
+    """``data.nyu_test``: DenseDepth's ``nyu_test.zip``, the test split its evaluate.py scores (nyu50k only)."""
 
     use: bool  # true: the test split comes from nyu_test.zip, and validate compares it with nyu_data.zip's
     file: Annotated[str, Field(min_length=1)]  # a nyu_test.zip you have; data/external (the default): download url
@@ -61,14 +61,14 @@ class SyntheticData(Section):
 
 
 LABELED_SOURCES: tuple[str, ...] = ("synthetic", "nyu", "file")  # one NYU-layout labeled .mat
-RAW_SOURCES: tuple[str, ...] = ("nyu50k_zip", "nyu_h5_tree")  # the raw-derived training sets (no labels)
+RAW_SOURCES: tuple[str, ...] = ("nyu50k", "nyu_h5_tree")  # the raw-derived training sets (no labels)
 
 
 EXTERNAL_DIR = "data/external"  # data.file's default: a folder of the repo standing for "nothing given"
 
 
 class DataConfig(Section):
-    source: Literal["synthetic", "nyu", "file", "nyu50k_zip", "nyu_h5_tree"]
+    source: Literal["synthetic", "nyu", "file", "nyu50k", "nyu_h5_tree"]
     file: Annotated[str, Field(min_length=1)]  # always a real path: DVC tracks its content (a dvc.yaml dependency)
     splits_file: Annotated[str, Field(min_length=1)]
     class_mapping: Annotated[str, Field(min_length=1)]
@@ -82,10 +82,10 @@ class DataConfig(Section):
     def _file_named(self) -> DataConfig:
         if self.source == "file" and self.given_file is None:
             raise ValueError("data.file must name a NYU-layout labeled .mat when data.source is file")
-        if self.nyu_test.use and self.source != "nyu50k_zip":
+        if self.nyu_test.use and self.source != "nyu50k":
             raise ValueError(
                 f"data.nyu_test.use is true but data.source is {self.source}: DenseDepth's nyu_test.zip replaces "
-                f"the test split of nyu50k_zip only"
+                f"the test split of nyu50k only"
             )
         return self
 
@@ -101,13 +101,14 @@ class DataConfig(Section):
         return None if Path(self.file) == Path(EXTERNAL_DIR) else self.file
 
     def download_of(self, source: str) -> NYUDownload:
-        """The download settings of ``source`` (``nyu``, ``nyu50k_zip`` or ``nyu_h5_tree``)."""
-        return {"nyu": self.nyu, "nyu50k_zip": self.nyu50k, "nyu_h5_tree": self.nyu_h5_tree}[source]
+        """The download settings of ``source`` (``nyu``, ``nyu50k`` or ``nyu_h5_tree``)."""
+        return {"nyu": self.nyu, "nyu50k": self.nyu50k, "nyu_h5_tree": self.nyu_h5_tree}[source]
 
 
 # -------------------------------------------------------------------------------------- validate, prepare
 class ValidateConfig(Section):
-    max_depth: PositiveFloat
+    """``validate``: the checks on ``data/raw``; valid depths lie in (0, ``prepare.max_depth``]."""
+
     min_valid_fraction: Fraction
     max_label: PositiveInt
     expected_frames: PositiveInt | None
@@ -119,6 +120,9 @@ class ValidateConfig(Section):
 
 
 class PrepareConfig(Section):
+    """``prepare``; ``max_depth`` is the pipeline's one depth range: the reciprocal target is
+    ``max_depth / depth``, validate rejects depths beyond it and evaluate scores depths up to it."""
+
     input_size: Size
     output_scale: Annotated[float, Field(gt=0, le=1)]
     min_depth: PositiveFloat
@@ -128,6 +132,9 @@ class PrepareConfig(Section):
     layout: Literal["arrays", "encoded"]
     rgb_codec: Literal["jpeg", "png"]
     jpeg_quality: Annotated[int, Field(ge=1, le=100)]
+    # area: valid depths averaged in metres, then max_depth / clip(depth, min_depth, max_depth) | densedepth: as
+    # DenseDepth's data.py, max_depth / depth at full resolution, then skimage's anti-aliased resize
+    target_resize: Literal["area", "densedepth"]
 
     @model_validator(mode="after")
     def _sizes(self) -> PrepareConfig:
@@ -224,12 +231,6 @@ class TrainConfig(Section):
     nnodes: PositiveInt
     rdzv_endpoint: Annotated[str, Field(pattern=r"^[^:\s]+:\d+$")]
 
-    def effective(self, world_size: int) -> dict[str, float]:
-        """Effective batch size and learning rate under the configured scaling rule."""
-        batch = self.batch_size * world_size
-        lr = self.lr * batch / self.base_batch_size if self.lr_scaling == "linear" else self.lr
-        return {"effective_batch_size": batch, "effective_lr": lr, "world_size": world_size}
-
 
 class DenseDepthTrain(TrainConfig):
     loss: DenseDepthLossWeights
@@ -246,10 +247,11 @@ class TrainSection(Section):
 
 # ------------------------------------------------------------------------------ evaluate, export, gate
 class EvaluateConfig(Section):
+    """``evaluate``; depths are scored in [``min_depth``, ``prepare.max_depth``]."""
+
     protocols: Annotated[list[Literal["standard", "densedepth"]], Field(min_length=1)]
     crop: Literal["eigen", "none"]
     min_depth: PositiveFloat
-    max_depth: PositiveFloat
     flip_tta: bool
     batch_size: PositiveInt
     grid_frames: PositiveInt
@@ -257,10 +259,6 @@ class EvaluateConfig(Section):
 
     @model_validator(mode="after")
     def _ranges(self) -> EvaluateConfig:
-        if self.min_depth >= self.max_depth:
-            raise ValueError(
-                f"evaluate.min_depth must be below evaluate.max_depth (got {self.min_depth:g} >= {self.max_depth:g})"
-            )
         if any(b >= c for b, c in zip(self.depth_bins, self.depth_bins[1:])):
             raise ValueError(f"evaluate.depth_bins must be increasing (got {self.depth_bins})")
         if len(set(self.protocols)) != len(self.protocols):
@@ -308,15 +306,12 @@ class Params(Section):
     gate: GateConfig
 
     @model_validator(mode="after")
-    def _depth_ranges_agree(self) -> Params:
-        ranges = {
-            "validate.max_depth": self.validate_.max_depth,
-            "prepare.max_depth": self.prepare.max_depth,
-            "evaluate.max_depth": self.evaluate.max_depth,
-        }
-        if len(set(ranges.values())) > 1:
-            got = ", ".join(f"{k} {v:g}" for k, v in ranges.items())
-            raise ValueError(f"validate.max_depth, prepare.max_depth and evaluate.max_depth must agree (got {got})")
+    def _evaluated_depths(self) -> Params:
+        if self.evaluate.min_depth >= self.prepare.max_depth:
+            raise ValueError(
+                f"evaluate.min_depth must be below prepare.max_depth "
+                f"(got {self.evaluate.min_depth:g} >= {self.prepare.max_depth:g})"
+            )
         return self
 
     def train_config(self, variant: str) -> DenseDepthTrain | SemanticBoosterTrain:

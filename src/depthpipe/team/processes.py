@@ -3,7 +3,9 @@
 A daemon is recorded as ``<run_dir>/<name>.pid`` (the pid and the process's start time, so a pid that the
 system has since given to another process is never signalled). Stopping sends the daemon's whole process
 group (it is a session leader: ``mlflow server`` starts uvicorn workers, PostgreSQL its backends) the
-daemon's stop signal, then SIGKILL after a grace period.
+daemon's stop signal, then SIGKILL after a grace period. A daemon killed alone (``kill -9`` of its pid) can
+leave its children serving in its group: :func:`leftovers` finds them (started after the recorded daemon, in
+its group) and :func:`stop` stops them too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 
@@ -46,6 +49,37 @@ def pid_file(run_dir: Path, name: str) -> Path:
     return run_dir / f"{name}.pid"
 
 
+def _record(run_dir: Path, name: str) -> dict | None:
+    try:
+        record = json.loads(pid_file(run_dir, name).read_text())
+        return {"pid": int(record["pid"]), "started": float(record["started"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def leftovers(run_dir: Path, name: str) -> list[int]:
+    """Live processes left in the group of daemon ``name`` when the daemon itself is gone (else none)."""
+    record = _record(run_dir, name)
+    if record is None or running_pid(run_dir, name) is not None:
+        return []
+    return _members(record["pid"], record["started"])
+
+
+def _members(pgid: int, since: float) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["pid", "status", "create_time"]):
+        try:
+            if (
+                proc.info["status"] != psutil.STATUS_ZOMBIE
+                and proc.info["create_time"] >= since - 1.0
+                and os.getpgid(proc.info["pid"]) == pgid
+            ):
+                found.append(proc.info["pid"])
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
 def running_pid(run_dir: Path, name: str) -> int | None:
     """The pid of daemon ``name`` when its pid file names a live process started when recorded, else None."""
     try:
@@ -67,6 +101,11 @@ def log_tail(log: Path, lines: int = 1) -> str:
     return " | ".join(text[-lines:]) or "(empty)"
 
 
+def open_log(log: Path) -> BinaryIO:
+    """``log`` opened for appending, created readable by its owner only."""
+    return os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def start(
     name: str,
     argv: Sequence[str],
@@ -80,7 +119,7 @@ def start(
     run_dir.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     entry = pwd.getpwnam(user) if user is not None else None
-    with open(log, "ab") as out:
+    with open_log(log) as out:
         proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
@@ -88,6 +127,7 @@ def start(
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
+            umask=0o077,  # whatever a daemon writes is its user's alone
             user=entry.pw_uid if entry else None,
             group=entry.pw_gid if entry else None,
             extra_groups=[] if entry else None,
@@ -111,9 +151,12 @@ def wait_ready(name: str, ready: Callable[[], bool], run_dir: Path, log: Path, t
 
 
 def stop(name: str, run_dir: Path, sig: int = signal.SIGTERM, grace_s: float = 20.0) -> int | None:
-    """Stop daemon ``name`` and its process group (``sig``, then SIGKILL after ``grace_s``); returns the pid
-    stopped, or None when it was not running. Its pid file goes either way."""
+    """Stop daemon ``name`` and its process group (``sig``, then SIGKILL after ``grace_s``), or what is left of
+    its group when it died alone; returns the daemon's pid, or None when nothing of it ran. Its pid file goes
+    either way."""
     pid = running_pid(run_dir, name)
+    if pid is None and leftovers(run_dir, name):
+        pid = (_record(run_dir, name) or {})["pid"]
     if pid is not None:
         _signal_group(pid, sig)
         deadline = time.monotonic() + grace_s

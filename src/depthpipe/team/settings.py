@@ -8,6 +8,7 @@ Nothing here prints a secret: :meth:`Team.teammate_lines` names the key id at mo
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from depthpipe.errors import DepthpipeError
+from depthpipe.team import account
 from depthpipe.team.processes import free_port
 
 STATE_FILE = "team.json"
@@ -50,7 +52,10 @@ class Team:
     access_key_id: str = ""
     secret_access_key: str = field(default="", repr=False)
     db_password: str = field(default="", repr=False)
-    admin_password: str = field(default="", repr=False)  # MLflow's basic-auth app's admin (with --basic-auth)
+    admin_password: str = field(default="", repr=False)  # MLflow's basic-auth app's admin
+    auth: bool = False  # MLflow's basic-auth app (on for every stack made since it became the default)
+    users: dict[str, str] = field(default_factory=dict, repr=False)  # MLflow user per Unix user: password
+    clones: list[str] = field(default_factory=list)  # the clones whose DVC remote `team up` made this stack
 
     # ------------------------------------------------------------------ where things are
     @property
@@ -107,14 +112,15 @@ class Team:
     def state_file(self) -> Path:
         return self.data_dir / STATE_FILE
 
+    @property
+    def mlflow_user(self) -> str:
+        """This Unix user's MLflow user name (``admin`` is the basic-auth app's own)."""
+        return getpass.getuser()
+
     def save(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         data = asdict(self) | {"data_dir": str(self.data_dir)}
-        tmp = self.state_file.with_name(f".{STATE_FILE}.tmp-{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-        os.replace(tmp, self.state_file)
+        account.private_file(self.state_file, json.dumps(data, indent=1))
 
 
 def load(data_dir: Path) -> Team | None:
@@ -132,7 +138,7 @@ def load(data_dir: Path) -> Team | None:
         ) from None
 
 
-def create(data_dir: Path, host: str, ports: dict[str, int], bucket: str, workers: int) -> Team:
+def create(data_dir: Path, host: str, ports: dict[str, int], bucket: str, workers: int, auth: bool = True) -> Team:
     """A new stack's settings: the ports asked for (0: any free one), fresh keys; not yet saved."""
     chosen = {name: (port or free_port()) for name, port in ports.items()}
     chosen |= {name: free_port() for name in INTERNAL_PORTS}
@@ -146,6 +152,7 @@ def create(data_dir: Path, host: str, ports: dict[str, int], bucket: str, worker
         secret_access_key=secrets.token_urlsafe(30),
         db_password=secrets.token_urlsafe(24),
         admin_password=secrets.token_urlsafe(18),
+        auth=auth,
     )
 
 
@@ -160,3 +167,12 @@ def conflicts(team: Team, host: str | None, ports: dict[str, int | None], bucket
     if bucket is not None and bucket != team.bucket:
         out.append(f"bucket {team.bucket} (asked: {bucket})")
     return out
+
+
+def apply(team: Team, host: str | None, ports: dict[str, int | None], bucket: str | None) -> Team:
+    """``team`` with the host, ports and bucket asked for (a port of 0: any free one); its keys kept."""
+    chosen = {name: (free_port() if port == 0 else port) for name, port in ports.items() if port is not None}
+    team.host = host or team.host
+    team.ports = team.ports | {name: port for name, port in chosen.items() if port is not None}
+    team.bucket = bucket or team.bucket
+    return team

@@ -1,10 +1,11 @@
 """The MLflow model registry: exported models logged as servable MLflow models, registered, described, aliased.
 
-The export stage logs :mod:`depthpipe.tracking.served_model` (a photo of any size in, metres out) with the
-exported program and its card in its own run, links the test metrics to that logged model, and registers it as
-``depthpipe-<variant>`` last, in one request that carries the description and provenance tags, so a version is
-never seen without them. A version whose export run did not finish (killed after registering) is tagged
-``depthpipe.unfinished_run`` by the next export of the variant (:func:`label_unfinished_versions`).
+An export logs :mod:`depthpipe.tracking.served_model` (a photo of any size in, metres out) with the exported
+program and its card in its own run (its photo decoding, :mod:`depthpipe.serving.photo`, beside it), links the
+test metrics to that logged model, and registers it as ``depthpipe-<variant>`` last, in one request that
+carries the description and provenance tags, so a version is never seen without them. A version whose export
+run did not finish (killed after registering) is tagged ``depthpipe.unfinished_run`` by the next export of the
+variant (:func:`label_unfinished_versions`).
 ``@candidate`` moves to the new version only when it beats the mean-depth baseline on every depth metric
 (:func:`candidate_refusals`, decided from the stage's own inputs); otherwise the version stays without the alias
 and the reason is printed and tagged.
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from PIL import Image
 
 from depthpipe.errors import DepthpipeError, one_line
 from depthpipe.metrics.depth import DEPTH_METRICS
+from depthpipe.serving import photo
 from depthpipe.tracking import served_model
 from depthpipe.tracking.store import configure, redacted_text, shown
 
@@ -93,12 +97,25 @@ def _signature() -> Any:
 
 def log_servable_model(variant: str, export_dir: Path, card: Mapping[str, Any]) -> Any:
     """Log :mod:`depthpipe.tracking.served_model` with ``export_dir``'s program and card to the active run;
-    returns the ModelInfo. Nothing is registered yet: :func:`register` does that last."""
+    returns the ModelInfo. Nothing is registered yet: :func:`register` does that last.
+
+    The model's code is :mod:`depthpipe.serving.photo` alone, at ``depthpipe/serving/photo.py`` without package
+    files: where depthpipe is installed its own package is imported, elsewhere that file (a namespace package).
+    """
+    with tempfile.TemporaryDirectory(prefix="depthpipe-code-") as tmp:
+        code = Path(tmp) / "depthpipe"
+        (code / "serving").mkdir(parents=True)
+        shutil.copyfile(photo.__file__, code / "serving" / "photo.py")
+        return _log_model(variant, export_dir, card, code)
+
+
+def _log_model(variant: str, export_dir: Path, card: Mapping[str, Any], code: Path) -> Any:
     h, w = card["input"]["size"]
     return mlflow.pyfunc.log_model(
         name=registered_model_name(variant),
         python_model=Path(served_model.__file__),
         artifacts={"program": str(export_dir / "model.pt2"), "card": str(export_dir / "export.json")},
+        code_paths=[str(code)],
         signature=_signature(),
         input_example=pd.DataFrame({served_model.IMAGE_COLUMN: [_example_image((max(8, h // 4), max(8, w // 4)))]}),
         pip_requirements=[
@@ -205,6 +222,16 @@ def set_candidate(client: MlflowClient, variant: str, version: str, refusals: li
     return CANDIDATE_ALIAS
 
 
+def registry_client() -> MlflowClient:
+    """A client of the store the active run logs to (registering, aliasing and labelling versions)."""
+    return MlflowClient()
+
+
+def log_model_metrics(model_id: str, metrics: Mapping[str, float]) -> None:
+    """Log ``metrics`` on the logged model ``model_id`` (linked to the active run)."""
+    mlflow.log_metrics(dict(metrics), model_id=model_id)
+
+
 def model_version_for_alias(name: str, alias: str) -> str | None:
     """The version of registered model ``name`` that carries ``alias`` (``None``: no such model or alias)."""
     try:
@@ -232,6 +259,28 @@ def model_aliases(name: str) -> dict[str, str]:
             return {}
         raise _registry_error(f"cannot read '{name}'", exc) from None
     return {str(k): str(v) for k, v in (model.aliases or {}).items()}
+
+
+def why_no_alias(name: str, alias: str, remedy: str = "") -> str:
+    """Why registered model ``name`` has no ``alias`` version, from its latest version's tags: nothing was
+    registered, the latest version did not beat the baseline (the reason it was tagged with), its export run
+    did not finish, or the alias was simply never set; ``remedy`` follows where a version exists."""
+    try:
+        configure()
+        versions = MlflowClient().search_model_versions(f"name = '{name}'")
+    except MlflowException as exc:
+        raise _registry_error(f"cannot list the versions of '{name}'", exc) from None
+    if not versions:
+        return f"no version of '{name}' is registered (run the export stage with export.register: true)"
+    latest = max(versions, key=lambda v: int(v.version))
+    tags = latest.tags or {}
+    if REFUSED_TAG in tags:
+        why = f"its latest version {latest.version} was registered without @{CANDIDATE_ALIAS}: {tags[REFUSED_TAG]}"
+    elif UNFINISHED_TAG in tags:
+        why = f"its latest version {latest.version} is unvouched for: {tags[UNFINISHED_TAG]}"
+    else:
+        why = f"none of its {len(versions)} versions (latest {latest.version}) carries @{alias}"
+    return why + remedy
 
 
 def registry_location() -> str:

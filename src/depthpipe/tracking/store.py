@@ -9,10 +9,10 @@ Where runs go is MLflow's own business, not a pipeline param (it changes no outp
 - ``MLFLOW_EXPERIMENT_NAME`` when set, else ``depthpipe``;
 - ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``: CPU/GPU/memory of train runs, on unless set to false.
 
-:func:`check_store` runs before a stage writes anything: an unreachable server, a server whose database or
-object store is down, refused credentials or an unwritable SQLite file is one line naming it within seconds (it
-asks once, without MLflow's retries; those, set in :mod:`depthpipe.env`, ride out a short outage once a stage
-runs).
+:func:`check_store` runs before a stage writes anything, :func:`check_logged_store` before a verb reads: an
+unreachable server, a server whose database or object store is down, refused credentials or an unwritable
+SQLite file is one line naming it within seconds (it asks once, without MLflow's retries; those, set in
+:mod:`depthpipe.env`, ride out a short outage once a stage runs).
 Credentials never reach a printed line: :func:`redacted` for URIs, :func:`redacted_text` for messages, and
 :func:`configure` keeps them out of the URI MLflow itself prints. :func:`configure` also creates a fresh SQLite
 store's schema and the experiment under a file lock, so stages or queued experiments starting together do not
@@ -131,12 +131,29 @@ def check_store(uri: str | None = None) -> str:
     return uri
 
 
+def check_logged_store(uri: str | None = None) -> str:
+    """:func:`check_store` for a verb that reads what the pipeline logged (``promote``, ``predict models:/``,
+    ``serve``, ``ui``): also a SQLite file that does not exist is an error, never a new, empty store."""
+    uri = check_store(uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise DepthpipeError(
+            f"MLflow store {db}: no such database (nothing was logged there); run the pipeline first, or set "
+            f"MLFLOW_TRACKING_URI to the store that holds its runs"
+        )
+    return uri
+
+
 def _check_sqlite(db: Path) -> None:
     hint = "fix its permissions or set MLFLOW_TRACKING_URI to a store you can write"
     if not db.parent.is_dir():
-        raise DepthpipeError(f"MLflow store {db}: its folder does not exist; {hint}")
+        raise DepthpipeError(
+            f"MLflow store {db}: its folder does not exist; create it, or set MLFLOW_TRACKING_URI to the store "
+            f"you mean"
+        )
     if not os.access(db.parent, os.W_OK):
-        raise DepthpipeError(f"MLflow store {db}: its folder {db.parent} is not writable; {hint}")
+        where = "is on a read-only file system" if os.statvfs(db.parent).f_flag & os.ST_RDONLY else "is not writable"
+        raise DepthpipeError(f"MLflow store {db}: its folder {db.parent} {where}; {hint}")
     if db.exists():
         if not os.access(db, os.R_OK | os.W_OK):
             raise DepthpipeError(f"MLflow store {db}: not writable; {hint}")
@@ -155,8 +172,11 @@ def _check_server(uri: str) -> None:
     that is down is one line within seconds."""
     base, auth = split_credentials(uri)
     base = base.rstrip("/")
-    if auth is None and os.environ.get("MLFLOW_TRACKING_USERNAME"):
-        auth = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
+    if auth is None:  # MLFLOW_TRACKING_USERNAME/PASSWORD, else ~/.mlflow/credentials, as MLflow's client reads them
+        from mlflow.utils.credentials import read_mlflow_creds
+
+        creds = read_mlflow_creds()
+        auth = (creds.username, creds.password or "") if creds.username else None
     probes = [
         ("/health", None, HEALTH_TIMEOUT_S),
         ("/api/2.0/mlflow/experiments/get-by-name", {"experiment_name": experiment_name()}, HEALTH_TIMEOUT_S),

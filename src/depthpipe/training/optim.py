@@ -1,13 +1,37 @@
-"""Optimiser and learning-rate schedule of a training run, from the ``train.<variant>`` settings."""
+"""Optimiser, learning rate (scaled to the effective batch) and schedule of a training run, from ``train.<variant>``."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 FUSED_DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class BatchScaling:
+    """The batch one optimiser step averages over (every process's) and the learning rate it is given."""
+
+    batch_size: int
+    lr: float
+    world_size: int
+
+    def record(self) -> dict[str, float]:
+        """The three as ``config.json`` and the MLflow run record them."""
+        return {"effective_batch_size": self.batch_size, "effective_lr": self.lr, "world_size": self.world_size}
+
+
+def scale_batch(
+    lr: float, rule: Literal["none", "linear"], batch_size: int, base_batch_size: int, world_size: int
+) -> BatchScaling:
+    """``batch_size`` per process over ``world_size`` processes, and ``lr`` under ``train.lr_scaling``: ``none``
+    keeps it, ``linear`` scales it by the effective batch over ``base_batch_size``."""
+    batch = batch_size * world_size
+    return BatchScaling(batch, lr * batch / base_batch_size if rule == "linear" else lr, world_size)
 
 
 def make_optimizer(

@@ -7,7 +7,9 @@
   (``torch.ops.mkldnn._is_mkldnn_bf16_supported()``) also says yes on CPUs that only emulate bf16 with
   AVX512, where bf16 is no faster and at times much slower, so the flags decide, not oneDNN.
 - ``bf16``: bf16 autocast whatever the hardware (emulated where it is not native: slow, for comparisons).
-- ``fp32``: no autocast.
+- ``fp32``: no autocast, and no TF32: choosing it turns TF32 off for cuDNN and for matrix products
+  (``torch.backends.cudnn.allow_tf32`` and ``torch.backends.cuda.matmul.allow_tf32``, process-wide), which
+  PyTorch otherwise allows on Ampere and later GPUs for convolutions (10-bit mantissa), so float32 is float32.
 """
 
 from __future__ import annotations
@@ -55,10 +57,19 @@ def native_bf16_cpu(flags: set[str] | None = None) -> str | None:
     return next((f for f in NATIVE_BF16_FLAGS if f in flags), None)
 
 
+def strict_float32() -> None:
+    """Turn TF32 off for cuDNN and for matrix products, process-wide: float32 convolutions and matmuls round
+    to float32, not to TF32's 10-bit mantissa (no effect on a CPU or a GPU without TF32)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def choose_precision(setting: str, device: torch.device, flags: set[str] | None = None) -> Precision:
-    """The :class:`Precision` for ``train.<variant>.precision`` (``auto`` | ``bf16`` | ``fp32``) on ``device``."""
+    """The :class:`Precision` for ``train.<variant>.precision`` (``auto`` | ``bf16`` | ``fp32``) on ``device``;
+    ``fp32`` also turns TF32 off (:func:`strict_float32`)."""
     if setting == "fp32":
-        return Precision("fp32", "precision: fp32 in params.yaml")
+        strict_float32()
+        return Precision("fp32", "precision: fp32 in params.yaml (TF32 off)")
     if setting == "bf16":
         return Precision("bf16", "precision: bf16 in params.yaml (emulated where the hardware lacks bf16)")
     if device.type == "cuda":

@@ -23,6 +23,7 @@ from torch import nn
 from depthpipe.files import write_text_atomic
 from depthpipe.viz.charts import plot_history
 
+VAL_METRICS = ("abs_rel", "rmse", "delta1")  # what validation measures, as val_<name> in the history
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_abs_rel", "val_rmse", "val_delta1", "lr")
 
 

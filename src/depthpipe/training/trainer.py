@@ -4,11 +4,12 @@ Laid out like monodepth2's ``Trainer``: :meth:`Trainer.__init__` sets up (device
 loss, optimiser), :meth:`Trainer.resume` picks up a matching checkpoint, :meth:`Trainer.train_one_epoch` and
 :meth:`Trainer.validate` run one pass each, :meth:`Trainer.end_epoch` keeps the best weights and a resumable
 checkpoint, and :meth:`Trainer.finish` writes the trained model, its config and the loss curves.
-:func:`train_variant` (what the DVC ``train`` stage calls) strings them together inside the MLflow run.
+:meth:`Trainer.train` (what the DVC ``train`` stage calls) strings them together inside the MLflow run, opened
+with the params and tags of :meth:`Trainer.logged_params` and :meth:`Trainer.run_tags`; the metrics, data set and
+files it records are :mod:`depthpipe.training.run_record`'s.
 
 Data order and augmentation are pure functions of (seed, epoch), so a run interrupted after any epoch and
-resumed ends with the same weights as an uninterrupted one; the resumed MLflow run is given the metrics of
-finished epochs that its store lacks (a tracking server that died before acknowledging them), from the history.
+resumed ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from depthpipe.errors import DepthpipeError
 from depthpipe.files import sha256_file
 from depthpipe.metrics.depth import depth_metrics
 from depthpipe.models import build_loss, build_model, to_metres
-from depthpipe.models.trained import MODEL_FILE, load_state_dict, save_tensors, save_trained
+from depthpipe.models.trained import load_state_dict, save_tensors, save_trained
 from depthpipe.tracking import runs
 from depthpipe.tracking.provenance import stage_tags
 from depthpipe.tracking.store import system_metrics_enabled
-from depthpipe.training import distributed
+from depthpipe.training import distributed, run_record
 from depthpipe.training.checkpoints import BEST, LAST, checkpoint_dir, remove_stale_temporaries
+from depthpipe.training.device import resolve_device, seed_everything, set_cpu_threads, to_device
 from depthpipe.training.loader import (
     EpochBatchSampler,
     PreparedBatches,
@@ -43,62 +45,9 @@ from depthpipe.training.loader import (
     random_augment_params,
     split_train_val,
 )
-from depthpipe.training.optim import make_optimizer, make_schedule
+from depthpipe.training.optim import make_optimizer, make_schedule, scale_batch
 from depthpipe.training.precision import choose_precision
-from depthpipe.training.state import HISTORY_COLUMNS, TrainState, fingerprint, write_history
-
-VAL_METRICS = ("abs_rel", "rmse", "delta1")
-# history column -> MLflow metric: grouped train/ and val/ (MLflow's chart sections)
-LOGGED_NAMES = {
-    "train_loss": "train/loss",
-    "lr": "train/lr",
-    "images_per_s": "train/images_per_s",
-    "val_loss": "val/loss",
-    **{f"val_{k}": f"val/{k}" for k in VAL_METRICS},
-}
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise DepthpipeError("params.yaml: train.<variant>.device is cuda but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity, not the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def set_cpu_threads(device: torch.device, workers: int) -> int:
-    """Torch's intra-op threads for training on the CPU: the usable cores minus one per DataLoader worker (at
-    least one), so the loader processes do not oversubscribe the cores; ``OMP_NUM_THREADS`` (torchrun sets
-    it per process) wins. Returns the thread count."""
-    if device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
-        torch.set_num_threads(max(1, usable_cores() - workers))
-    return torch.get_num_threads()
-
-
-def seed_everything(seed: int, device: torch.device) -> None:
-    """Seed torch and ask for deterministic kernels (strict on the CPU, best effort on CUDA)."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    else:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool) -> dict[str, torch.Tensor]:
-    """A loader batch on ``device``, RGB as float in [0, 1] (channels_last when asked)."""
-    out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    rgb = out["rgb"].float().div_(255.0)
-    out["rgb"] = rgb.contiguous(memory_format=torch.channels_last) if channels_last else rgb
-    return out
+from depthpipe.training.state import VAL_METRICS, TrainState, fingerprint, write_history
 
 
 class Trainer:
@@ -151,7 +100,9 @@ class Trainer:
             len(self.train_ds), self.cfg.batch_size, self.cfg.seed, rank=self.dist.rank, world_size=world
         )
         self.loader = make_loader(self.train_ds, self.sampler, self.cfg.workers, pin_memory=self.device.type == "cuda")
-        self.effective = self.cfg.effective(world)
+        self.effective = scale_batch(
+            self.cfg.lr, self.cfg.lr_scaling, self.cfg.batch_size, self.cfg.base_batch_size, world
+        )
 
     def _set_up_model(self) -> None:
         cfg = self.cfg
@@ -161,7 +112,7 @@ class Trainer:
         self.model = model.to(memory_format=torch.channels_last) if cfg.channels_last else model
         self.loss_fn = build_loss(self.variant, cfg.loss, min_depth=self.min_depth, max_depth=self.max_depth)
         self.optimizer = make_optimizer(
-            self.model, cfg.optimizer, self.effective["effective_lr"], cfg.weight_decay, amsgrad=cfg.amsgrad
+            self.model, cfg.optimizer, self.effective.lr, cfg.weight_decay, amsgrad=cfg.amsgrad
         )
         self.schedule = make_schedule(
             self.optimizer, cfg.schedule, cfg.epochs, len(self.sampler), cfg.step_size, cfg.gamma
@@ -173,6 +124,73 @@ class Trainer:
         self.net = torch.compile(net) if cfg.compile else net
 
     # ------------------------------------------------------------------------------------------ phases
+    def train(self) -> dict[str, Any]:
+        """The whole run: resume, the epochs and the trained model, inside the MLflow run (rank 0's).
+
+        Writes ``out_dir/{model.pt,config.json,checkpoints/}`` and ``report_dir/{history.csv,loss.png}``;
+        returns the summary printed by the stage (empty on ranks other than 0).
+        """
+        where = f"cpu, {self.threads} threads" if self.device.type == "cpu" else str(self.device)
+        self.say(
+            f"{where}, {self.precision.dtype} ({self.precision.reason}), "
+            f"{len(self.train_ds)} train / {len(self.val_ds)} val frames"
+        )
+        run_id = self.resume()
+        summary: dict[str, Any] = {}
+        with self._open_run(run_id) as run:
+            if run is not None:
+                self._log_start(run)
+            self.run_epochs(run)
+            if self.dist.is_main:
+                summary = self.finish()
+                if run is not None:
+                    run_record.log_trained(run, self.out_dir, self.report_dir, summary)
+        distributed.barrier(self.dist)
+        distributed.shutdown(self.dist)
+        return summary
+
+    def _open_run(
+        self, run_id: str | None
+    ) -> contextlib.AbstractContextManager[runs.RunLogger] | contextlib.nullcontext[None]:
+        """The MLflow run of this training on rank 0 (resuming ``run_id`` when the store has it); None elsewhere."""
+        if not self.dist.is_main:
+            return contextlib.nullcontext()
+        return runs.stage_run(
+            "train",
+            self.variant,
+            self.logged_params(),
+            self.run_tags(),
+            system_metrics=system_metrics_enabled(),
+            run_id=run_id,
+        )
+
+    def _log_start(self, run: runs.RunLogger) -> None:
+        """Before the first epoch: the finished epochs' metrics that a resumed run's store lacks, and the
+        training data set of a new run."""
+        if self.state.history:
+            lost = run_record.log_finished_epochs(run, self.state.history)
+            if lost:
+                self.say(f"logged {lost} metric points of finished epochs that the MLflow store lacked")
+        if not run.resumed:
+            run.log_dataset(
+                self.train_h5, f"{self.info.source or 'prepared'}-train", self.data_sha256, "training", self.n_frames
+            )
+
+    def run_epochs(self, run: runs.RunLogger | None) -> None:
+        """The epoch loop: train, validate, log and checkpoint (rank 0 alone validates, logs and writes)."""
+        for epoch in range(self.state.epochs_done, self.cfg.epochs):
+            row = self.train_one_epoch(epoch)
+            rate = row.pop("images_per_s")
+            row["lr"] = float(self.schedule.get_last_lr()[0])
+            if self.dist.is_main:
+                row.update(self.validate())
+                self.end_epoch(epoch, row, run.run_id if run else None)
+                if run is not None:
+                    run_record.log_epoch(run, epoch, row | {"images_per_s": rate})
+                msg = ", ".join(f"{k} {v:.4g}" for k, v in row.items())
+                print(f"train {self.variant} epoch {epoch + 1}/{self.cfg.epochs}: {msg}, {rate:.1f} img/s", flush=True)
+            distributed.barrier(self.dist)
+
     def resume(self) -> str | None:
         """Load ``checkpoints/last.pt`` when it was made with these params, data and code; returns the MLflow
         run id it recorded (None when starting over)."""
@@ -182,13 +200,13 @@ class Trainer:
             return None
         saved = load_state_dict(last)
         if saved.get("fingerprint") != self.fingerprint:
-            self._say(f"{last} was made with other params, data or code; starting over")
+            self.say(f"{last} was made with other params, data or code; starting over")
             return None
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.schedule.load_state_dict(saved["scheduler"])
         self.state = TrainState.from_checkpoint(saved)
-        self._say(f"resuming from {last} after epoch {self.state.epochs_done}")
+        self.say(f"resuming from {last} after epoch {self.state.epochs_done}")
         return saved.get("mlflow_run_id") or None
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
@@ -293,7 +311,7 @@ class Trainer:
             "max_depth": self.max_depth,
             "best_epoch": self.state.best_epoch,
             "epochs": self.cfg.epochs,
-            **self.effective,
+            **self.effective.record(),
             "precision": self.precision.dtype,
             "data_sha256": self.data_sha256,
         }
@@ -309,99 +327,15 @@ class Trainer:
             "device": str(self.device),
             "precision": self.precision.dtype,
             "steps_per_epoch": len(self.sampler),
-            **self.effective,
+            **self.effective.record(),
         }
 
-    def _say(self, text: str) -> None:
+    def run_tags(self) -> dict[str, str]:
+        """The MLflow run's tags: the stage's provenance, the prepared data's hash and the precision."""
+        tags = stage_tags("train", self.variant, self.info.source or None, self.info.source_sha256 or None)
+        return tags | {"depthpipe.data.prepared_sha256": self.data_sha256, "depthpipe.precision": self.precision.dtype}
+
+    def say(self, text: str) -> None:
+        """Print ``train <variant>: text`` on rank 0."""
         if self.dist.is_main:
             print(f"train {self.variant}: {text}", flush=True)
-
-
-def _run_epochs(trainer: Trainer, run: runs.RunLogger | None) -> None:
-    """The epoch loop: train, validate, log and checkpoint (rank 0 alone validates, logs and writes)."""
-    cfg, dist = trainer.cfg, trainer.dist
-    for epoch in range(trainer.state.epochs_done, cfg.epochs):
-        row = trainer.train_one_epoch(epoch)
-        rate = row.pop("images_per_s")
-        row["lr"] = float(trainer.schedule.get_last_lr()[0])
-        if dist.is_main:
-            row.update(trainer.validate())
-            trainer.end_epoch(epoch, row, run.run_id if run else None)
-            if run is not None:
-                run.log_metrics({LOGGED_NAMES[k]: v for k, v in (row | {"images_per_s": rate}).items()}, step=epoch + 1)
-            msg = ", ".join(f"{k} {v:.4g}" for k, v in row.items())
-            print(f"train {trainer.variant} epoch {epoch + 1}/{cfg.epochs}: {msg}, {rate:.1f} img/s", flush=True)
-        distributed.barrier(dist)
-
-
-def train_variant(
-    variant: str,
-    cfg: DenseDepthTrain | SemanticBoosterTrain,
-    model_cfg: DenseDepthModel | SemanticBoosterModel,
-    prepared_dir: Path,
-    out_dir: Path,
-    report_dir: Path,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train ``variant`` (``train.<variant>`` and ``models.<variant>``) on ``prepared_dir``; see the module doc.
-
-    Writes ``out_dir/{model.pt,config.json,checkpoints/}`` and ``report_dir/{history.csv,loss.png}``; returns
-    the summary printed by the stage (empty on ranks other than 0).
-    """
-    trainer = Trainer(variant, cfg, model_cfg, prepared_dir, out_dir, report_dir, progress)
-    where = f"cpu, {trainer.threads} threads" if trainer.device.type == "cpu" else str(trainer.device)
-    trainer._say(
-        f"{where}, {trainer.precision.dtype} ({trainer.precision.reason}), "
-        f"{len(trainer.train_ds)} train / {len(trainer.val_ds)} val frames"
-    )
-    run_id = trainer.resume()
-    summary: dict[str, Any] = {}
-    run_ctx = (
-        runs.stage_run(
-            "train",
-            variant,
-            trainer.logged_params(),
-            _tags(trainer),
-            system_metrics=system_metrics_enabled(),
-            run_id=run_id,
-        )
-        if trainer.dist.is_main
-        else contextlib.nullcontext()
-    )
-    with run_ctx as run:
-        if run is not None and trainer.state.history:
-            lost = run.log_missing(
-                trainer.state.history, {k: v for k, v in LOGGED_NAMES.items() if k in HISTORY_COLUMNS}
-            )
-            if lost:
-                trainer._say(f"logged {lost} metric points of finished epochs that the MLflow store lacked")
-        if run is not None and not run.resumed:
-            run.log_dataset(
-                trainer.train_h5,
-                f"{trainer.info.source or 'prepared'}-train",
-                trainer.data_sha256,
-                "training",
-                trainer.n_frames,
-            )
-        _run_epochs(trainer, run)
-        if trainer.dist.is_main:
-            summary = trainer.finish()
-            if run is not None:
-                run.set_tags({runs.MODEL_SHA_TAG: sha256_file(out_dir / MODEL_FILE)})
-                run.log_metrics(
-                    {"train/best_epoch": summary["best_epoch"], "val/best_abs_rel": summary["best_val_abs_rel"]}
-                )
-                for path in (out_dir / "config.json", report_dir / "history.csv", report_dir / "loss.png"):
-                    run.log_artifact(path)
-    distributed.barrier(trainer.dist)
-    distributed.shutdown(trainer.dist)
-    return summary
-
-
-def _tags(trainer: Trainer) -> dict[str, str]:
-    info = trainer.info
-    tags = stage_tags("train", trainer.variant, info.source or None, info.source_sha256 or None)
-    return tags | {
-        "depthpipe.data.prepared_sha256": trainer.data_sha256,
-        "depthpipe.precision": trainer.precision.dtype,
-    }

@@ -31,7 +31,7 @@ def test_every_recipe_composes_and_validates(tmp_path):
     # BasicPolicy (flip 0.5, a channel order of its 7 with probability 0.5), SSIM range 100, no held-out split,
     # both protocols on nyu_test.zip's test frames (stored losslessly); frames kept encoded
     dd = paper.train.densedepth
-    assert paper.data.source == "nyu50k_zip" and paper.models.densedepth.encoder_weights == "imagenet"
+    assert paper.data.source == "nyu50k" and paper.models.densedepth.encoder_weights == "imagenet"
     assert (dd.batch_size, dd.optimizer, dd.amsgrad, dd.precision, dd.val_fraction) == (8, "adam", True, "fp32", 0.0)
     assert (dd.augment.hflip_p, dd.augment.channel_swap_p, dd.augment.channel_orders) == (0.5, 0.5, "basic_policy")
     assert dd.loss.ssim_range == 100.0
@@ -102,13 +102,20 @@ def _raw() -> dict:
             [100, 128],
             r"^params.yaml: prepare.input_size must be \[height, width\], each a multiple of 32",
         ),
-        ("prepare.max_depth", 8.0, r"validate.max_depth, prepare.max_depth and evaluate.max_depth must agree"),
+        # one depth range, prepare's: validate and evaluate have none of their own
+        ("validate.max_depth", 10.0, r"^params.yaml: validate.max_depth: unknown key \(allowed here: min_valid_"),
+        ("evaluate.max_depth", 10.0, r"^params.yaml: evaluate.max_depth: unknown key"),
+        (
+            "evaluate.min_depth",
+            10.0,
+            r"^params.yaml: evaluate.min_depth must be below prepare.max_depth \(got 10 >= 10\)",
+        ),
         ("data.synthetic.test_fraction", 1.5, r"data.synthetic.test_fraction: input should be less than 1"),
         ("data.synthetic.frames", 1, r"data.synthetic.frames: input should be greater than or equal to 2"),
         (
             "data.source",
             "x",
-            r"data.source: input should be 'synthetic', 'nyu', 'file', 'nyu50k_zip' or 'nyu_h5_tree' "
+            r"data.source: input should be 'synthetic', 'nyu', 'file', 'nyu50k' or 'nyu_h5_tree' "
             r"\(got 'x'\)",
         ),
         ("data.nyu50k.sha256", "zz", r"data.nyu50k.sha256: string should match pattern"),

@@ -6,7 +6,6 @@ import h5py
 import numpy as np
 import pytest
 
-from depthpipe.data.prepared.build import prepare_dataset
 from depthpipe.data.prepared.transforms import (
     map_labels_40,
     reciprocal_target,
@@ -18,6 +17,7 @@ from depthpipe.data.sources.metadata import load_class_mapping
 from depthpipe.errors import DepthpipeError
 from depthpipe.files import sha256_file
 from helpers.nyu import (
+    prepare_mat,
     real_test_frames,
     write_real_frames_nyu,
     write_simple_splits,
@@ -66,8 +66,10 @@ def test_prepare_outputs_shapes_order_and_bytes(tmp_path):
     splits = tmp_path / "splits.mat"
     write_simple_splits(splits, 5, 2)
     out_a, out_b = tmp_path / "a", tmp_path / "b"
-    summary = prepare_dataset(mat, splits, CLASS_MAPPING, out_a, PARAMS, "sha", "synthetic", progress=False)
-    prepare_dataset(mat, splits, CLASS_MAPPING, out_b, PARAMS, "sha", "synthetic", progress=False)
+    summary = prepare_mat(
+        mat, splits, CLASS_MAPPING, out_a, PARAMS, source_sha256="sha", source="synthetic", progress=False
+    )
+    prepare_mat(mat, splits, CLASS_MAPPING, out_b, PARAMS, source_sha256="sha", source="synthetic", progress=False)
     for name in ("train.h5", "test.h5", "manifest.csv"):
         assert sha256_file(out_a / name) == sha256_file(out_b / name), name
     assert not list(out_a.glob("*.tmp-*"))
@@ -97,7 +99,7 @@ def test_real_frames_full_resolution(tmp_path):
     splits = tmp_path / "splits.mat"
     write_simple_splits(splits, 5, 2)
     params = PARAMS.model_copy(update={"input_size": (480, 640)})
-    prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "p", params, progress=False)
+    prepare_mat(mat, splits, CLASS_MAPPING, tmp_path / "p", params, progress=False)
     z = real_test_frames()
     with h5py.File(tmp_path / "p" / "test.h5") as te:
         i = int(te["index"][0]) - 1
@@ -113,7 +115,7 @@ def test_real_frames_full_resolution(tmp_path):
 def test_split_that_does_not_fit_is_rejected(tmp_path):
     mat = write_small_nyu(tmp_path / "x.mat", n=3, h=32, w=32)
     with pytest.raises(DepthpipeError, match=r"splits\.mat: key 'trainNdxs' has index \d+ outside 1..3"):
-        prepare_dataset(mat, "data/splits.mat", CLASS_MAPPING, tmp_path / "p", PARAMS, progress=False)
+        prepare_mat(mat, "data/splits.mat", CLASS_MAPPING, tmp_path / "p", PARAMS, progress=False)
     assert not (tmp_path / "p" / "train.h5").exists()
 
 
@@ -121,9 +123,7 @@ def test_worker_pool_gives_the_same_bytes(tmp_path):
     mat = write_small_nyu(tmp_path / "x.mat", n=6, h=96, w=128)
     splits = tmp_path / "splits.mat"
     write_simple_splits(splits, 6, 2)
-    prepare_dataset(mat, splits, CLASS_MAPPING, tmp_path / "serial", PARAMS, progress=False)
-    prepare_dataset(
-        mat, splits, CLASS_MAPPING, tmp_path / "pool", PARAMS.model_copy(update={"workers": 2}), progress=False
-    )
+    prepare_mat(mat, splits, CLASS_MAPPING, tmp_path / "serial", PARAMS, progress=False)
+    prepare_mat(mat, splits, CLASS_MAPPING, tmp_path / "pool", PARAMS.model_copy(update={"workers": 2}), progress=False)
     for name in ("train.h5", "test.h5", "manifest.csv"):
         assert sha256_file(tmp_path / "serial" / name) == sha256_file(tmp_path / "pool" / name), name

@@ -31,7 +31,6 @@ N, H, W = 5, 48, 64  # small frames: the reader takes any size
 
 def make_params(**over: Any) -> ValidateConfig:
     section = {
-        "max_depth": 10.0,
         "min_valid_fraction": 0.5,
         "max_label": 894,
         "expected_frames": None,
@@ -43,11 +42,19 @@ def make_params(**over: Any) -> ValidateConfig:
     return ValidateConfig.model_validate(section)
 
 
-def run(tmp_path: Path, mat: Path, splits: Path, params: ValidateConfig | None = None, tag: str = "") -> dict[str, Any]:
+def run(
+    tmp_path: Path,
+    mat: Path,
+    splits: Path,
+    params: ValidateConfig | None = None,
+    tag: str = "",
+    max_depth: float = 10.0,
+) -> dict[str, Any]:
     return v.validate_dataset(
         mat,
         splits,
         params or make_params(),
+        max_depth,
         tmp_path / f"report{tag}.json",
         tmp_path / f"stats{tag}.csv",
         progress=False,
@@ -87,8 +94,8 @@ def test_real_frames_pass(tmp_path: Path) -> None:
 
 
 def test_repo_params_build_the_suite() -> None:
-    cfg = load_config(REPO / "params.yaml").validate_
-    suite = v.build_suite(cfg, 360)
+    params = load_config(REPO / "params.yaml")
+    suite = v.build_suite(params.validate_, params.prepare.max_depth, 360)
     assert len(suite.expectations) == 12 and suite.expectations[0].value == 360  # 10 + height and width
 
 
@@ -169,7 +176,9 @@ def test_rejects_bad_frames(tmp_path: Path, name: str) -> None:
     hooks, over, column, frames, text = CASES[name]
     mat, splits = small(tmp_path, **hooks)
 
-    report = run(tmp_path, mat, splits, make_params(**over))
+    over = dict(over)
+    max_depth = over.pop("max_depth", 10.0)  # prepare's, passed beside the section
+    report = run(tmp_path, mat, splits, make_params(**over), max_depth=max_depth)
 
     assert report["success"] is False
     assert [f["column"] for f in report["failed"]] == [column]  # exactly the injected problem fails

@@ -26,6 +26,7 @@ from depthpipe.files import sha256_file
 from depthpipe.metrics.depth import DEPTH_METRICS as DEPTH_KEYS
 from depthpipe.metrics.depth import depth_metrics
 from depthpipe.models.trained import load_trained
+from helpers.sections import MAX_DEPTH
 
 VARIANTS = ("densedepth", "semantic_booster")
 TEST_FRAMES = 4
@@ -47,7 +48,14 @@ def evaluated(tmp_path_factory, trained, tiny_data, tiny_params, new_store):
             metrics_path = root / "metrics" / f"{variant}.json"
             report_dir = root / "reports" / variant
             returned = evaluate_variant(
-                variant, tiny_params.evaluate, t.model_dir, tiny_data.prepared, metrics_path, report_dir, progress=False
+                variant,
+                tiny_params.evaluate,
+                MAX_DEPTH,
+                t.model_dir,
+                tiny_data.prepared,
+                metrics_path,
+                report_dir,
+                progress=False,
             )
             out[variant] = {
                 "returned": returned,
@@ -164,7 +172,14 @@ def test_flip_tta_runs_and_is_flip_equivariant(
     t = trained("semantic_booster")
     cfg = tiny_params.evaluate.model_copy(update={"flip_tta": True, "crop": "none", "grid_frames": 2})
     metrics = evaluate_variant(
-        "semantic_booster", cfg, t.model_dir, tiny_data.prepared, tmp_path / "m.json", tmp_path / "r", progress=False
+        "semantic_booster",
+        cfg,
+        MAX_DEPTH,
+        t.model_dir,
+        tiny_data.prepared,
+        tmp_path / "m.json",
+        tmp_path / "r",
+        progress=False,
     )
     assert 0 <= metrics["semantic"]["miou"] <= 1
     assert all(math.isfinite(metrics["standard"][k]) for k in DEPTH_KEYS)
@@ -205,10 +220,17 @@ def test_the_run_says_which_code_each_protocol_follows_and_sets_the_published_fi
     for name in ("train.h5", "test.h5"):
         (prepared / name).write_bytes((tiny_data.prepared / name).read_bytes())
         with h5py.File(prepared / name, "r+") as f:
-            f.attrs["source"] = "nyu50k_zip"
+            f.attrs["source"] = "nyu50k"
     both = tiny_params.evaluate.model_copy(update={"protocols": ["standard", "densedepth"]})
     got = evaluate_variant(
-        "densedepth", both, trained("densedepth").model_dir, prepared, tmp_path / "m.json", tmp_path / "r", False
+        "densedepth",
+        both,
+        MAX_DEPTH,
+        trained("densedepth").model_dir,
+        prepared,
+        tmp_path / "m.json",
+        tmp_path / "r",
+        False,
     )
     exp = MlflowClient(tracking_uri=mlflow_store).get_experiment_by_name("depthpipe")
     (run,) = MlflowClient(tracking_uri=mlflow_store).search_runs(
@@ -217,10 +239,10 @@ def test_the_run_says_which_code_each_protocol_follows_and_sets_the_published_fi
     tags = run.data.tags
     assert tags["depthpipe.protocol.densedepth"] == FOLLOWS["densedepth"] and "fdcef58" in FOLLOWS["densedepth"]
     assert (
-        tags["depthpipe.reference.densedepth/rmse"] == "0.549" and tags["depthpipe.reference.standard/rmse"] == "0.465"
+        tags["depthpipe.reference.densedepth/rmse"] == "0.5485" and tags["depthpipe.reference.standard/rmse"] == "0.465"
     )
-    assert tags["depthpipe.reference.densedepth/abs_rel"] == "0.123"
-    assert tags["depthpipe.reference.densedepth/abs_rel_as_coded"] == "0.127"
+    assert tags["depthpipe.reference.densedepth/abs_rel"] == "0.1234"
+    assert tags["depthpipe.reference.densedepth/abs_rel_as_coded"] == "0.1274"
     assert "issues #75 and #98" in tags["depthpipe.reference.densedepth"]
     local = Path(
         mlflow.artifacts.download_artifacts(
@@ -235,11 +257,11 @@ def test_the_run_says_which_code_each_protocol_follows_and_sets_the_published_fi
     }
     assert rows["densedepth", "rmse"][2:5] == [
         got["densedepth"]["rmse"],
-        0.549,
-        round(got["densedepth"]["rmse"] - 0.549, 6),
+        0.5485,
+        round(got["densedepth"]["rmse"] - 0.5485, 6),
     ]
     assert rows["standard", "delta1"][2:4] == [got["standard"]["delta1"], 0.846]
-    assert rows["densedepth", "abs_rel_as_coded"][2:5] == [None, 0.127, None]  # computed by DenseDepth's code only
+    assert rows["densedepth", "abs_rel_as_coded"][2:5] == [None, 0.1274, None]  # computed by DenseDepth's code only
     no_crop = both.model_copy(update={"crop": "none"})  # the paper's figures are for the Eigen crop only
     assert [r[0] for r in reference_table(got, protocols_of(no_crop))["data"]] == ["densedepth"] * 7
 
@@ -248,12 +270,20 @@ def test_wrong_variant_or_missing_inputs(trained, tiny_data, tiny_params, tmp_pa
     params = tiny_params.evaluate
     dd = trained("densedepth").model_dir
     with pytest.raises(DepthpipeError, match="holds variant 'densedepth', expected 'semantic_booster'"):
-        evaluate_variant("semantic_booster", params, dd, tiny_data.prepared, tmp_path / "m.json", tmp_path / "r")
+        evaluate_variant(
+            "semantic_booster", params, MAX_DEPTH, dd, tiny_data.prepared, tmp_path / "m.json", tmp_path / "r"
+        )
     with pytest.raises(DepthpipeError, match="prepared data not found"):
-        evaluate_variant("densedepth", params, dd, tmp_path / "nowhere", tmp_path / "m.json", tmp_path / "r")
+        evaluate_variant("densedepth", params, MAX_DEPTH, dd, tmp_path / "nowhere", tmp_path / "m.json", tmp_path / "r")
     with pytest.raises(DepthpipeError, match="config.json: not found"):
         evaluate_variant(
-            "densedepth", params, tmp_path / "no_model", tiny_data.prepared, tmp_path / "m.json", tmp_path / "r"
+            "densedepth",
+            params,
+            MAX_DEPTH,
+            tmp_path / "no_model",
+            tiny_data.prepared,
+            tmp_path / "m.json",
+            tmp_path / "r",
         )
 
 
@@ -277,6 +307,7 @@ def test_an_mlflow_failure_leaves_the_previous_outputs(
         evaluate_variant(
             "densedepth",
             tiny_params.evaluate,
+            MAX_DEPTH,
             trained("densedepth").model_dir,
             tiny_data.prepared,
             metrics_path,

@@ -12,7 +12,7 @@ import torch
 from depthpipe.config import EvaluateConfig
 from depthpipe.data.prepared.build import prepare_source
 from depthpipe.data.prepared.hdf5 import PreparedSplit
-from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
+from depthpipe.data.sources.nyu50k import Nyu50kZip
 from depthpipe.evaluation.scoring import headline, score_test_split
 from helpers.nyu50k import real_test_frames, synthetic_frames, write_nyu50k_zip
 from helpers.paths import REPO
@@ -58,7 +58,6 @@ def test_both_protocols_agree_with_an_independent_computation(tmp_path: Path) ->
         protocols=["standard", "densedepth"],
         crop="eigen",
         min_depth=1e-3,
-        max_depth=10.0,
         flip_tta=False,
         batch_size=2,
         grid_frames=1,
@@ -66,7 +65,7 @@ def test_both_protocols_agree_with_an_independent_computation(tmp_path: Path) ->
     )
     test = PreparedSplit(tmp_path / "p" / "test.h5", keys=("depth_full",))
     config = {"variant": "densedepth", "model": {}, "max_depth": 10.0, "min_depth": 0.1}
-    got = headline(score_test_split(ShiftedRed().eval(), config, test, cfg, 3.0, progress=False), cfg)
+    got = headline(score_test_split(ShiftedRed().eval(), config, test, cfg, 10.0, 3.0, progress=False), cfg)
 
     rgbs, gts = zip_test_frames(zip_path)
     want = {

@@ -66,17 +66,23 @@ def env(tmp_path_factory: pytest.TempPathFactory):
         yield root
 
 
-def _log(workspace: Path, summary: dict, register: bool = True):
-    """The export stage's ``log`` callback, logging into ``workspace``'s store with its evidence."""
-    from depthpipe.tracking.export_run import log_export
+def _export_logged(
+    workspace: Path, summary: dict, model_dir: Path, out_dir: Path, images: np.ndarray, metrics_path: Path | None
+) -> dict[str, Any]:
+    """What the export stage does: export, log and register with ``workspace``'s evidence, then move into place;
+    returns export.json's content plus ``registry``."""
+    from depthpipe.export.exporter import staged_export
+    from depthpipe.export.registration import log_export
+    from depthpipe.workspace import WorkspacePaths
 
-    return lambda config, report, folder: log_export(config, report, folder, summary, register, {}, workspace)
+    with staged_export(model_dir, out_dir, images, 1e-3, 18, metrics_path=metrics_path) as checked:
+        entry = log_export(checked.config, checked.report, checked.folder, summary, True, {}, WorkspacePaths(workspace))
+    return {**checked.report, **({"registry": entry} if entry else {})}
 
 
 @pytest.fixture(scope="module")
 def exported(env: Path):
     """(root, model_dir, out_dir, frames, result, train_run_id): one registered export."""
-    from depthpipe.export.exporter import export_model
     from depthpipe.files import sha256_file
     from depthpipe.tracking import runs
 
@@ -100,15 +106,7 @@ def exported(env: Path):
     (env / "summary.json").write_text(json.dumps(summary))
     _evidence(env, 1.0)
     out_dir = env / "exports" / "densedepth"
-    result = export_model(
-        model_dir,
-        out_dir,
-        frames[:4],
-        tolerance=1e-3,
-        opset=18,
-        metrics_path=env / "metrics" / "densedepth.json",
-        log=_log(env, summary),
-    )
+    result = _export_logged(env, summary, model_dir, out_dir, frames[:4], env / "metrics" / "densedepth.json")
     return env, model_dir, out_dir, frames, result, train_run_id
 
 
@@ -200,7 +198,7 @@ def test_parity_failure_writes_report_and_raises(exported, tmp_path: Path, monke
     monkeypatch.setattr(ex, "wrap_trained", shifted_wrap)
     bad = tmp_path / "bad"
     with pytest.raises(DepthpipeError, match=r"export.json: parity failed: .* > tolerance 0.001 m"):
-        ex.export_model(model_dir, bad, frames[:4], tolerance=1e-3, opset=18, metrics_path=None, log=_log(root, {}))
+        _export_logged(root, {}, model_dir, bad, frames[:4], metrics_path=None)
     report = json.loads((bad / "export.json").read_text())
     assert report["passed"] is False
     assert report["parity"]["max_abs_diff_m"]["pt2"] == pytest.approx(0.01, rel=1e-3)
@@ -309,6 +307,43 @@ def test_registry_version_serves_images_of_any_size(exported):
     assert mm.shape == (480, 640) and np.abs(mm / 1000.0 - depth).mean() < 0.05  # near the served depth
 
 
+def test_the_logged_model_carries_its_photo_code_and_serves_without_depthpipe(exported, tmp_path: Path):
+    """The logged model holds ``code/depthpipe/serving/photo.py`` (no package files), and a Python that cannot
+    import the installed depthpipe loads it from there and answers a photo."""
+    import subprocess
+    import sys
+
+    import mlflow
+
+    root, model_dir, _, frames, result, _ = exported
+    local = Path(mlflow.artifacts.download_artifacts(result["registry"]["logged_model_uri"], dst_path=str(tmp_path)))
+    code = local / "code"
+    assert sorted(p.relative_to(code).as_posix() for p in code.rglob("*") if p.is_file()) == [
+        "depthpipe/serving/photo.py"
+    ]
+    (tmp_path / "image.b64").write_text(_b64_png(frames[4]))
+    child = (
+        "import sys; src = sys.argv[3]; sys.path = [p for p in sys.path if p.rstrip('/') != src]\n"
+        "import importlib.util; assert importlib.util.find_spec('depthpipe') is None, 'depthpipe importable'\n"
+        "import mlflow, pandas as pd\n"
+        "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "import depthpipe.serving.photo as photo; assert photo.__file__.startswith(sys.argv[1]), photo.__file__\n"
+        "depth = model.predict(pd.DataFrame({'image': [open(sys.argv[2]).read()]}))[0]\n"
+        "print(depth.shape)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    src = str(REPO / "src")
+    res = subprocess.run(
+        [sys.executable, "-c", child, str(local), str(tmp_path / "image.b64"), src],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().splitlines()[-1] == f"({INPUT_HW[0]}, {INPUT_HW[1]})"
+
+
 def test_served_model_refuses_bad_images_with_the_reason(exported):
     """Not an image, a PNG above 50 megapixels (refused from its header), a request returning too much depth:
     each an MlflowException for HTTP 400 naming the row and the reason, with no traceback."""
@@ -335,15 +370,16 @@ def test_a_model_worse_than_the_baseline_gets_no_candidate(exported, tmp_path: P
     """The export's own files, logged again as if its test metrics were worse than the baseline on delta1."""
     from mlflow.tracking import MlflowClient
 
+    from depthpipe.export.registration import log_export
     from depthpipe.models.trained import read_config
     from depthpipe.tracking import registry
-    from depthpipe.tracking.export_run import log_export
+    from depthpipe.workspace import WorkspacePaths
 
     root, model_dir, out_dir, frames, result, _ = exported
     report = json.loads((out_dir / "export.json").read_text())
     report["model_card"]["test_metrics"] = {"standard": {**GOOD, "delta1": 0.3}}  # below the baseline's 0.4
     summary = json.loads((root / "summary.json").read_text())
-    reg = log_export(read_config(model_dir), report, out_dir, summary, True, {}, root)
+    reg = log_export(read_config(model_dir), report, out_dir, summary, True, {}, WorkspacePaths(root))
     assert reg["alias"] is None and int(reg["version"]) > int(result["registry"]["version"])
     assert registry.model_version_for_alias("depthpipe-densedepth", "candidate") == result["registry"]["version"]
     refused = (
@@ -392,10 +428,11 @@ def _evidence(workspace: Path, scale: float, model: Path | None = None) -> Path:
 def test_promote_needs_the_gate_and_no_regression_against_the_champion(exported, tmp_path: Path, tiny_params):
     """The champion moves only to a candidate that passes the gate and does not regress against the champion's
     own evidence; a refusal leaves every alias where it was."""
+    from depthpipe.export.registration import log_export
     from depthpipe.gate.promote import PromotionRefused, promote
     from depthpipe.models.trained import read_config
     from depthpipe.tracking import registry
-    from depthpipe.tracking.export_run import log_export
+    from depthpipe.workspace import WorkspacePaths
 
     root, model_dir, out_dir, frames, result, _ = exported
     name, gate, passed = "depthpipe-densedepth", tiny_params.gate, ("| table |\n", 0)
@@ -404,7 +441,13 @@ def test_promote_needs_the_gate_and_no_regression_against_the_champion(exported,
 
     def version(scale: float, label: str) -> str:
         return log_export(
-            config, report, out_dir, summary, True, {}, _evidence(tmp_path / label, scale, model_dir / "model.pt")
+            config,
+            report,
+            out_dir,
+            summary,
+            True,
+            {},
+            WorkspacePaths(_evidence(tmp_path / label, scale, model_dir / "model.pt")),
         )["version"]
 
     with pytest.raises(PromotionRefused, match="gate did not pass") as refused:

@@ -474,6 +474,7 @@ def broken_change(tmp_path_factory, trained, more_test_frames, tiny_params, new_
         evaluate.evaluate_variant(
             "densedepth",
             both_protocols,
+            10.0,  # prepare.max_depth
             model.model_dir,
             more_test_frames,
             repo / "metrics" / "densedepth.json",

@@ -52,7 +52,8 @@ _EAGER: dict[Path, nn.Module] = {}
 def expected_metres(export_dir: Path, image: Path) -> np.ndarray:
     """The eager model's depth for ``image``, pre- and post-processed exactly as predict does."""
     from depthpipe.export.exporter import wrap_trained
-    from depthpipe.serving.predict import read_photo, to_model_input, to_original_size
+    from depthpipe.serving.photo import to_model_input, to_original_size
+    from depthpipe.serving.predict import read_photo
 
     model_dir = export_dir.parent.parent / "models" / "semantic_booster"
     if model_dir not in _EAGER:
@@ -270,7 +271,7 @@ def test_photos_above_the_pixel_limits_are_one_line(
 ):
     """A PNG (decoded whole) above 50 megapixels is refused from its header; a baseline JPEG above its limit
     too; the other images are still predicted."""
-    import depthpipe.tracking.served_model as served_model
+    from depthpipe.serving import photo
     from depthpipe.serving.predict import predict_images
 
     png = tmp_path / "huge.png"
@@ -278,7 +279,7 @@ def test_photos_above_the_pixel_limits_are_one_line(
     jpg = _jpeg(tmp_path / "big.jpg", rgb[0], (4000, 3000))
     out = tmp_path / "out"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(served_model, "MAX_JPEG_PIXELS", 10_000_000)
+        mp.setattr(photo, "MAX_JPEG_PIXELS", 10_000_000)
         result = predict_images([png, jpg, images[0]], export_dir, out)
     errors = [e for _, e in result]
     assert errors[0] == "8000x6400 is 51.2 megapixels, above the 50.0 megapixels a PNG decoded whole may have"

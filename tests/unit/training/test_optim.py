@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from depthpipe.training.optim import make_optimizer, make_schedule
+from depthpipe.training.optim import BatchScaling, make_optimizer, make_schedule, scale_batch
 
 
 def _model() -> nn.Module:
@@ -66,3 +66,11 @@ def test_amsgrad_reaches_the_fused_optimiser_and_steps_like_torchs(name):
         assert "max_exp_avg_sq" in fused.state[p]
     for a, b in zip(fused_model.parameters(), plain_model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_learning_rate_scales_with_the_effective_batch_under_the_linear_rule():
+    assert scale_batch(1e-3, "none", 4, 8, 2) == BatchScaling(batch_size=8, lr=1e-3, world_size=2)
+    linear = scale_batch(1e-3, "linear", 4, 8, 2 * 2)
+    assert linear == BatchScaling(batch_size=16, lr=1e-3 * 16 / 8, world_size=4)
+    # what config.json and the MLflow run record, in this order
+    assert list(linear.record().items()) == [("effective_batch_size", 16), ("effective_lr", 2e-3), ("world_size", 4)]

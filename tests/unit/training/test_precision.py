@@ -41,3 +41,23 @@ def test_explicit_settings_win_and_autocast_follows(monkeypatch) -> None:
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
     with choose_precision("auto", CPU).autocast(CPU):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+@pytest.fixture
+def tf32_flags():
+    """PyTorch's TF32 switches as they were, restored after the test (choose_precision sets them process-wide)."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
+@pytest.mark.usefixtures("tf32_flags")
+def test_fp32_turns_tf32_off_for_cudnn_and_matmul() -> None:
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # both on, as they can be
+    chosen = choose_precision("fp32", CPU)
+    assert chosen.dtype == "fp32" and "TF32 off" in chosen.reason
+    assert torch.backends.cuda.matmul.allow_tf32 is False and torch.backends.cudnn.allow_tf32 is False
+    assert torch.get_float32_matmul_precision() == "highest"
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    choose_precision("bf16", CPU)  # bf16 leaves them as they are
+    assert torch.backends.cuda.matmul.allow_tf32 is True and torch.backends.cudnn.allow_tf32 is True

@@ -24,7 +24,6 @@ from depthpipe.models import build_model
 from depthpipe.models.trained import load_state_dict, load_trained
 from depthpipe.training.loader import EpochBatchSampler
 from depthpipe.training.state import fingerprint
-from depthpipe.training.trainer import train_variant
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_abs_rel", "val_rmse", "val_delta1", "lr"]
 VARIANTS = ("densedepth", "semantic_booster")
@@ -221,7 +220,7 @@ def test_fingerprint_covers_params_data_and_world(tiny_params) -> None:
 
 # ------------------------------------------------------------------------------------------ bad settings
 def _train(params, variant, prepared, tmp_path):
-    return train_variant(
+    return trainer_mod.Trainer(
         variant,
         params.train_config(variant),
         params.model_config_of(variant),
@@ -229,7 +228,7 @@ def _train(params, variant, prepared, tmp_path):
         tmp_path / "m",
         tmp_path / "r",
         progress=False,
-    )
+    ).train()
 
 
 def test_batch_larger_than_the_data_is_one_line_naming_the_key(tiny_params, tiny_data, tmp_path, mlflow_store) -> None:
@@ -316,7 +315,7 @@ def test_temporaries_of_a_killed_run_are_removed_when_the_next_starts(
 
 
 def test_cpu_threads_leave_a_core_per_loader_worker(monkeypatch) -> None:
-    from depthpipe.training.trainer import set_cpu_threads, usable_cores
+    from depthpipe.training.device import set_cpu_threads, usable_cores
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cpu = torch.device("cpu")

@@ -175,53 +175,73 @@ def _attempt(
         return size, None  # complete already: verify
     headers = {"Range": f"bytes={have}-"} if have else {}
     with session.get(url, headers=headers, stream=True, timeout=timeout_s) as resp:
-        status = resp.status_code
-        if status == 416 and have:
+        if resp.status_code == 416 and have:
             total = _total_from_416(resp.headers.get("Content-Range"))
             if total is None or total == have:
                 return have, None  # the .part is the whole file
             part.unlink()
             raise _Retry(f"HTTP 416 with {have} bytes held of {total}; restarting from zero")
-        if status in _RETRYABLE_STATUS:
-            raise _Retry(f"HTTP {status} {resp.reason}")
-        if status >= 400:
-            raise DepthpipeError(f"{url}: HTTP {status} {resp.reason} (not retried)")
-        if status == 206:
-            start = _content_range_start(resp.headers.get("Content-Range"))
-            if start != have:
-                part.unlink()
-                raise _Retry(f"server resumed at byte {start}, expected {have}; restarting from zero")
-            mode = "ab"
-        elif status == 200:
-            have, mode = 0, "wb"  # a fresh start, or a server that ignored the Range header
-        else:
-            raise _Retry(f"unexpected HTTP {status} {resp.reason}")
+        have, mode = _resume_point(resp, url, part, have)
         length = resp.headers.get("Content-Length")
         expected_total = size if size is not None else (have + int(length) if length and length.isdigit() else None)
-        digest = hashlib.sha256() if have == 0 else None
-        with (
-            open(part, mode) as fh,
-            tqdm(
-                total=expected_total,
-                initial=have,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=part.name[: -len(".part")],
-                disable=not progress,
-            ) as bar,
-        ):
-            for block in resp.iter_content(chunk_size=chunk_bytes):
-                if not block:
-                    continue
-                fh.write(block)
-                if digest is not None:
-                    digest.update(block)
-                bar.update(len(block))
+        digest = _stream_into(part, mode, resp, have, expected_total, chunk_bytes, progress)
         got = part.stat().st_size
         if expected_total is not None and got < expected_total:
             raise _Retry(f"short read: {got} of {expected_total} bytes")
-        return expected_total if expected_total is not None else got, (digest.hexdigest() if digest else None)
+        return expected_total if expected_total is not None else got, digest
+
+
+def _resume_point(resp: requests.Response, url: str, part: Path, have: int) -> tuple[int, str]:
+    """Where the answer's bytes go: (bytes of ``part`` kept, file mode) -- appended after a 206 that starts
+    where ``part`` ends, written from zero after a 200; other answers raise (:class:`_Retry` when transient)."""
+    status = resp.status_code
+    if status in _RETRYABLE_STATUS:
+        raise _Retry(f"HTTP {status} {resp.reason}")
+    if status >= 400:
+        raise DepthpipeError(f"{url}: HTTP {status} {resp.reason} (not retried)")
+    if status == 206:
+        start = _content_range_start(resp.headers.get("Content-Range"))
+        if start != have:
+            part.unlink()
+            raise _Retry(f"server resumed at byte {start}, expected {have}; restarting from zero")
+        return have, "ab"
+    if status == 200:
+        return 0, "wb"  # a fresh start, or a server that ignored the Range header
+    raise _Retry(f"unexpected HTTP {status} {resp.reason}")
+
+
+def _stream_into(
+    part: Path,
+    mode: str,
+    resp: requests.Response,
+    have: int,
+    expected_total: int | None,
+    chunk_bytes: int,
+    progress: bool,
+) -> str | None:
+    """Write the answer's body to ``part`` (``mode`` ab or wb) one chunk at a time, with a progress bar;
+    returns the sha256 of the file when the body starts at byte 0 (``have`` 0), else None."""
+    digest = hashlib.sha256() if have == 0 else None
+    with (
+        open(part, mode) as fh,
+        tqdm(
+            total=expected_total,
+            initial=have,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=part.name[: -len(".part")],
+            disable=not progress,
+        ) as bar,
+    ):
+        for block in resp.iter_content(chunk_size=chunk_bytes):
+            if not block:
+                continue
+            fh.write(block)
+            if digest is not None:
+                digest.update(block)
+            bar.update(len(block))
+    return digest.hexdigest() if digest else None
 
 
 def _total_from_416(value: str | None) -> int | None:

@@ -1,4 +1,4 @@
-"""The DVC download stage's one job: put the data source's files in the stage's output, ``data/raw``.
+"""A data source's files put in place: the folder ``data/raw`` that every later step reads.
 
 ``params.yaml`` ``data.source`` picks where they come from:
 
@@ -8,7 +8,7 @@
   (outside the DVC outputs, so an interrupted 2.8 GiB download resumes) and checked against
   ``data.nyu.size``/``sha256``; the split is ``data.splits_file``;
 * ``file``: a NYU-layout labeled file already on disk (``data.file``), with ``data.splits_file``;
-* ``nyu50k_zip`` and ``nyu_h5_tree``: the raw-derived training sets (no labeled ``.mat``), placed by
+* ``nyu50k`` and ``nyu_h5_tree``: the raw-derived training sets (no labeled ``.mat``), placed by
   :mod:`depthpipe.data.download.raw`.
 
 The verified NYU download is placed by hard link from the download cache (a copy where linking is
@@ -60,9 +60,6 @@ def default_workers(frames: int) -> int:
     return min(os.cpu_count() or 1, 4) if frames >= 64 else 1
 
 
-# ------------------------------------------------------------------------------------------------
-# The stage
-# ------------------------------------------------------------------------------------------------
 def materialise_source(
     data: DataConfig,
     workspace: str | os.PathLike[str],
@@ -73,7 +70,7 @@ def materialise_source(
 ) -> dict[str, Any]:
     """Write ``out_dir/labeled.mat`` and ``out_dir/splits.mat`` from the ``data`` section; return a summary.
 
-    (For ``nyu50k_zip`` and ``nyu_h5_tree``: ``out_dir/nyu_data.zip`` or ``out_dir/nyudepthv2/`` and the summary
+    (For ``nyu50k`` and ``nyu_h5_tree``: ``out_dir/nyu_data.zip`` or ``out_dir/nyudepthv2/`` and the summary
     of :func:`depthpipe.data.download.raw.place_raw_source`.)
 
     Relative paths in ``data`` are resolved against ``workspace``. ``workers`` (synthetic only; default

@@ -1,6 +1,6 @@
-"""The download stage for the raw-derived training sets: ``nyu_data.zip`` or the ``nyudepthv2`` tree in data/raw.
+"""Placing the raw-derived training sets: ``nyu_data.zip`` or the ``nyudepthv2`` tree in data/raw.
 
-* ``nyu50k_zip``: ``data.file`` (a ``nyu_data.zip`` you have) is copied to ``data/raw/nyu_data.zip``;
+* ``nyu50k``: ``data.file`` (a ``nyu_data.zip`` you have) is copied to ``data/raw/nyu_data.zip``;
   without it ``data.nyu50k.url`` is downloaded resumably into ``data.nyu50k.cache_dir`` and hard-linked. With
   ``data.nyu_test.use``, DenseDepth's ``nyu_test.zip`` is placed beside it the same way (``data.nyu_test.file``,
   else ``data.nyu_test.url``), and the test split is read from it.
@@ -28,7 +28,7 @@ from tqdm import tqdm
 from depthpipe.config import DataConfig, NYUDownload
 from depthpipe.data.download.http import download_section
 from depthpipe.data.sources.base import TEST, TRAIN
-from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
+from depthpipe.data.sources.nyu50k import Nyu50kZip
 from depthpipe.data.sources.nyu_h5_tree import SPLIT_FOLDERS, NyuH5Tree, tree_members
 from depthpipe.data.sources.nyu_test_zip import NyuTestZip
 from depthpipe.data.sources.raw_folder import RAW_NAMES, TEST_ZIP_NAME, open_raw
@@ -135,7 +135,7 @@ def _place(data: DataConfig, workspace: Path, dest: Path, progress: bool) -> dic
         src, origin = user_path(data.given_file, workspace), {"file": data.given_file}
     else:
         src, origin = fetch(data, workspace, progress)
-    if data.source == "nyu50k_zip":
+    if data.source == "nyu50k":
         if src.is_dir():
             raise DepthpipeError(
                 f"params.yaml: data.file names {src}, which is a directory; it must name a nyu_data.zip"
@@ -179,7 +179,7 @@ def place_raw_source(data: DataConfig, workspace: Path, out: Path, progress: boo
     ``data.nyu_test.use``); returns the summary."""
     dest = out / RAW_NAMES[data.source]
     summary: dict[str, Any] = {"source": data.source, **_place(data, workspace, dest, progress)}
-    if data.source == "nyu50k_zip" and data.nyu_test.use:
+    if data.source == "nyu50k" and data.nyu_test.use:
         summary["test_zip"] = place_test_zip(data, workspace, out / TEST_ZIP_NAME, progress)
     with open_raw(out, data.source) as frames:
         member = frames.membership()

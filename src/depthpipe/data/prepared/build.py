@@ -1,4 +1,4 @@
-"""The prepare stage: a frame source -> one training-ready HDF5 per split, plus a manifest.
+"""Building the prepared data: a frame source -> one training-ready HDF5 per split, plus a manifest.
 
 Frames come from any :class:`~depthpipe.data.sources.base.FrameSource` (a labeled ``.mat`` with its split,
 ``nyu_data.zip``, the ``nyudepthv2`` tree), are read and transformed one at a time (optionally in a pool of
@@ -41,7 +41,6 @@ from depthpipe.data.prepared.transforms import (
 )
 from depthpipe.data.sources.base import FrameSource, SourceFrame
 from depthpipe.data.sources.metadata import load_class_mapping
-from depthpipe.data.sources.nyu_mat import MatFrames
 from depthpipe.errors import DepthpipeError
 from depthpipe.files import atomic_path, write_text_atomic
 
@@ -82,7 +81,7 @@ def process_frame(
             f"{full_size[0]}x{full_size[1]} like the split's first frame"
         )
     lab40 = map_labels_40(fr.label, lut, fr.name) if fr.label is not None else None
-    sizes = (cfg.input_size, cfg.output_size, cfg.min_depth, cfg.max_depth)
+    sizes = (cfg.input_size, cfg.output_size, cfg.min_depth, cfg.max_depth, cfg.target_resize)
     if cfg.layout == ENCODED:
         item, depth = encode_frame(fr, lab40, cfg)
         arrays = frame_arrays(None, depth, None, DEPTH_KEYS, *sizes)
@@ -137,22 +136,7 @@ def _processed_frames(
             yield from pool.imap(_work, order[start : start + window], chunksize=4)
 
 
-# -- the stage ------------------------------------------------------------------------------------------
-def prepare_dataset(
-    mat_path: Path,
-    splits_path: Path,
-    class_mapping_path: Path,
-    out_dir: Path,
-    cfg: PrepareConfig,
-    source_sha256: str = "",
-    source: str = "",
-    progress: bool = True,
-) -> dict:
-    """:func:`prepare_source` on a NYU-layout labeled file and its split file."""
-    with MatFrames(mat_path, splits_path) as frames:
-        return prepare_source(frames, class_mapping_path, out_dir, cfg, source_sha256, source, progress)
-
-
+# -- a whole source ------------------------------------------------------------------------------------
 def prepare_source(
     frames: FrameSource,
     class_mapping_path: Path,
@@ -162,7 +146,7 @@ def prepare_source(
     source: str = "",
     progress: bool = True,
 ) -> dict:
-    """Run the prepare stage on ``frames``; returns a summary (frames per split, sizes, mean depths).
+    """Prepare ``frames`` into ``out_dir``; returns a summary (frames per split, sizes, mean depths).
 
     ``cfg.workers`` processes read and transform frames in order while this process writes (0 or 1: this
     process alone); the output bytes do not depend on it. Every frame of a split must have the size of the
@@ -188,6 +172,7 @@ def prepare_source(
             source_sha256,
             has_labels=frames.has_labels,
             layout=cfg.layout,
+            target_resize=cfg.target_resize,
         )
         rows, mean_depth = _write_split(frames, indices, info, cfg, lut, split_path(out_dir, split), progress)
         manifest += [{**r, "scene": frames.scene(r["nyu_index"] - 1)} for r in rows]

@@ -50,7 +50,7 @@ import h5py
 import numpy as np
 
 from depthpipe.data.codec import decode_gray_png, decode_rgb, depth_metres
-from depthpipe.data.prepared.transforms import DEPTH_KEYS, frame_arrays
+from depthpipe.data.prepared.transforms import DEPTH_KEYS, TARGET_RESIZES, frame_arrays
 from depthpipe.errors import DepthpipeError
 
 TRAIN, TEST = "train", "test"
@@ -82,16 +82,20 @@ class SplitInfo:
     mean_depth: float = float("nan")  # metres, over the valid pixels at the output size
     has_labels: bool = True  # False: a source without semantic labels (the raw-derived sets)
     layout: str = ARRAYS
+    target_resize: str = "area"  # prepare.target_resize: how the encoded layout's reader makes the targets
 
     def to_attrs(self) -> dict[str, object]:
-        """The HDF5 attributes; ``has_labels`` and ``layout`` only where not the default, so files of the
-        labeled sources in the arrays layout keep their bytes."""
-        attrs = {k: v for k, v in asdict(self).items() if k not in ("class_names", "has_labels", "layout")}
+        """The HDF5 attributes; ``has_labels``, ``layout`` and ``target_resize`` only where not the default, so
+        files of the labeled sources in the arrays layout keep their bytes."""
+        optional = ("class_names", "has_labels", "layout", "target_resize")
+        attrs = {k: v for k, v in asdict(self).items() if k not in optional}
         for key in ("input_size", "output_size", "full_size"):
             attrs[key] = np.asarray(attrs[key], np.int32)
         extra = ({} if self.has_labels else {"has_labels": 0}) | (
             {} if self.layout == ARRAYS else {"layout": self.layout}
         )
+        if self.target_resize != "area":
+            extra["target_resize"] = self.target_resize
         return attrs | {"class_names": json.dumps(list(self.class_names)), "num_classes": len(self.class_names)} | extra
 
     def keys(self) -> tuple[str, ...]:
@@ -101,6 +105,9 @@ class SplitInfo:
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any], where: Path) -> SplitInfo:
+        target_resize = str(attrs.get("target_resize", "area"))
+        if target_resize not in TARGET_RESIZES:
+            raise DepthpipeError(f"{where}: target_resize '{target_resize}' is not one of {', '.join(TARGET_RESIZES)}")
         try:
             return cls(
                 str(attrs["split"]),
@@ -115,6 +122,7 @@ class SplitInfo:
                 float(attrs.get("mean_depth", np.nan)),
                 bool(attrs.get("has_labels", 1)),
                 str(attrs.get("layout", ARRAYS)),
+                target_resize,
             )
         except KeyError as exc:
             raise DepthpipeError(f"{where}: missing attribute {exc} (made by another version: rerun prepare)") from None
@@ -240,7 +248,7 @@ class PreparedSplit:
         self.path = Path(path)
         if not self.path.is_file():
             raise DepthpipeError(f"{self.path}: prepared data not found (run `dvc repro prepare`)")
-        with h5py.File(self.path, "r") as f:
+        with self._open() as f:
             self.info = SplitInfo.from_attrs(dict(f.attrs), self.path)
             self.keys = tuple(f.keys()) if self.info.layout == ARRAYS else self.info.keys()
             missing = [k for k in ("rgb", "index", *keys) if k not in self.keys]
@@ -256,9 +264,19 @@ class PreparedSplit:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_f": None, "_tables": {}}
 
+    def _open(self) -> h5py.File:
+        """The file, read-only; one that HDF5 cannot open (truncated, not HDF5) is a one-line error naming it."""
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as exc:
+            raise DepthpipeError(
+                f"{self.path}: not a readable HDF5 file ({' '.join(str(exc).split())}); remake it with "
+                f"`dvc repro prepare` (then `dvc repro` runs what depends on it again)"
+            ) from None
+
     def _file(self) -> h5py.File:
         if self._f is None:
-            self._f = h5py.File(self.path, "r")
+            self._f = self._open()
         return self._f
 
     def read(self, key: str, positions: Sequence[int] | np.ndarray | slice) -> np.ndarray:
@@ -313,6 +331,7 @@ class PreparedSplit:
             info.output_size,
             info.min_depth,
             info.max_depth,
+            info.target_resize,
         )
 
     def close(self) -> None:

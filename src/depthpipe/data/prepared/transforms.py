@@ -1,7 +1,8 @@
 """The per-frame maths of the prepared format: one full-resolution frame -> the arrays a model trains on.
 
-Validity, reciprocal targets, area/bilinear resampling, label mapping and resizing, and :func:`frame_arrays`,
-which strings them together. The prepare stage calls it when it writes the arrays layout, and the encoded
+Validity, reciprocal targets (``prepare.target_resize``: ``area``, or ``densedepth`` as DenseDepth's data.py
+makes them), area/bilinear resampling, label mapping and resizing, and :func:`frame_arrays`, which strings them
+together. The prepare stage calls it when it writes the arrays layout, and the encoded
 layout's reader calls it at load time on the decoded frame, so both layouts give the same arrays.
 """
 
@@ -15,6 +16,9 @@ from skimage.transform import resize
 from depthpipe.errors import DepthpipeError
 
 DEPTH_KEYS = ("depth", "target", "mask")
+TARGET_RESIZES = ("area", "densedepth")  # prepare.target_resize; "area" is the default
+# skimage's resize as DenseDepth's data.py calls it (nyu_resize); order 1 is its default for float images
+DENSEDEPTH_RESIZE = {"order": 1, "mode": "reflect", "anti_aliasing": True, "preserve_range": True}
 
 
 def valid_depth(depth: np.ndarray, max_depth: float) -> np.ndarray:
@@ -31,6 +35,23 @@ def reciprocal_target(depth: np.ndarray, valid: np.ndarray, min_depth: float, ma
     safe = np.where(valid, depth, max_depth).astype(np.float32)
     out = np.float32(max_depth) / np.clip(safe, np.float32(min_depth), np.float32(max_depth))
     return np.where(valid, out, np.float32(0)).astype(np.float32)
+
+
+def densedepth_target(depth: np.ndarray, valid: np.ndarray, max_depth: float, size: tuple[int, int]) -> np.ndarray:
+    """The target as DenseDepth's data.py makes it: ``max_depth / depth`` at full resolution (its ``DepthNorm``,
+    1000 / cm; no lower clip), then resized to ``size`` by skimage's ``resize`` with anti-aliasing and
+    ``mode='reflect'`` (for a factor of 2: a Gaussian of sigma 0.5, then the 2x2 average), in float64.
+
+    Invalid pixels (where DenseDepth's reciprocal would be inf) do not count: where any is present the result is
+    ``resize(t * v) / resize(v)``; on a frame with none it is ``resize(t)`` itself. (H, W) float32 metres and
+    bool -> ``size`` float32, 0 where no valid pixel contributes.
+    """
+    recip = np.where(valid, max_depth / np.where(valid, depth, 1.0).astype(np.float64), 0.0)
+    if valid.all():
+        return resize(recip, size, **DENSEDEPTH_RESIZE).astype(np.float32)
+    num = resize(recip, size, **DENSEDEPTH_RESIZE)
+    den = resize(valid.astype(np.float64), size, **DENSEDEPTH_RESIZE)
+    return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0).astype(np.float32)
 
 
 def _resample(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -91,12 +112,15 @@ def frame_arrays(
     output_size: tuple[int, int],
     min_depth: float,
     max_depth: float,
+    target_resize: str = "area",
 ) -> dict[str, np.ndarray]:
     """The prepared arrays ``keys`` of one full-resolution frame (see :mod:`depthpipe.data.prepared.hdf5`).
 
     rgb (H,W,3) uint8, depth (H,W) float32 metres (anything not finite in (0, max_depth] is invalid), label40
     (H,W) uint8 40-class ids or None for a frame without labels (``label`` is then all void). Only what ``keys``
-    needs is computed, so ``rgb`` or ``depth`` may be None when no key asks for them.
+    needs is computed, so ``rgb`` or ``depth`` may be None when no key asks for them. ``target_resize``: ``area``
+    (the valid depths averaged in metres, then :func:`reciprocal_target`) or ``densedepth``
+    (:func:`densedepth_target`); ``depth`` and ``mask`` are the same under both.
     """
     out: dict[str, np.ndarray] = {}
     if "rgb" in keys:
@@ -108,7 +132,11 @@ def frame_arrays(
         if any(k in keys for k in DEPTH_KEYS):
             depth_o, valid_o = resize_depth(depth, valid, output_size)
             out["depth"] = depth_o
-            out["target"] = reciprocal_target(depth_o, valid_o, min_depth, max_depth)
+            if target_resize == "densedepth":
+                target = densedepth_target(depth, valid, max_depth, output_size)
+                out["target"] = np.where(valid_o, target, np.float32(0)).astype(np.float32)
+            else:
+                out["target"] = reciprocal_target(depth_o, valid_o, min_depth, max_depth)
             out["mask"] = valid_o.astype(np.uint8)
         if "depth_full" in keys:
             out["depth_full"] = np.where(valid, depth, 0).astype(np.float32)

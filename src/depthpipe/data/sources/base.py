@@ -2,7 +2,7 @@
 
 A :class:`FrameSource` is what the validate and prepare stages read, whatever the layout on disk: a NYU-layout
 labeled ``.mat`` with its ``splits.mat`` (:class:`~depthpipe.data.sources.nyu_mat.MatFrames`: the ``synthetic``,
-``nyu`` and ``file`` sources), DenseDepth's ``nyu_data.zip`` (:mod:`depthpipe.data.sources.nyu50k_zip`) or the
+``nyu`` and ``file`` sources), DenseDepth's ``nyu_data.zip`` (:mod:`depthpipe.data.sources.nyu50k`) or the
 sparse-to-dense ``nyudepthv2`` tree of ``.h5`` files (:mod:`depthpipe.data.sources.nyu_h5_tree`). Frames are
 read one at a time (bounded memory). A source is picklable: its open handles are dropped and reopened on first
 use in the receiving process, so a pool of workers can share one.

@@ -2,7 +2,8 @@
 
 ``nyu_test.zip`` is the test set DenseDepth's ``evaluate.py`` scores (``data.nyu_test``): three NumPy arrays,
 ``eigen_test_rgb.npy`` (654, 480, 640, 3) uint8, ``eigen_test_depth.npy`` (654, 480, 640) float32 metres and
-``eigen_test_crop.npy`` (the crop its evaluation applies: first and last row, first and last column, inclusive).
+``eigen_test_crop.npy`` (the crop its evaluation applies: first and last row, first and last column, inclusive;
+it must be :data:`DENSEDEPTH_CROP`, the ``densedepth`` protocol's, or reading the file is a one-line error).
 :class:`NyuTestZip` reads one frame at a time from the two large members (their ``.npy`` headers give the
 offset of frame ``i``), never the 1.4 GB whole; a missing member, a header that is not a C-ordered array of the
 right dtype and shape, or a member cut short is a one-line error naming the member.
@@ -21,11 +22,14 @@ from typing import IO
 import numpy as np
 
 from depthpipe.data.sources.base import TEST, TRAIN, FrameSource, SourceFrame
-from depthpipe.data.sources.nyu50k_zip import Nyu50kZip, open_zip
+from depthpipe.data.sources.nyu50k import Nyu50kZip, open_zip
 from depthpipe.errors import DepthpipeError
 
 RGB_MEMBER, DEPTH_MEMBER, CROP_MEMBER = "eigen_test_rgb.npy", "eigen_test_depth.npy", "eigen_test_crop.npy"
 MEMBERS = (RGB_MEMBER, DEPTH_MEMBER, CROP_MEMBER)
+# The densedepth protocol's crop (depthpipe.metrics.depth.CROPS_480x640, rows 20:460, cols 24:616 half-open) as
+# eigen_test_crop.npy holds it: first row, last row, first column, last column, inclusive.
+DENSEDEPTH_CROP = (20, 459, 24, 615)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +116,8 @@ class NyuTestZip(FrameSource):
 
     def _read_crop(self) -> tuple[int, int, int, int]:
         """``eigen_test_crop``: (first row, last row, first column, last column), inclusive, as DenseDepth's
-        evaluate.py indexes ``[crop[0]:crop[1] + 1, crop[2]:crop[3] + 1]``."""
+        evaluate.py indexes ``[crop[0]:crop[1] + 1, crop[2]:crop[3] + 1]``; anything but :data:`DENSEDEPTH_CROP`
+        is an error, since the densedepth protocol scores that crop."""
         where = f"{self.path}: {CROP_MEMBER}"
         stream = self._stream(CROP_MEMBER)
         stream.seek(0)
@@ -123,6 +128,11 @@ class NyuTestZip(FrameSource):
         if crop.shape != (4,) or not np.issubdtype(crop.dtype, np.number):
             raise DepthpipeError(f"{where}: expected 4 numbers (row0, row1, col0, col1), got {crop.dtype} {crop.shape}")
         r0, r1, c0, c1 = (int(v) for v in crop)
+        if (r0, r1, c0, c1) != DENSEDEPTH_CROP:
+            raise DepthpipeError(
+                f"{where}: crop {[r0, r1, c0, c1]} differs from the densedepth protocol's {list(DENSEDEPTH_CROP)} "
+                "(first row, last row, first column, last column, inclusive)"
+            )
         return r0, r1, c0, c1
 
     def _read(self, member: str, layout: NpyLayout, i: int) -> np.ndarray:
@@ -166,11 +176,11 @@ class NyuTestZip(FrameSource):
 class Nyu50kWithTestZip(FrameSource):
     """``nyu_data.zip``'s train frames, then ``nyu_test.zip``'s frames as the test split; see the module docstring.
 
-    The frame list: the train CSV's rows in order (as :class:`~depthpipe.data.sources.nyu50k_zip.Nyu50kZip`
+    The frame list: the train CSV's rows in order (as :class:`~depthpipe.data.sources.nyu50k.Nyu50kZip`
     lists them), then the frames of ``nyu_test.zip`` in its order.
     """
 
-    kind, has_labels = "nyu50k_zip", False
+    kind, has_labels = "nyu50k", False
 
     def __init__(self, path: str | os.PathLike[str], test_path: str | os.PathLike[str]) -> None:
         super().__init__(path)

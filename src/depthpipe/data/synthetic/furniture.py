@@ -115,6 +115,25 @@ def add_cabinet(
     return cx, cy, yaw, w, d, h
 
 
+def _four_legs(
+    b: Builder,
+    frame: tuple[float, float, float],
+    obj: int,
+    label: str,
+    color: np.ndarray,
+    corner: tuple[float, float],
+    length: float,
+    half: float,
+) -> None:
+    """Four wooden legs ``length`` tall standing on the floor at (+-x, +-y) = ``corner`` in ``frame``, each
+    ``2 * half`` thick."""
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            b.local_box(
+                frame, obj, label, "wood", color, (sx * corner[0], sy * corner[1], length / 2), (half, half, length / 2)
+            )
+
+
 def add_chair(b: Builder, frame: tuple[float, float, float] | None = None) -> None:
     """A chair (seat, four legs, back) at ``frame`` (cx, cy, yaw) if that spot is free, else anywhere free."""
     rng = b.rng
@@ -130,17 +149,7 @@ def add_chair(b: Builder, frame: tuple[float, float, float] | None = None) -> No
     obj = b.new_obj()
     color = pick_color(rng, WOOD_COLORS + PAINTED_COLORS)
     b.local_box(frame, obj, "chair", "wood", color, (0, 0, seat - 0.025), (sw / 2, sw / 2, 0.025))
-    for lx in (-1, 1):
-        for ly in (-1, 1):
-            b.local_box(
-                frame,
-                obj,
-                "chair",
-                "wood",
-                color,
-                (lx * (sw / 2 - 0.025), ly * (sw / 2 - 0.025), (seat - 0.05) / 2),
-                (0.02, 0.02, (seat - 0.05) / 2),
-            )
+    _four_legs(b, frame, obj, "chair", color, (sw / 2 - 0.025, sw / 2 - 0.025), seat - 0.05, 0.02)
     back = float(rng.uniform(0.35, 0.5))
     b.local_box(frame, obj, "chair", "wood", color, (0, -sw / 2 + 0.02, seat + back / 2), (sw / 2, 0.02, back / 2))
     b.occupy(cx, cy, sw, sw, yaw, shadow=0.25)
@@ -168,17 +177,7 @@ def add_table(
     f, obj = (cx, cy, yaw), b.new_obj()
     color = pick_color(rng, WOOD_COLORS + PAINTED_COLORS)
     b.local_box(f, obj, label, "wood", color, (0, 0, h - 0.02), (w / 2, d / 2, 0.02))
-    for sx in (-1, 1):
-        for sy in (-1, 1):
-            b.local_box(
-                f,
-                obj,
-                label,
-                "wood",
-                color,
-                (sx * (w / 2 - 0.05), sy * (d / 2 - 0.05), (h - 0.04) / 2),
-                (0.025, 0.025, (h - 0.04) / 2),
-            )
+    _four_legs(b, f, obj, label, color, (w / 2 - 0.05, d / 2 - 0.05), h - 0.04, 0.025)
     b.occupy(cx, cy, w, d, yaw, shadow=0.3)
     seats = [
         (0.0, d / 2 + 0.3, math.pi),

@@ -28,6 +28,20 @@ class Hits:
     dirs: tuple[np.ndarray, np.ndarray, np.ndarray]  # world ray directions with unit camera z
 
 
+@dataclass
+class _Window:
+    """The rays of one pixel rectangle (origin ``o``, directions ``dx``/``dy``/``dz``) and views of the z-buffer
+    there (``t``, ``sid``, ``face`` as in :class:`Hits`), which the hit tests update in place."""
+
+    o: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    dz: np.ndarray
+    t: np.ndarray
+    sid: np.ndarray
+    face: np.ndarray
+
+
 def _bbox(
     scene: Scene, corners: np.ndarray, k: tuple[float, float, float, float], hw: tuple[int, int]
 ) -> tuple[int, int, int, int] | None:
@@ -93,10 +107,8 @@ def cast(scene: Scene, height: int, width: int) -> Hits:
             continue
         v0, v1, u0, u1 = box
         win = (slice(v0, v1), slice(u0, u1))
-        if s.kind == "box":
-            _hit_box(s, o, dx[win], dy[win], dz[win], t[win], sid[win], face[win], i)
-        else:
-            _hit_cyl(s, o, dx[win], dy[win], dz[win], t[win], sid[win], face[win], i)
+        window = _Window(o, dx[win], dy[win], dz[win], t[win], sid[win], face[win])
+        (_hit_box if s.kind == "box" else _hit_cyl)(s, window, i)
     return Hits(t, sid, face, (dx, dy, dz))
 
 
@@ -133,18 +145,9 @@ def _room_exit(
     return t, sid
 
 
-def _hit_box(
-    s: Surface,
-    o: np.ndarray,
-    dx: np.ndarray,
-    dy: np.ndarray,
-    dz: np.ndarray,
-    t: np.ndarray,
-    sid: np.ndarray,
-    face: np.ndarray,
-    index: int,
-) -> None:
-    """Slab test of an oriented box against the rays of one window; updates t/sid/face in place."""
+def _hit_box(s: Surface, w: _Window, index: int) -> None:
+    """Slab test of an oriented box against the rays of one window; updates its t/sid/face in place."""
+    o, dx, dy, dz = w.o, w.dx, w.dy, w.dz
     c, sn = np.float32(math.cos(s.yaw)), np.float32(math.sin(s.yaw))
     ox, oy, oz = (float(v) for v in (o - s.center))
     lo = (float(c * ox + sn * oy), float(c * oy - sn * ox), oz)
@@ -154,7 +157,7 @@ def _hit_box(
     for near, far in slabs[1:]:
         tn = np.maximum(tn, near, out=tn)
         tf = np.minimum(tf, far, out=tf)
-    hit = (tn <= tf) & (tn > 1e-3) & (tn < t)
+    hit = (tn <= tf) & (tn > 1e-3) & (tn < w.t)
     rows, cols = np.nonzero(hit)
     if rows.size == 0:
         return
@@ -166,9 +169,9 @@ def _hit_box(
     th = np.maximum(np.maximum(enter[0], enter[1]), enter[2])
     axis = np.where(enter[0] == th, 0, np.where(enter[1] == th, 1, 2))
     dsel = np.where(axis == 0, dl[0], np.where(axis == 1, dl[1], dl[2]))
-    t[rows, cols] = th
-    sid[rows, cols] = index
-    face[rows, cols] = (axis * 2 + (dsel < 0)).astype(np.int8)
+    w.t[rows, cols] = th
+    w.sid[rows, cols] = index
+    w.face[rows, cols] = (axis * 2 + (dsel < 0)).astype(np.int8)
 
 
 def _slab(d: np.ndarray, o_a: float, h: float) -> tuple[np.ndarray, np.ndarray]:
@@ -181,18 +184,9 @@ def _slab(d: np.ndarray, o_a: float, h: float) -> tuple[np.ndarray, np.ndarray]:
         return np.minimum(t1, t2), np.maximum(t1, t2)
 
 
-def _hit_cyl(
-    s: Surface,
-    o: np.ndarray,
-    dx: np.ndarray,
-    dy: np.ndarray,
-    dz: np.ndarray,
-    t: np.ndarray,
-    sid: np.ndarray,
-    face: np.ndarray,
-    index: int,
-) -> None:
-    """Ray against a vertical cylinder (side, top and bottom caps); updates t/sid/face in place."""
+def _hit_cyl(s: Surface, w: _Window, index: int) -> None:
+    """Ray against a vertical cylinder (side, top and bottom caps); updates the window's t/sid/face in place."""
+    o, dx, dy, dz = w.o, w.dx, w.dy, w.dz
     r, hh = float(s.half[0]), float(s.half[2])
     ox, oy, oz = (float(v) for v in (o - s.center))
     a = dx * dx + dy * dy
@@ -213,8 +207,8 @@ def _hit_cyl(
             cap = (tc > 1e-3) & (xc * xc + yc * yc <= r * r) & (tc < best)
             best = np.where(cap, tc, best).astype(np.float32)
             code = np.where(cap, np.int8(cc), code)
-    hit = best < t
+    hit = best < w.t
     if hit.any():
-        t[hit] = best[hit]
-        sid[hit] = index
-        face[hit] = code[hit]
+        w.t[hit] = best[hit]
+        w.sid[hit] = index
+        w.face[hit] = code[hit]

@@ -1,1 +1,1 @@
-"""The validate stage's work: per-frame statistics of a source and the great-expectations suite over them."""
+"""Checking the data: per-frame statistics of a source and the great-expectations suite over them."""

@@ -110,7 +110,7 @@ def frame_row(frame: SourceFrame, split: str, max_depth: float) -> dict[str, Any
 def source_statistics(source: FrameSource, *, max_depth: float, progress: bool = True) -> pd.DataFrame:
     """One statistics row per frame of ``source``, reading each frame once (bounded memory).
 
-    ``max_depth`` bounds ``valid_fraction`` (pass ``validate.max_depth``). A frame the source cannot read (a
+    ``max_depth`` bounds ``valid_fraction`` (pass ``prepare.max_depth``). A frame the source cannot read (a
     corrupt member, a missing key) raises its one-line :class:`~depthpipe.errors.DepthpipeError`.
     """
     splits = source.membership()

@@ -14,12 +14,13 @@ into ``reports/validation.json`` under ``test_sets``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from depthpipe.data.sources.base import FrameSource
+from depthpipe.data.sources.base import FrameSource, SourceFrame
 
 MAX_LISTED = 50  # frames listed per finding
 SLACK_MM = 1e-6  # float32 metres read back in float64: below any real difference
@@ -27,6 +28,43 @@ SLACK_MM = 1e-6  # float32 metres read back in float64: below any real differenc
 
 def _holes(depth: np.ndarray) -> np.ndarray:
     return ~(np.isfinite(depth) & (depth > 0))
+
+
+@dataclass
+class _Findings:
+    """What the frames compared so far differ in; ``limit`` is the largest depth difference that agrees (mm)."""
+
+    limit: float | None
+    over: list[tuple[int, float]] = field(default_factory=list)
+    hole_frames: list[int] = field(default_factory=list)
+    shape_mismatch: list[int] = field(default_factory=list)
+    holes_zip_only: int = 0
+    holes_test_only: int = 0
+    rgb_frames_differ: int = 0
+    rgb_max: int = 0
+    max_diff: float = 0.0
+    diff_sum: float = 0.0
+    diff_n: int = 0
+
+    def add(self, j: int, a: SourceFrame, b: SourceFrame) -> None:
+        """Compare test frame ``j`` of the two sets: sizes, holes in one only, depth (mm) and RGB differences."""
+        if a.depth.shape != b.depth.shape or a.rgb.shape != b.rgb.shape:
+            self.shape_mismatch.append(j)
+            return
+        hole_a, hole_b = _holes(a.depth), _holes(b.depth)
+        only_a, only_b = int(np.count_nonzero(hole_a & ~hole_b)), int(np.count_nonzero(hole_b & ~hole_a))
+        self.holes_zip_only, self.holes_test_only = self.holes_zip_only + only_a, self.holes_test_only + only_b
+        if only_a or only_b:
+            self.hole_frames.append(j)
+        both = ~hole_a & ~hole_b
+        diff = np.abs(a.depth[both].astype(np.float64) - b.depth[both].astype(np.float64)) * 1000.0
+        frame_max = float(diff.max()) if diff.size else 0.0
+        self.max_diff = max(self.max_diff, frame_max)
+        self.diff_sum, self.diff_n = self.diff_sum + float(diff.sum()), self.diff_n + diff.size
+        if self.limit is not None and frame_max > self.limit:
+            self.over.append((j, frame_max))
+        rgb_diff = int(np.abs(a.rgb.astype(np.int16) - b.rgb.astype(np.int16)).max())
+        self.rgb_max, self.rgb_frames_differ = max(self.rgb_max, rgb_diff), self.rgb_frames_differ + (rgb_diff > 0)
 
 
 def compare_test_sets(
@@ -44,50 +82,29 @@ def compare_test_sets(
     _, zip_test = zip_source.split_indices()
     n_zip, n_test = len(zip_test), len(test_zip)
     n = min(n_zip, n_test)
-    over: list[tuple[int, float]] = []
-    hole_frames: list[int] = []
-    shape_mismatch: list[int] = []
-    holes_zip_only = holes_test_only = rgb_frames_differ = rgb_max = 0
-    max_diff, diff_sum, diff_n = 0.0, 0.0, 0
-    limit = None if max_diff_mm is None else max_diff_mm + SLACK_MM
+    found = _Findings(limit=None if max_diff_mm is None else max_diff_mm + SLACK_MM)
     for j in tqdm(range(n), desc="compare test sets", unit="frame", disable=not progress):
-        a, b = zip_source.frame(int(zip_test[j])), test_zip.frame(j)
-        if a.depth.shape != b.depth.shape or a.rgb.shape != b.rgb.shape:
-            shape_mismatch.append(j)
-            continue
-        hole_a, hole_b = _holes(a.depth), _holes(b.depth)
-        only_a, only_b = int(np.count_nonzero(hole_a & ~hole_b)), int(np.count_nonzero(hole_b & ~hole_a))
-        holes_zip_only, holes_test_only = holes_zip_only + only_a, holes_test_only + only_b
-        if only_a or only_b:
-            hole_frames.append(j)
-        both = ~hole_a & ~hole_b
-        diff = np.abs(a.depth[both].astype(np.float64) - b.depth[both].astype(np.float64)) * 1000.0
-        frame_max = float(diff.max()) if diff.size else 0.0
-        max_diff, diff_sum, diff_n = max(max_diff, frame_max), diff_sum + float(diff.sum()), diff_n + diff.size
-        if limit is not None and frame_max > limit:
-            over.append((j, frame_max))
-        rgb_diff = int(np.abs(a.rgb.astype(np.int16) - b.rgb.astype(np.int16)).max())
-        rgb_max, rgb_frames_differ = max(rgb_max, rgb_diff), rgb_frames_differ + (rgb_diff > 0)
-    agree = n_zip == n_test and not shape_mismatch and not over and not hole_frames
+        found.add(j, zip_source.frame(int(zip_test[j])), test_zip.frame(j))
+    agree = n_zip == n_test and not found.shape_mismatch and not found.over and not found.hole_frames
     return {
         "success": bool(agree or max_diff_mm is None),
         "frames": n,
         "frames_nyu_data_zip": n_zip,
         "frames_nyu_test_zip": n_test,
-        "max_diff_mm": round(max_diff, 4),
+        "max_diff_mm": round(found.max_diff, 4),
         "max_diff_allowed_mm": max_diff_mm,
-        "mean_diff_mm": round(diff_sum / diff_n, 4) if diff_n else 0.0,
+        "mean_diff_mm": round(found.diff_sum / found.diff_n, 4) if found.diff_n else 0.0,
         "over": {
-            "count": len(over),
-            "frames": [j for j, _ in over[:MAX_LISTED]],
-            "values": [round(v, 4) for _, v in over[:MAX_LISTED]],
+            "count": len(found.over),
+            "frames": [j for j, _ in found.over[:MAX_LISTED]],
+            "values": [round(v, 4) for _, v in found.over[:MAX_LISTED]],
         },
-        "holes_nyu_data_zip_only": holes_zip_only,
-        "holes_nyu_test_zip_only": holes_test_only,
-        "hole_frames": {"count": len(hole_frames), "frames": hole_frames[:MAX_LISTED]},
-        "rgb_max_diff": rgb_max,
-        "rgb_frames_differ": rgb_frames_differ,
-        "shape_mismatch": shape_mismatch[:MAX_LISTED],
+        "holes_nyu_data_zip_only": found.holes_zip_only,
+        "holes_nyu_test_zip_only": found.holes_test_only,
+        "hole_frames": {"count": len(found.hole_frames), "frames": found.hole_frames[:MAX_LISTED]},
+        "rgb_max_diff": found.rgb_max,
+        "rgb_frames_differ": found.rgb_frames_differ,
+        "shape_mismatch": found.shape_mismatch[:MAX_LISTED],
         "crop": list(getattr(test_zip, "crop", ())) or None,
     }
 

@@ -49,30 +49,44 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def _rules(E: Any, cfg: ValidateConfig, n_frames: int) -> list:
-    """The expectations, each with a one-line ``description`` of its rule (what :func:`failure_lines` prints)."""
+def _rules(E: Any, cfg: ValidateConfig, max_depth: float, n_frames: int) -> list:
+    """The expectations, each with a one-line ``description`` of its rule (what :func:`failure_lines` prints),
+    in the order the report lists their failures."""
     expected = n_frames if cfg.expected_frames is None else cfg.expected_frames
     source = "validate.expected_frames" if cfg.expected_frames is not None else "the file's frame count"
-    md = _fmt(cfg.max_depth)
-
-    def zero(column: str, what: str) -> Any:
-        return E.ExpectColumnValuesToBeBetween(
-            column=column, min_value=0, max_value=0, description=f"{what} (expected {column} == 0)"
-        )
-
-    rules = [
+    return [
         E.ExpectTableRowCountToEqual(value=expected, description=f"expected {expected} frames ({source})"),
         E.ExpectColumnValuesToBeInSet(
             column="split",
             value_set=list(SPLITS),
             description=("frames in no split or in both (expected split in {train, test} from trainNdxs/testNdxs)"),
         ),
+        *_depth_rules(E, cfg, max_depth),
+        *_label_rules(E, cfg),
+        E.ExpectColumnValuesToBeUnique(
+            column="content_hash", description=("duplicate frames (expected content_hash unique: same RGB and depth)")
+        ),
+        *_size_rules(E, cfg),
+        *_test_count_rules(E, cfg),
+    ]
+
+
+def _depth_rules(E: Any, cfg: ValidateConfig, max_depth: float) -> list:
+    """No NaN, infinite or negative depth, none beyond ``max_depth``, and enough valid pixels per frame."""
+    md = _fmt(max_depth)
+
+    def zero(column: str, what: str) -> Any:
+        return E.ExpectColumnValuesToBeBetween(
+            column=column, min_value=0, max_value=0, description=f"{what} (expected {column} == 0)"
+        )
+
+    return [
         zero("nan_count", "NaN depth"),
         zero("inf_count", "infinite depth"),
         zero("neg_count", "negative depth"),
         E.ExpectColumnValuesToBeBetween(
             column="depth_max",
-            max_value=cfg.max_depth,
+            max_value=max_depth,
             description=f"depth beyond max_depth (expected depth_max <= {md} m)",
         ),
         E.ExpectColumnValuesToBeBetween(
@@ -84,6 +98,12 @@ def _rules(E: Any, cfg: ValidateConfig, n_frames: int) -> list:
                 f"{_fmt(cfg.min_valid_fraction)}; valid = finite, > 0 and <= {md} m)"
             ),
         ),
+    ]
+
+
+def _label_rules(E: Any, cfg: ValidateConfig) -> list:
+    """Labels within [0, ``max_label``] (frames without labels leave these columns empty)."""
+    return [
         E.ExpectColumnValuesToBeBetween(
             column="label_min", min_value=0, description="negative labels (expected label_min >= 0)"
         ),
@@ -93,44 +113,50 @@ def _rules(E: Any, cfg: ValidateConfig, n_frames: int) -> list:
             max_value=cfg.max_label,
             description=f"labels beyond max_label (expected label_max <= {cfg.max_label})",
         ),
-        E.ExpectColumnValuesToBeUnique(
-            column="content_hash", description=("duplicate frames (expected content_hash unique: same RGB and depth)")
-        ),
     ]
-    if cfg.frame_size is not None:
-        for column, size in zip(("height", "width"), cfg.frame_size):
-            rules.append(
-                E.ExpectColumnValuesToBeBetween(
-                    column=column,
-                    min_value=size,
-                    max_value=size,
-                    description=(
-                        f"frames not {cfg.frame_size[0]}x{cfg.frame_size[1]} "
-                        f"(validate.frame_size; expected {column} == {size})"
-                    ),
-                )
-            )
-    if cfg.expected_test_frames is not None:
-        n_test = cfg.expected_test_frames
-        rules.append(
-            E.ExpectTableRowCountToEqual(
-                value=n_test,
-                row_condition='split=="test"',
-                condition_parser="pandas",
-                description=f"expected {n_test} test frames (validate.expected_test_frames)",
-            )
+
+
+def _size_rules(E: Any, cfg: ValidateConfig) -> list:
+    """Every frame ``validate.frame_size`` (no rule when it is null)."""
+    if cfg.frame_size is None:
+        return []
+    return [
+        E.ExpectColumnValuesToBeBetween(
+            column=column,
+            min_value=size,
+            max_value=size,
+            description=(
+                f"frames not {cfg.frame_size[0]}x{cfg.frame_size[1]} (validate.frame_size; expected {column} == {size})"
+            ),
         )
-    return rules
+        for column, size in zip(("height", "width"), cfg.frame_size)
+    ]
 
 
-def build_suite(cfg: ValidateConfig, n_frames: int) -> gx.ExpectationSuite:
-    """The expectation suite for the statistics table, from the ``validate`` section (see :func:`_rules`).
+def _test_count_rules(E: Any, cfg: ValidateConfig) -> list:
+    """``validate.expected_test_frames`` frames in the test split (no rule when it is null)."""
+    if cfg.expected_test_frames is None:
+        return []
+    n_test = cfg.expected_test_frames
+    return [
+        E.ExpectTableRowCountToEqual(
+            value=n_test,
+            row_condition='split=="test"',
+            condition_parser="pandas",
+            description=f"expected {n_test} test frames (validate.expected_test_frames)",
+        )
+    ]
+
+
+def build_suite(cfg: ValidateConfig, max_depth: float, n_frames: int) -> gx.ExpectationSuite:
+    """The expectation suite for the statistics table, from the ``validate`` section and ``prepare.max_depth``
+    (valid depths lie in (0, ``max_depth``]; see :func:`_rules`).
 
     ``validate.expected_frames`` null means ``n_frames`` (the file's frame count); ``validate.frame_size``
     null accepts any frame size.
     """
     gx = _import_gx()
-    rules = _rules(gx.expectations, cfg, n_frames)
+    rules = _rules(gx.expectations, cfg, max_depth, n_frames)
     for order, rule in enumerate(rules):
         rule.meta = {"order": order}
     # Passed to the constructor: ``suite.add_expectation`` needs an active data context (it looks up a store).
@@ -247,6 +273,7 @@ def validate_dataset(
     mat_path: str | os.PathLike[str],
     splits_path: str | os.PathLike[str],
     cfg: ValidateConfig,
+    max_depth: float,
     report_path: str | os.PathLike[str],
     stats_path: str | os.PathLike[str],
     *,
@@ -266,12 +293,13 @@ def validate_dataset(
     ``train_frames``/``test_frames`` count frames whose split is exactly ``train``/``test``.
     """
     with MatFrames(mat_path, splits_path) as source:
-        return validate_source(source, cfg, report_path, stats_path, progress=progress)
+        return validate_source(source, cfg, max_depth, report_path, stats_path, progress=progress)
 
 
 def validate_source(
     source: FrameSource,
     cfg: ValidateConfig,
+    max_depth: float,
     report_path: str | os.PathLike[str],
     stats_path: str | os.PathLike[str],
     *,
@@ -284,8 +312,8 @@ def validate_source(
     comparison (:func:`~depthpipe.data.validation.set_agreement.compare_test_sets`) goes into the report as
     ``test_sets``, and the data is rejected when they disagree beyond ``validate.test_sets_max_diff_mm``.
     """
-    stats = source_statistics(source, max_depth=cfg.max_depth, progress=progress)
-    suite = build_suite(cfg, len(stats))
+    stats = source_statistics(source, max_depth=max_depth, progress=progress)
+    suite = build_suite(cfg, max_depth, len(stats))
     report = summarize(stats, run_suite(suite, stats))
     if test_sets is not None:
         report["test_sets"] = compare_test_sets(*test_sets, cfg.test_sets_max_diff_mm, progress=progress)

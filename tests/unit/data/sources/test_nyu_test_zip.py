@@ -1,5 +1,5 @@
 """DenseDepth's nyu_test.zip (eigen_test_{rgb,depth,crop}.npy) through the library: its reader and refusals, the
-test split of nyu50k_zip taken from it (download, data/raw, prepare), and its frame-by-frame comparison with
+test split of nyu50k taken from it (download, data/raw, prepare), and its frame-by-frame comparison with
 nyu_data.zip's test PNGs in validate. Every archive is a real zip with real .npy members, written here."""
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ import pytest
 from depthpipe.data.download.materialise import materialise_source
 from depthpipe.data.prepared.build import prepare_source
 from depthpipe.data.prepared.hdf5 import PreparedSplit
-from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
+from depthpipe.data.sources.nyu50k import Nyu50kZip
+from depthpipe.data.sources.nyu_test_zip import DENSEDEPTH_CROP as NYU_TEST_CROP
 from depthpipe.data.sources.nyu_test_zip import Nyu50kWithTestZip, NyuTestZip
 from depthpipe.data.sources.raw_folder import open_raw, open_test_sets
 from depthpipe.data.validation.set_agreement import compare_test_sets, comparison_lines
 from depthpipe.data.validation.suite import failure_lines, validate_source
 from depthpipe.errors import DepthpipeError
+from depthpipe.metrics.depth import CROPS_480x640
 from helpers.http_server import FileServer
 from helpers.nyu50k import DENSEDEPTH_CROP, real_test_frames, synthetic_frames, write_nyu50k_zip, write_nyu_test_zip
-from helpers.sections import MAPPING, check, data_cfg, prep
+from helpers.sections import MAPPING, MAX_DEPTH, check, data_cfg, prep
 
 TRAIN = 3
 
@@ -115,34 +117,50 @@ def test_bad_members_are_one_line_naming_the_member(tmp_path: Path, frames) -> N
         NyuTestZip(tmp_path / "text.zip")
 
 
+def test_a_crop_other_than_the_densedepth_protocols_is_one_line_naming_both(tmp_path: Path, frames) -> None:
+    r0, r1, c0, c1 = CROPS_480x640["densedepth"]  # half-open; the file holds the last row and column inclusive
+    assert DENSEDEPTH_CROP == NYU_TEST_CROP == (r0, r1 - 1, c0, c1 - 1)
+    with NyuTestZip(write_nyu_test_zip(tmp_path / "ok.zip", frames, crop=np.asarray(DENSEDEPTH_CROP, np.int32))) as t:
+        assert t.crop == DENSEDEPTH_CROP  # any integer dtype
+    half_open = (r0, r1, c0, c1)  # the protocol's crop written as an exclusive end: one row and column too many
+    msg = _bad(tmp_path, frames, crop=half_open)
+    assert (
+        msg.endswith(
+            "eigen_test_crop.npy: crop [20, 460, 24, 616] differs from the densedepth protocol's [20, 459, 24, 615] "
+            "(first row, last row, first column, last column, inclusive)"
+        )
+        and str(tmp_path / "bad0.zip") in msg
+    )
+
+
 # -- download and data/raw ---------------------------------------------------------------------------------
 def test_nyu_test_zip_is_placed_beside_nyu_data_zip_and_gives_the_test_split(
     both: tuple[Path, Path], tmp_path: Path, file_server: FileServer
 ) -> None:
     data, test = both
-    mine = data_cfg("nyu50k_zip", file=str(data), **{"nyu_test.use": True, "nyu_test.file": str(test)})
+    mine = data_cfg("nyu50k", file=str(data), **{"nyu_test.use": True, "nyu_test.file": str(test)})
     s = materialise_source(mine, tmp_path, tmp_path / "raw", progress=False)
     assert (s["frames"], s["train"], s["test"]) == (TRAIN + 3, TRAIN, 3)
     assert s["test_zip"]["file"] == str(test) and s["test_zip"]["crop"] == list(DENSEDEPTH_CROP)
     assert (tmp_path / "raw" / "nyu_test.zip").read_bytes() == test.read_bytes()
-    with open_raw(tmp_path / "raw", "nyu50k_zip") as source:
+    with open_raw(tmp_path / "raw", "nyu50k") as source:
         assert isinstance(source, Nyu50kWithTestZip)
-    pair = open_test_sets(tmp_path / "raw", "nyu50k_zip")
+    pair = open_test_sets(tmp_path / "raw", "nyu50k")
     assert pair is not None and [type(p) for p in pair] == [Nyu50kZip, NyuTestZip]
     url = file_server.add("/densedepth/nyu_test.zip", test.read_bytes())
     fetched = materialise_source(
-        data_cfg("nyu50k_zip", file=str(data), **{"nyu_test.use": True, "nyu_test.url": url}),
+        data_cfg("nyu50k", file=str(data), **{"nyu_test.use": True, "nyu_test.url": url}),
         tmp_path,
         tmp_path / "raw2",
         progress=False,
     )
     assert fetched["test_zip"]["url"] == url and fetched["test_zip"]["sha256_published"] is False
-    without = materialise_source(data_cfg("nyu50k_zip", file=str(data)), tmp_path, tmp_path / "raw3", progress=False)
-    assert "test_zip" not in without and open_test_sets(tmp_path / "raw3", "nyu50k_zip") is None
+    without = materialise_source(data_cfg("nyu50k", file=str(data)), tmp_path, tmp_path / "raw3", progress=False)
+    assert "test_zip" not in without and open_test_sets(tmp_path / "raw3", "nyu50k") is None
     bad = write_nyu_test_zip(tmp_path / "bad.zip", real_test_frames(1), leave_out="eigen_test_depth.npy")
     with pytest.raises(DepthpipeError) as exc:
         materialise_source(
-            data_cfg("nyu50k_zip", file=str(data), **{"nyu_test.use": True, "nyu_test.file": str(bad)}),
+            data_cfg("nyu50k", file=str(data), **{"nyu_test.use": True, "nyu_test.file": str(bad)}),
             tmp_path,
             tmp_path / "raw4",
             progress=False,
@@ -180,7 +198,7 @@ def test_the_comparison_finds_a_one_millimetre_change_and_a_hole(both: tuple[Pat
     with Nyu50kWithTestZip(data, changed) as source:
         pair = (Nyu50kZip(data), NyuTestZip(changed))
         result = validate_source(
-            source, check(), tmp_path / "r.json", tmp_path / "s.csv", test_sets=pair, progress=False
+            source, check(), MAX_DEPTH, tmp_path / "r.json", tmp_path / "s.csv", test_sets=pair, progress=False
         )
     assert result["success"] is False and result["test_sets"]["over"]["frames"] == [1]
     assert any("depth differs by up to 1 mm" in line for line in failure_lines(result))

@@ -1,5 +1,6 @@
-"""The export stage's MLflow run: parity figures, the per-frame evidence, and with ``export.register`` the
-servable model, its registry version, the test metrics linked to it, and whether it becomes ``@candidate``.
+"""An export's MLflow record: its run with the parity figures and the per-frame evidence, and with
+``register`` the servable model, its registry version, the test metrics linked to it, and whether it becomes
+``@candidate`` (through :mod:`depthpipe.tracking`).
 
 The run, and the version, are linked to the train run that made the weights (found by the sha256 of
 ``model.pt``, :func:`~depthpipe.tracking.runs.train_run_of`): the trained files carry no run ids.
@@ -11,16 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow.tracking import MlflowClient
-
 from depthpipe.files import sha256_file
-from depthpipe.gate.evidence import PER_FRAME, PER_FRAME_CLASSES, eval_path
+from depthpipe.gate.evidence import EVIDENCE, PER_FRAME, PER_FRAME_CLASSES
 from depthpipe.models.trained import MODEL_FILE
 from depthpipe.tracking import registry, runs
 from depthpipe.tracking.provenance import git_commit, stage_tags
-
-EVIDENCE = "evidence"  # the export run's copy of the per-frame test evidence (what a later version is gated on)
+from depthpipe.workspace import WorkspacePaths
 
 
 def _version_tags(config: Mapping[str, Any], report: Mapping[str, Any], train_run: str) -> dict[str, str]:
@@ -52,13 +49,14 @@ def log_export(
     summary: Mapping[str, Any] | None,
     register: bool,
     params: Mapping[str, Any],
-    workspace: Path,
+    paths: WorkspacePaths,
 ) -> dict[str, Any] | None:
-    """Log the export stage's run (``export_dir`` holds model.pt2 and export.json under those names) with the
-    workspace's per-frame evidence (what ``depthpipe promote`` gates a later version on); returns the registry
-    entry (name, version, alias, run id, URIs) when ``register``, else None."""
+    """Log the export run of the model ``config`` describes (``export_dir`` holds model.pt2 and export.json
+    under those names, ``report`` is export.json's content) with the workspace's per-frame evidence (what
+    ``depthpipe promote`` gates a later version on); returns the registry entry (name, version, alias, run id,
+    URIs) when ``register``, else None. ``summary``: the evaluation summary (the baseline to beat)."""
     variant = config["variant"]
-    model_sha = sha256_file(Path(workspace) / "models" / variant / MODEL_FILE)
+    model_sha = sha256_file(paths.model_dir(variant) / MODEL_FILE)
     train_run = runs.train_run_of(model_sha, variant) or ""
     tags = stage_tags("export", variant, None, None)
     tags |= {
@@ -67,7 +65,7 @@ def log_export(
         "depthpipe.data.prepared_sha256": str(config.get("data_sha256") or ""),
     }
     with runs.stage_run("export", variant, params, tags) as run:
-        client = MlflowClient()
+        client = registry.registry_client()
         registry.label_unfinished_versions(client, variant, run.run_id)
         run.log_metrics(
             {
@@ -78,12 +76,12 @@ def log_export(
         )
         run.log_artifact(export_dir / "export.json")
         for name in (PER_FRAME, PER_FRAME_CLASSES):
-            run.log_artifact(Path(workspace) / eval_path(variant, name), artifact_path=EVIDENCE)
+            run.log_artifact(paths.eval_reports(variant) / name, artifact_path=EVIDENCE)
         if not register:
             return None
         card = report["model_card"]
         info = registry.log_servable_model(variant, export_dir, card)
-        mlflow.log_metrics(_test_metrics(card.get("test_metrics")), model_id=info.model_id)
+        registry.log_model_metrics(info.model_id, _test_metrics(card.get("test_metrics")))
         refusals = registry.candidate_refusals(card.get("test_metrics"), summary)
         # registered last, born with its description and tags: a kill before this leaves no version at all
         version_tags = _version_tags(config, report, train_run) | registry.refusal_tags(refusals)

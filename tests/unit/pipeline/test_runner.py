@@ -1,5 +1,6 @@
-"""What every stage shares (depthpipe.stage): a tracking store that cannot be used stops it in seconds with one
-line naming it, before any output; a stage killed with SIGTERM ends its MLflow run FAILED."""
+"""The stage scripts of pipeline/, run as DVC runs them (depthpipe.stage_runner): a tracking store that cannot be
+used stops a stage in seconds with one line naming it, before any output; a stage killed with SIGTERM ends its
+MLflow run FAILED; each script writes what it declares."""
 
 from __future__ import annotations
 
@@ -74,3 +75,25 @@ def test_sigterm_ends_the_train_run_failed(tmp_path, tiny_data, tiny_params, _ml
     )
     assert run.info.status == "FAILED"
     assert not list(root.rglob("*.tmp-*"))  # an interrupted write removes its temporary file
+
+
+def test_the_check_script_writes_the_sections_it_checked(tmp_path) -> None:
+    """``pipeline/check.py`` is the stage itself: run as DVC runs it, it writes ``reports/check.json``."""
+    import json
+
+    root = copy_project(tmp_path / "repo")
+    env = project_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    res, _ = _stage(root, env, "pipeline/check.py")
+    assert res.returncode == 0 and res.stdout.startswith("check: params.yaml ("), res.stderr
+    report = json.loads((root / "reports" / "check.json").read_text())
+    assert report["valid"] is True and "export" in report["sections"] and "validate" in report["sections"]
+
+
+def test_a_variant_stage_without_its_variant_is_one_line(tmp_path) -> None:
+    root = copy_project(tmp_path / "repo")
+    env = project_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    res, _ = _stage(root, env, "pipeline/evaluate.py", "nonesuch")
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "evaluate: error: usage: evaluate.py VARIANT, one of densedepth, semantic_booster"
+    ]

@@ -15,7 +15,7 @@ import torch
 from depthpipe.data.download.materialise import materialise_source
 from depthpipe.data.prepared.build import prepare_source
 from depthpipe.data.prepared.hdf5 import PreparedSplit
-from depthpipe.data.sources.nyu50k_zip import Nyu50kZip
+from depthpipe.data.sources.nyu50k import Nyu50kZip
 from depthpipe.data.sources.nyu_h5_tree import NyuH5Tree
 from depthpipe.data.sources.nyu_mat import MatFrames
 from depthpipe.data.sources.raw_folder import open_raw
@@ -33,7 +33,7 @@ from helpers.nyu50k import (
     write_h5_tree,
     write_nyu50k_zip,
 )
-from helpers.sections import MAPPING, check, data_cfg, prep
+from helpers.sections import MAPPING, MAX_DEPTH, check, data_cfg, prep
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:
@@ -123,12 +123,12 @@ def test_zip_download_resumes_and_records_the_fetched_sha256(
 ) -> None:
     blob = small_zip.read_bytes()
     url = file_server.add("/densedepth/nyu_data.zip", blob)
-    data = data_cfg("nyu50k_zip", **{"nyu50k.url": url})
+    data = data_cfg("nyu50k", **{"nyu50k.url": url})
     file_server.cut_next = 1
     s = materialise_source(data, tmp_path, tmp_path / "raw", progress=False)
     sha = hashlib.sha256(blob).hexdigest()
     assert s == {
-        "source": "nyu50k_zip",
+        "source": "nyu50k",
         "url": url,
         "fetched_sha256": sha,
         "sha256_published": False,
@@ -140,12 +140,12 @@ def test_zip_download_resumes_and_records_the_fetched_sha256(
     }
     assert len(file_server.requests) == 2  # cut half-way, then completed (resuming: see test_download)
     assert os.path.samefile(tmp_path / "cache" / "nyu_data.zip", tmp_path / "raw" / "nyu_data.zip")
-    pinned = data_cfg("nyu50k_zip", **{"nyu50k.url": url, "nyu50k.sha256": sha, "nyu50k.size": len(blob)})
+    pinned = data_cfg("nyu50k", **{"nyu50k.url": url, "nyu50k.sha256": sha, "nyu50k.size": len(blob)})
     again = materialise_source(pinned, tmp_path, tmp_path / "raw2", progress=False)
     assert again["sha256_published"] is True and again["data_sha256"] == sha and len(file_server.requests) == 2
     with pytest.raises(DepthpipeError, match="sha256 mismatch"):
         materialise_source(
-            data_cfg("nyu50k_zip", **{"nyu50k.url": url, "nyu50k.sha256": "0" * 64}),
+            data_cfg("nyu50k", **{"nyu50k.url": url, "nyu50k.sha256": "0" * 64}),
             tmp_path / "elsewhere",
             tmp_path / "raw3",
             progress=False,
@@ -155,7 +155,7 @@ def test_zip_download_resumes_and_records_the_fetched_sha256(
 def test_a_zip_naming_a_missing_member_places_nothing(tmp_path: Path) -> None:
     bad = write_nyu50k_zip(tmp_path / "bad.zip", synthetic_frames(2), synthetic_frames(1, first=9), missing_rows=1)
     with pytest.raises(DepthpipeError) as exc:
-        materialise_source(data_cfg("nyu50k_zip", file=str(bad)), tmp_path, tmp_path / "raw", progress=False)
+        materialise_source(data_cfg("nyu50k", file=str(bad)), tmp_path, tmp_path / "raw", progress=False)
     assert "which is not in the archive" in one_line(exc)
     assert not (tmp_path / "raw" / "nyu_data.zip").exists()
 
@@ -189,7 +189,9 @@ def test_validate_both_layouts_without_labels(real_zip: Path, tmp_path: Path) ->
     write_h5_tree(tmp_path / "t", synthetic_frames(2) + raw, real_test_frames(2))
     for source in (Nyu50kZip(real_zip), NyuH5Tree(tmp_path / "t")):
         with source:
-            report = validate_source(source, check(), tmp_path / "r.json", tmp_path / "s.csv", progress=False)
+            report = validate_source(
+                source, check(), MAX_DEPTH, tmp_path / "r.json", tmp_path / "s.csv", progress=False
+            )
         assert report["success"] is True, failure_lines(report)
         stats = (tmp_path / "s.csv").read_text().splitlines()
         assert stats[1].split(",")[-4:-1] == ["", "", ""]  # label_min, label_max, n_classes: empty, skipped
@@ -197,6 +199,7 @@ def test_validate_both_layouts_without_labels(real_zip: Path, tmp_path: Path) ->
         report = validate_source(
             source,
             check(min_valid_fraction=0.8, expected_test_frames=654),
+            MAX_DEPTH,
             tmp_path / "r.json",
             tmp_path / "s.csv",
             progress=False,
@@ -208,7 +211,7 @@ def test_validate_both_layouts_without_labels(real_zip: Path, tmp_path: Path) ->
         tmp_path / "cut.zip", synthetic_frames(2), synthetic_frames(1, first=5), truncate_jpeg=[0]
     )
     with Nyu50kZip(truncated) as source, pytest.raises(DepthpipeError) as exc:
-        validate_source(source, check(), tmp_path / "r2.json", tmp_path / "s2.csv", progress=False)
+        validate_source(source, check(), MAX_DEPTH, tmp_path / "r2.json", tmp_path / "s2.csv", progress=False)
     assert "nyu2_train/scene_0_out/0.jpg: truncated or corrupt JPEG" in one_line(exc)
     assert not (tmp_path / "r2.json").exists()
 
@@ -223,7 +226,7 @@ def _read_all(path: Path, positions: list[int]) -> dict[str, np.ndarray]:
 def test_both_layouts_read_the_same_arrays(real_zip: Path, tmp_path: Path, size: tuple[int, int]) -> None:
     with Nyu50kZip(real_zip) as z:
         for layout in ("arrays", "encoded"):
-            prepare_source(z, MAPPING, tmp_path / layout, prep(layout, size), "sha", "nyu50k_zip", progress=False)
+            prepare_source(z, MAPPING, tmp_path / layout, prep(layout, size), "sha", "nyu50k", progress=False)
     for split, positions in (("train", [5, 0, 3, 3]), ("test", [2, 0, 1])):
         a, e = (_read_all(tmp_path / layout / f"{split}.h5", positions) for layout in ("arrays", "encoded"))
         assert a.keys() == e.keys() and ("depth_full" in a) == (split == "test") and "label_full" not in a
@@ -288,7 +291,7 @@ def test_the_booster_refuses_unlabeled_training_data(real_zip: Path, tmp_path: P
     from depthpipe.training.trainer import Trainer
 
     with Nyu50kZip(real_zip) as z:
-        prepare_source(z, MAPPING, tmp_path / "p", prep("encoded", (64, 96)), source="nyu50k_zip", progress=False)
+        prepare_source(z, MAPPING, tmp_path / "p", prep("encoded", (64, 96)), source="nyu50k", progress=False)
     with pytest.raises(DepthpipeError) as exc:
         Trainer(
             "semantic_booster",
@@ -299,7 +302,7 @@ def test_the_booster_refuses_unlabeled_training_data(real_zip: Path, tmp_path: P
             tmp_path / "r",
             progress=False,
         )
-    assert "no semantic labels (data source nyu50k_zip): the semantic booster is labeled-only" in one_line(exc)
+    assert "no semantic labels (data source nyu50k): the semantic booster is labeled-only" in one_line(exc)
 
 
 def test_open_raw_names_an_unknown_source(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""What every DVC stage script shares: params read from the workspace, one-line failures, SIGTERM as Ctrl-C.
+"""What every DVC stage script of ``pipeline/`` shares: params read from the workspace, one-line failures,
+SIGTERM as Ctrl-C, the variant argument.
 
 A stage runs in its workspace: the directory DVC starts it in (the project root for ``dvc repro``, a
 temporary copy for ``dvc exp run --temp`` / ``--queue``). Params and every path come from there, never from
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from depthpipe.config import PARAMS_FILE, VARIANTS, Params, load_config
-from depthpipe.errors import DepthpipeError, one_line
+from depthpipe.errors import DepthpipeError
+from depthpipe.faults import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, describe
 from depthpipe.tracking.provenance import pipeline_context
-from depthpipe.tracking.store import check_store, is_tracking_failure, redacted_text, shown
+from depthpipe.tracking.store import check_store
+from depthpipe.workspace import WorkspacePaths
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -26,40 +29,35 @@ def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_stage(name: str, body: Callable[[Params, Path], int | None]) -> NoReturn:
-    """Read the workspace's ``params.yaml``, reach the MLflow store, run ``body(params, workspace)``, exit.
+def run_stage(name: str, body: Callable[[Params, WorkspacePaths], int | None]) -> NoReturn:
+    """Read the workspace's ``params.yaml``, reach the MLflow store, run ``body(params, paths)`` (the paths of
+    the working directory), exit.
 
-    Exit 0, or 1 with one line per error (``<stage>: error: ...``); ``DEPTHPIPE_TRACEBACK=1`` adds the
-    traceback. The ``check`` stage, which every other stage depends on, has already checked the whole file and
-    the store before DVC removed any output; checking again here costs milliseconds and covers a stage run
-    on its own (``python pipeline/train.py densedepth``).
+    Exit 0, or 1 with one line per error (``<stage>: error: ...``, :func:`depthpipe.faults.describe`: bad
+    input, a file that cannot be read or written, a full disk, the store), 130 when interrupted;
+    ``DEPTHPIPE_TRACEBACK=1`` adds the traceback. The ``check`` stage, which every other stage depends on, has
+    already checked the whole file and the store before DVC removed any output; checking again here costs
+    milliseconds and covers a stage run on its own (``python pipeline/train.py densedepth``).
     """
     signal.signal(signal.SIGTERM, _terminated)
-    workspace = Path.cwd()
+    paths = WorkspacePaths(Path.cwd())
     try:
         params = load_config(PARAMS_FILE)  # relative: errors say params.yaml
         check_store()
         with pipeline_context(params):
-            code = body(params, workspace) or 0
-    except DepthpipeError as exc:
-        if os.environ.get("DEPTHPIPE_TRACEBACK"):
-            traceback.print_exc()
-        for line in str(exc).splitlines():
-            print(f"{name}: error: {line}", file=sys.stderr)
-        code = 1
+            code = body(params, paths) or EXIT_OK
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
-        code = 130
+        code = EXIT_INTERRUPTED
     except Exception as exc:
-        if not is_tracking_failure(exc):
+        message = describe(exc)
+        if message is None:
             raise
         if os.environ.get("DEPTHPIPE_TRACEBACK"):
             traceback.print_exc()
-        print(
-            f"{name}: error: MLflow store {shown()}: {type(exc).__name__}: {redacted_text(one_line(exc))}",
-            file=sys.stderr,
-        )
-        code = 1
+        for line in message.splitlines():
+            print(f"{name}: error: {line}", file=sys.stderr)
+        code = EXIT_FAILED
     sys.exit(code)
 
 

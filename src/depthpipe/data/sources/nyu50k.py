@@ -38,7 +38,7 @@ def open_zip(path: Path) -> zipfile.ZipFile:
 class Nyu50kZip(FrameSource):
     """The frames of a ``nyu_data.zip``; see the module docstring."""
 
-    kind, has_labels, handles = "nyu50k_zip", False, ("_zip",)
+    kind, has_labels, handles = "nyu50k", False, ("_zip",)
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__(path)
