@@ -12,9 +12,9 @@ into what they print.
 
 Anything else is a bug and keeps its traceback. ``DEPTHPIPE_TRACEBACK=1`` shows the traceback of every one.
 
-Exit codes (README, "Exit codes"): :data:`EXIT_OK`, :data:`EXIT_FAILED` (a verb or stage that could not do its
-work; ``gate``: a regression), :data:`EXIT_USAGE` (a command line argparse refuses; ``gate``: no comparison
-could be made, whatever the reason), :data:`EXIT_INTERRUPTED` (Ctrl-C or SIGTERM).
+Exit codes (README, "Failures and exit codes"): :data:`EXIT_OK`, :data:`EXIT_FAILED` (a verb or stage that
+could not do its work; ``gate``: a regression), :data:`EXIT_USAGE` (a command line argparse refuses; ``gate``:
+no comparison could be made, whatever the reason), :data:`EXIT_INTERRUPTED` (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations

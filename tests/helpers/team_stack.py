@@ -34,11 +34,13 @@ from depthpipe.team import processes, settings, stack
 from depthpipe.team.settings import Team
 
 DEPTHPIPE = str(Path(sys.executable).with_name("depthpipe"))
-HOME = Path(tempfile.mkdtemp(prefix="depthpipe-team-home-"))  # the teammates' home (~/.mlflow/credentials)
+# the teammates' home (~/.mlflow/credentials), made by the first team command, removed with the session's stack
+HOME = Path(tempfile.gettempdir()) / f"depthpipe-team-home-{os.getpid()}"
 
 
 def team_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """``env`` (default: this process's) with the session's ``HOME``."""
+    HOME.mkdir(mode=0o700, exist_ok=True)
     return dict(os.environ if env is None else env) | {"HOME": str(HOME)}
 
 
@@ -118,6 +120,7 @@ def team_stack() -> Iterator[Stack]:
         yield start_stack(data_dir)
     finally:
         stop_stack(Stack(data_dir))
+        shutil.rmtree(HOME, ignore_errors=True)
 
 
 def bucket_keys(stack: Stack, prefix: str) -> list[str]:

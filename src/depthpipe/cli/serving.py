@@ -46,10 +46,11 @@ def check_port(host: str, port: int, what: str) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            busy = exc.errno == errno.EADDRINUSE
+            if exc.errno != errno.EADDRINUSE:
+                raise DepthpipeError(f"--host {host}: {what} cannot listen there ({exc.strerror or exc})") from None
             raise DepthpipeError(
-                f"port {port} on {host}: {'already in use' if busy else exc.strerror or exc}, so {what} cannot "
-                f"listen there; {'stop what holds it or ' if busy else ''}choose another with --port"
+                f"port {port} on {host}: already in use, so {what} cannot listen there; stop what holds it or "
+                f"choose another with --port"
             ) from None
 
 
@@ -67,15 +68,13 @@ def venv_env() -> dict[str, str]:
 def serve(args: argparse.Namespace) -> int:
     """``mlflow models serve`` of a registered version, from this project's store: the store, the alias and the
     port are checked before anything is printed or started."""
-    from depthpipe.tracking.registry import model_version_for_alias, registered_model_name, why_no_alias
+    from depthpipe.tracking.registry import registered_model_name, require_alias
     from depthpipe.tracking.store import check_logged_store, configure, shown
 
     check_logged_store()
     name = registered_model_name(args.variant)
-    if model_version_for_alias(name, args.alias) is None:
-        remedy = f"; `depthpipe promote {args.variant}` sets it" if args.alias == "champion" else ""
-        why = why_no_alias(name, args.alias, remedy + " (or serve another version with --alias)")
-        raise DepthpipeError(f"registered model '{name}' has no @{args.alias} version in {shown()}: {why}")
+    remedy = f"; `depthpipe promote {args.variant}` sets it" if args.alias == "champion" else ""
+    require_alias(name, args.alias, remedy + " (or serve another version with --alias)")
     check_port(args.host, args.port, "the model server")
     uri = configure()
     model = f"models:/{name}@{args.alias}"

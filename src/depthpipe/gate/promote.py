@@ -83,9 +83,7 @@ def promote(variant: str, cfg: GateConfig, gate: tuple[str, int]) -> Promotion:
     stays = f"'{name}' @{registry.CHAMPION_ALIAS} stays at {'version ' + champion if champion else 'no version'}"
     table, code = gate
     if code != 0:
-        raise PromotionRefused(
-            f"the metrics gate did not pass; {stays} (candidate is version {candidate})", table
-        )
+        raise PromotionRefused(f"the metrics gate did not pass; {stays} (candidate is version {candidate})", table)
     refusals = champion_refusals(variant, candidate, champion, cfg) if champion not in (None, candidate) else []
     if refusals:
         raise PromotionRefused(f"version {candidate}: {'; '.join(refusals)}; {stays}", table)

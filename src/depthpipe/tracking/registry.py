@@ -283,6 +283,18 @@ def why_no_alias(name: str, alias: str, remedy: str = "") -> str:
     return why + remedy
 
 
+def require_alias(name: str, alias: str, remedy: str = "") -> str:
+    """The version of ``name`` that carries ``alias``, or a one-line :class:`DepthpipeError` saying why there is
+    none (:func:`why_no_alias`, with ``remedy`` where a version exists)."""
+    version = model_version_for_alias(name, alias)
+    if version is None:
+        raise DepthpipeError(
+            f"registered model '{name}' has no @{alias} version in {registry_location()}: "
+            f"{why_no_alias(name, alias, remedy)}"
+        )
+    return version
+
+
 def registry_location() -> str:
     """The registry's store, fit to print (no credentials)."""
     return shown()
@@ -303,11 +315,14 @@ class RegisteredModel:
 
     def __init__(self, uri: str) -> None:
         configure()
+        name, at, alias = uri.removeprefix("models:/").partition("@")
+        if at:
+            require_alias(name, alias, " (set it, or name another alias or version)")
         try:
             self.model = mlflow.pyfunc.load_model(uri)
         except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a model it cannot load
             raise DepthpipeError(
-                f"predict: cannot load {uri} from {registry_location()} ({redacted_text(one_line(exc))})"
+                f"cannot load {uri} from {registry_location()} ({redacted_text(one_line(exc))})"
             ) from None
         lo, hi = self.model.unwrap_python_model().depth_range
         self.depth_range: tuple[float, float] = (float(lo), float(hi))

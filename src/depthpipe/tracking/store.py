@@ -148,8 +148,7 @@ def _check_sqlite(db: Path) -> None:
     hint = "fix its permissions or set MLFLOW_TRACKING_URI to a store you can write"
     if not db.parent.is_dir():
         raise DepthpipeError(
-            f"MLflow store {db}: its folder does not exist; create it, or set MLFLOW_TRACKING_URI to the store "
-            f"you mean"
+            f"MLflow store {db}: its folder does not exist; create it, or set MLFLOW_TRACKING_URI to the store you mean"
         )
     if not os.access(db.parent, os.W_OK):
         where = "is on a read-only file system" if os.statvfs(db.parent).f_flag & os.ST_RDONLY else "is not writable"

@@ -366,6 +366,57 @@ def test_served_model_refuses_bad_images_with_the_reason(exported):
         assert "stack_trace" not in exc.value.serialize_as_json() and "Traceback" not in exc.value.message
 
 
+def test_the_served_model_turns_a_photo_as_its_exif_says_and_loads_without_mlflow_advice(exported):
+    """A portrait JPEG stored sideways with EXIF orientation 6 gets portrait depth, that of the photo as viewers
+    show it; loading the model prints no "add type hints" advice (its ``predict`` has them)."""
+    import base64
+    import io
+    import warnings
+
+    import mlflow
+    import pandas as pd
+
+    photo = real_test_frames()["rgb"][0]
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(photo, k=1)))  # stored turned counter-clockwise
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "turn it clockwise to display"
+    buf = io.BytesIO()
+    stored.save(buf, format="JPEG", quality=95, exif=exif.tobytes())
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model = mlflow.pyfunc.load_model("models:/depthpipe-densedepth@candidate")
+    assert not [w for w in seen if "type hints" in str(w.message)]
+    turned = model.predict(pd.DataFrame({"image": [base64.b64encode(buf.getvalue()).decode()]}))[0]
+    upright = model.predict(pd.DataFrame({"image": [_b64_png(photo)]}))[0]
+    assert turned.shape == upright.shape == (480, 640)
+    right, rotated = (float(np.abs(d - upright).mean() / upright.mean()) for d in (turned, np.rot90(turned, 2)))
+    assert right < 0.05 and 3 * right < rotated, (right, rotated)
+
+
+def test_serve_checks_the_alias_and_the_port_before_it_says_serving(exported, capsys):
+    import socket
+
+    from depthpipe.cli import main
+
+    assert main(["serve", "densedepth", "--alias", "staging"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(
+        "depthpipe serve: error: registered model 'depthpipe-densedepth' has no @staging version in sqlite:///"
+    )
+    assert "versions (latest " in err and err.rstrip().endswith(
+        "carries @staging (or serve another version with --alias)"
+    )
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        assert main(["serve", "densedepth", "--alias", "candidate", "--port", str(port)]) == 1
+        out, err = capsys.readouterr()
+    assert out == "" and err.strip().splitlines() == [
+        f"depthpipe serve: error: port {port} on 127.0.0.1: already in use, so the model server cannot listen "
+        "there; stop what holds it or choose another with --port"
+    ]
+
+
 def test_a_model_worse_than_the_baseline_gets_no_candidate(exported, tmp_path: Path):
     """The export's own files, logged again as if its test metrics were worse than the baseline on delta1."""
     from mlflow.tracking import MlflowClient
@@ -386,6 +437,9 @@ def test_a_model_worse_than_the_baseline_gets_no_candidate(exported, tmp_path: P
         MlflowClient().get_model_version("depthpipe-densedepth", reg["version"]).tags["depthpipe.candidate_refused"]
     )
     assert "delta1 0.3 vs baseline 0.4" in refused
+    assert registry.why_no_alias("depthpipe-densedepth", "candidate") == (  # what promote says without @candidate
+        f"its latest version {reg['version']} was registered without @candidate: {refused}"
+    )
 
 
 def _evidence(workspace: Path, scale: float, model: Path | None = None) -> Path:
@@ -465,7 +519,7 @@ def test_promote_needs_the_gate_and_no_regression_against_the_champion(exported,
     same = version(1.0, "same")
     assert promote("densedepth", gate, passed).version == same  # no worse than the champion
     assert registry.model_aliases(name) == {"candidate": same, "champion": same}
-    with pytest.raises(PromotionRefused, match="no 'candidate' version"):
+    with pytest.raises(PromotionRefused, match="no @candidate version .*: no version of .* is registered"):
         promote("semantic_booster", gate, passed)
 
 

@@ -97,3 +97,40 @@ def test_a_variant_stage_without_its_variant_is_one_line(tmp_path) -> None:
     assert res.stderr.strip().splitlines() == [
         "evaluate: error: usage: evaluate.py VARIANT, one of densedepth, semantic_booster"
     ]
+
+
+def test_a_truncated_train_h5_is_one_line_before_training(tmp_path, tiny_data, _mlflow_template) -> None:
+    """A truncated data/prepared/train.h5 (a copy cut short): one line naming it and saying how to remake it,
+    exit 1, and no model written."""
+    root = copy_project(tmp_path / "repo")
+    prepared = root / "data" / "prepared"
+    shutil.copytree(tiny_data.prepared, prepared)
+    data = (prepared / "train.h5").read_bytes()
+    (prepared / "train.h5").write_bytes(data[: len(data) // 2])
+    shutil.copyfile(_mlflow_template, root / "mlflow.db")
+    res, _ = _stage(root, project_env(), "pipeline/train.py", "densedepth")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert lines[0].startswith("train: error: ") and "data/prepared/train.h5: not a readable HDF5 file (" in lines[0]
+    assert "truncated file" in lines[0] and lines[0].endswith(
+        "remake it with `dvc repro prepare` (then `dvc repro` runs what depends on it again)"
+    )
+    assert not (root / "models" / "densedepth").exists()
+
+
+def test_a_full_disk_is_one_line_naming_the_output(tmp_path) -> None:
+    """A stage whose output folder is a full disk (a real tmpfs, filled): one line naming the output, exit 1, and
+    no partial file left behind."""
+    from helpers.mounts import tmpfs
+
+    root = copy_project(tmp_path / "repo")
+    env = project_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    with tmpfs(root / "reports", "16k") as reports:
+        (reports / "filler").write_bytes(b"\0" * (16 << 10))
+        res, _ = _stage(root, env, "pipeline/check.py")
+        assert res.returncode == 1, res.stderr
+        assert res.stderr.strip().splitlines() == [
+            f"check: error: {reports / 'check.json'}: no space left on its disk: free some and run again "
+            "[errno 28 ENOSPC]"
+        ]
+        assert sorted(p.name for p in reports.iterdir()) == ["filler"]

@@ -332,3 +332,72 @@ def test_a_144_megapixel_photo_in_bounded_memory_and_time(
     depth = np.asarray(Image.open(out / "huge_depth.png"))
     assert depth.dtype == np.uint16 and depth.shape == (4000, 4000) and depth.min() >= 100 and depth.max() <= 10000
     assert rise < 512 * 2**20, f"peak RSS {rise / 2**20:.0f} MiB above the 480x640 photo's"
+
+
+def _portrait_jpeg(photo: np.ndarray, path: Path) -> Path:
+    """``photo`` stored turned a quarter counter-clockwise, with EXIF orientation 6 ("turn it clockwise to
+    display"): viewers (and ``ImageOps.exif_transpose``) show ``photo`` itself, as a phone stores a portrait."""
+    from PIL import Image
+
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(photo, k=1)))  # 90 degrees counter-clockwise
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    stored.save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+def test_a_photo_with_exif_orientation_is_predicted_as_it_is_displayed(
+    export_dir: Path, rgb: np.ndarray, tmp_path: Path
+):
+    """A portrait JPEG stored sideways (EXIF orientation 6): the depth PNG is portrait, and it is the depth of
+    the photo as displayed (the same as predicting the displayed pixels, up to JPEG noise)."""
+    from PIL import ImageOps
+
+    from depthpipe.serving.predict import predict_images
+
+    portrait = np.ascontiguousarray(np.concatenate([rgb[0], rgb[1]], axis=0)[:, 120:520])  # 960 high, 400 wide
+    photo = _portrait_jpeg(portrait, tmp_path / "phone.jpg")
+    with Image.open(photo) as stored:
+        assert stored.size == (960, 400) and ImageOps.exif_transpose(stored).size == (400, 960)
+    upright = tmp_path / "upright.png"
+    Image.fromarray(portrait).save(upright)
+    out = tmp_path / "out"
+    assert predict_images([photo, upright], export_dir, out) == [(photo, None), (upright, None)]
+    turned = np.asarray(Image.open(out / "phone_depth.png")).astype(np.float64) / 1000.0
+    ref = np.asarray(Image.open(out / "upright_depth.png")).astype(np.float64) / 1000.0
+    assert turned.shape == ref.shape == (960, 400)
+    right, upside_down = (float(np.abs(d - ref).mean() / ref.mean()) for d in (turned, np.rot90(turned, 2)))
+    assert right < 0.05 and 3 * right < upside_down, (right, upside_down)  # JPEG noise, not another picture
+
+
+def test_a_corrupt_pt2_is_one_line_and_nothing_else(export_dir: Path, images: list[Path], tmp_path: Path, capfd):
+    """Not torch's logged traceback before the error: the one line names the file."""
+    import shutil
+
+    from depthpipe.cli import main
+
+    broken = tmp_path / "export"
+    shutil.copytree(export_dir, broken)
+    data = (broken / "model.pt2").read_bytes()
+    (broken / "model.pt2").write_bytes(data[: len(data) // 3])
+    assert main(["predict", str(images[0]), "--model", str(broken), "--backend", "pt2", "--out", str(tmp_path)]) == 1
+    out, err = capfd.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"depthpipe predict: error: {broken / 'model.pt2'}: cannot load exported program (")
+
+
+def test_a_full_disk_under_out_is_one_line_naming_the_file(
+    export_dir: Path, images: list[Path], tmp_path: Path, capsys
+):
+    from depthpipe.cli import main
+    from helpers.mounts import tmpfs
+
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        (disk / "filler").write_bytes(b"\0" * (60 << 10))
+        assert main(["predict", str(images[0]), "--model", str(export_dir), "--out", str(disk)]) == 1
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line == (
+            f"depthpipe predict: error: {disk / 'frame0_depth.png'}: no space left on its disk: free some and run "
+            "again [errno 28 ENOSPC]"
+        )
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
