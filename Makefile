@@ -37,9 +37,9 @@ lint: venv
 	$(BIN)/mypy
 
 # two workers, one core and one torch thread each; the tests of the end-to-end tiny project stay on one worker;
-# the 25 slowest tests are listed at the end (CI logs show where the time goes)
+# the longest groups start first (tests/conftest.py: LONGEST_FIRST); the 25 slowest tests are listed at the end
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"

@@ -38,13 +38,39 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 
 
+# The groups that take longest (seconds on 2 cores: `make test` lists them), handed out first: `make test` runs
+# `--dist loadgroup --no-loadscope-reorder`, so each worker starts on one of the two longest and the short modules
+# fill in around them (longest first), rather than both long ones landing on one worker.
+LONGEST_FIRST = (
+    "team_stack",
+    "tiny_project",
+    "tests.e2e.test_nyu50k_pipeline",
+    "tests.unit.gate.test_gate",
+    "tests.unit.export.test_exporter",
+    "tests.unit.benchmarks.test_gpu_check",
+    "tests.unit.training.test_distributed",
+    "tests.unit.tracking.test_runs",
+    "tests.unit.evaluation.test_evaluate",
+    "tests.unit.serving.test_predict",
+)
+
+
+def _group(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    if marker is None:
+        return ""
+    return str(marker.args[0] if marker.args else marker.kwargs.get("name", ""))
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (`--dist loadgroup`)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A module's tests share one xdist worker (so its module-scoped fixtures are built once), unless they name a
-    group of their own (the end-to-end modules share ``tiny_project``)."""
+    group of their own (the end-to-end modules share ``tiny_project``); the longest groups come first."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: module order kept within a group
 
 
 CLASS_MAPPING = REPO / "data" / "classMapping40.mat"

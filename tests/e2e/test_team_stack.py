@@ -84,7 +84,7 @@ def team(team_stack: Stack, tmp_path_factory) -> TeamProject:
     run(["git", "add", "-A"], a, env)
     run(["git", "commit", "-qm", "tiny results"], a, env)
     run(["git", "push", "-q", "origin", "main"], a, env)
-    run(dvc("push", "--run-cache"), a, env)
+    run([DEPTHPIPE, "team", "push", "--run-cache"], a, env)  # the README's walkthrough, as written
     return TeamProject(a, origin, env, exp_name)
 
 
@@ -114,7 +114,7 @@ def test_teammate_b_pulls_retrains_nothing_gates_and_loads_a_s_model(
     run(["git", "clone", "-q", str(team.origin), str(b)], tmp_path, env)
     up = team_stack.up(cwd=b, env=env)  # reuses the running stack; writes B's .dvc/config.local
     assert up.stdout.count("already running") == 3 and team_stack.team.secret_access_key not in up.stdout
-    run(dvc("pull", "--run-cache"), b, env)
+    run([DEPTHPIPE, "team", "pull", "--run-cache"], b, env)
     res = run(dvc("repro"), b, env)
     assert "Running stage" not in res.stdout, res.stdout
     assert "Stage 'train@densedepth' didn't change, skipping" in res.stdout
@@ -253,6 +253,15 @@ def test_wrong_s3_keys_are_one_line_naming_the_key_id_never_the_secret(
     (line,) = [x for x in res.stdout.splitlines() if x.startswith("clone: DVC remote")]
     assert f"access key id {key_id} was refused (SignatureDoesNotMatch" in line
     assert "NotTheSecret-4711" not in res.stdout + res.stderr
+    # `dvc push` alone says "unexpected error - Forbidden (403)"; `depthpipe team push` checks the keys first
+    push = team_command("push", "--run-cache", cwd=clone, env=team.env, check=False)
+    assert push.returncode == 1 and push.stdout == "", push.stdout
+    (line,) = push.stderr.strip().splitlines()
+    assert (
+        line.startswith("depthpipe team: error: dvc push: DVC remote 'team' (s3://")
+        and f"key id {key_id} was refused" in line
+    )
+    assert "NotTheSecret-4711" not in line
     run(dvc("remote", "modify", "--local", "team", "access_key_id", "DPNOSUCHKEY"), clone, team.env)
     res = team_command("status", cwd=clone, env=team.env, check=False)
     assert "access key id DPNOSUCHKEY was refused (InvalidAccessKeyId" in res.stdout

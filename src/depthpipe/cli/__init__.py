@@ -157,6 +157,13 @@ def _team_verbs(sub: Any) -> None:
         "status", parents=[common], help="whether each part runs and answers, and this clone's store and remote"
     )
     st.set_defaults(handler=team.status)
+    for action, what in (("push", "to"), ("pull", "from")):
+        tr = actions.add_parser(
+            action,
+            help=f"`dvc {action} ARGS` {what} the default remote, its S3 keys checked first (one line if refused)",
+        )
+        tr.add_argument("dvc_args", nargs=argparse.REMAINDER, help=f"passed on to `dvc {action}` (e.g. --run-cache)")
+        tr.set_defaults(handler=team.transfer, action=action)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from depthpipe.errors import DepthpipeError
 from depthpipe.team import settings
+
+if TYPE_CHECKING:
+    from depthpipe.team.dvc_remote import Remote
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -82,7 +86,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     """The stack's parts, and this clone's tracking store and DVC remote; exit 1 if any fails."""
-    from depthpipe.team import dvc_remote, objectstore, stack
+    from depthpipe.team import dvc_remote, stack
     from depthpipe.tracking.store import check_store, shown
 
     data_dir = _data_dir(args)
@@ -101,11 +105,7 @@ def status(args: argparse.Namespace) -> int:
     remote = dvc_remote.remote_of(Path.cwd()) if (Path.cwd() / ".dvc").is_dir() else None
     if remote is not None:
         checked = True
-        problem = (
-            objectstore.check_bucket(remote.endpoint or "", remote.bucket, remote.key_id or "", remote.secret or "")
-            if remote.key_id and remote.secret and remote.endpoint
-            else f"DVC remote '{remote.name}' ({remote.url}): no endpointurl or S3 keys in .dvc/config.local"
-        )
+        problem = _remote_problem(remote)
         fine = fine and problem is None
         print(
             f"clone: DVC remote '{remote.name}' ({remote.url}) "
@@ -115,3 +115,31 @@ def status(args: argparse.Namespace) -> int:
         print(f"team: no stack in {data_dir}, no MLFLOW_TRACKING_URI, no S3 DVC remote here: nothing to check")
         return 1
     return 0 if fine else 1
+
+
+def _remote_problem(remote: Remote) -> str | None:
+    """None when the clone's S3 remote opens with its keys, else one line naming it and the key id (no secret)."""
+    from depthpipe.team import objectstore
+
+    if not (remote.key_id and remote.secret and remote.endpoint):
+        return f"DVC remote '{remote.name}' ({remote.url}): no endpointurl or S3 keys in .dvc/config.local"
+    return objectstore.check_bucket(remote.endpoint, remote.bucket, remote.key_id, remote.secret)
+
+
+def transfer(args: argparse.Namespace) -> int:
+    """``team push`` / ``team pull``: ``dvc push|pull ARGS`` once the default remote's keys open its bucket.
+
+    DVC itself reports refused keys as "unexpected error - Forbidden (403)"; checked first, they are one line naming
+    the remote and its key id (never the secret), exit 1. Otherwise DVC's own exit code.
+    """
+    import subprocess
+    import sys
+
+    from depthpipe.team import dvc_remote
+
+    remote = dvc_remote.remote_of(Path.cwd()) if (Path.cwd() / ".dvc").is_dir() else None
+    problem = _remote_problem(remote) if remote is not None else None
+    if remote is not None and problem is not None:
+        raise DepthpipeError(f"dvc {args.action}: DVC remote '{remote.name}' ({remote.url}): {problem}")
+    dvc = Path(sys.executable).with_name("dvc")
+    return subprocess.run([str(dvc) if dvc.exists() else "dvc", args.action, *args.dvc_args], check=False).returncode
