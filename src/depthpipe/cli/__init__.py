@@ -162,7 +162,7 @@ def _team_verbs(sub: Any) -> None:
             action,
             help=f"`dvc {action} ARGS` {what} the default remote, its S3 keys checked first (one line if refused)",
         )
-        tr.add_argument("dvc_args", nargs=argparse.REMAINDER, help=f"passed on to `dvc {action}` (e.g. --run-cache)")
+        tr.add_argument("dvc_args", nargs="*", help=f"passed on to `dvc {action}`, options too (e.g. --run-cache)")
         tr.set_defaults(handler=team.transfer, action=action)
 
 
@@ -181,7 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb. A failure is one line per problem on stderr (:func:`depthpipe.faults.describe`) and exit
     2 for the gate, else 1; Ctrl-C is exit 130 (the codes: :mod:`depthpipe.faults`)."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:2] in (["team", "push"], ["team", "pull"]) and words[2:] not in (["-h"], ["--help"]):
+        args = build_parser().parse_args(words[:2])
+        args.dvc_args = words[2:]  # DVC's own options and targets, in their order
+    else:
+        args = build_parser().parse_args(words)
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:
