@@ -96,7 +96,7 @@ def make_export(workdir: Path, input_size: tuple[int, int]) -> Path:
     """The exported DenseDepth of ``input_size`` in the workdir (once)."""
     import torch
 
-    from depthpipe.export.exporter import export_model
+    from depthpipe.export.exporter import staged_export
     from depthpipe.models import build_model
     from depthpipe.models.trained import save_trained
 
@@ -118,7 +118,8 @@ def make_export(workdir: Path, input_size: tuple[int, int]) -> Path:
     model_dir = out.parent.parent / f"models_{input_size[0]}x{input_size[1]}" / "densedepth"
     save_trained(model_dir, model.state_dict(), config)
     frame = np.asarray(Image.open(PHOTO).convert("RGB").resize(input_size[::-1], Image.Resampling.BILINEAR))
-    export_model(model_dir, out, np.stack([frame] * 2), tolerance=1e-2, opset=18)
+    with staged_export(model_dir, out, np.stack([frame] * 2), tolerance=1e-2, opset=18):
+        pass  # in place once the block ends
     return out
 
 

@@ -20,7 +20,10 @@ no comparison could be made, whatever the reason), :data:`EXIT_INTERRUPTED` (Ctr
 from __future__ import annotations
 
 import errno
+import os
 import re
+import sys
+import traceback
 
 from depthpipe.errors import DepthpipeError, one_line
 from depthpipe.tracking.store import is_tracking_failure, redacted_text, shown
@@ -92,3 +95,16 @@ def describe(exc: BaseException) -> str | None:
 def exit_code(command: str) -> int:
     """The exit code of ``command`` (a verb or stage) when it fails with a described error."""
     return EXIT_USAGE if command == "gate" else EXIT_FAILED
+
+
+def report(prefix: str, exc: BaseException) -> bool:
+    """Print ``exc`` as ``<prefix>: error: <line>`` on stderr (after its traceback with ``DEPTHPIPE_TRACEBACK=1``);
+    False, printing nothing, for an exception that is a bug: the caller raises it again."""
+    message = describe(exc)
+    if message is None:
+        return False
+    if os.environ.get("DEPTHPIPE_TRACEBACK"):
+        traceback.print_exception(exc)
+    for line in message.splitlines():
+        print(f"{prefix}: error: {line}", file=sys.stderr)
+    return True

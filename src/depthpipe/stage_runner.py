@@ -8,17 +8,15 @@ temporary copy for ``dvc exp run --temp`` / ``--queue``). Params and every path 
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
 from depthpipe.config import PARAMS_FILE, VARIANTS, Params, load_config
 from depthpipe.errors import DepthpipeError
-from depthpipe.faults import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, describe
+from depthpipe.faults import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, report
 from depthpipe.tracking.provenance import pipeline_context
 from depthpipe.tracking.store import check_store
 from depthpipe.workspace import WorkspacePaths
@@ -50,13 +48,8 @@ def run_stage(name: str, body: Callable[[Params, WorkspacePaths], int | None]) -
         print(f"{name}: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
     except Exception as exc:
-        message = describe(exc)
-        if message is None:
+        if not report(name, exc):
             raise
-        if os.environ.get("DEPTHPIPE_TRACEBACK"):
-            traceback.print_exc()
-        for line in message.splitlines():
-            print(f"{name}: error: {line}", file=sys.stderr)
         code = EXIT_FAILED
     sys.exit(code)
 

@@ -23,7 +23,6 @@ NO_OUTPUT = {
     "depthpipe": "the package itself: applies depthpipe.env",
     "depthpipe.env": "telemetry off and MLflow's HTTP timeouts",
     "depthpipe.errors": "the error type and how a message is put on one line",
-    "depthpipe.faults": "what a failure prints and the exit code: no output holds either",
     "depthpipe.stage_runner": "reads params.yaml, prints errors, exits: what a stage writes is its script's",
     "depthpipe.tracking": "MLflow: runs, tags, registry; no DVC output holds anything it decides",
 }

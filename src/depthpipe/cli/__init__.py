@@ -9,7 +9,6 @@ what it needs in its own body, so ``depthpipe --help`` and the light verbs start
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from depthpipe import __version__
 from depthpipe.cli import pipeline, review, serving, team
 from depthpipe.config import VARIANTS
-from depthpipe.faults import EXIT_INTERRUPTED, describe, exit_code
+from depthpipe.faults import EXIT_INTERRUPTED, exit_code, report
 
 DESCRIPTION = """\
 depthpipe: monocular depth estimation on NYU Depth v2 as a DVC pipeline logged to MLflow.
@@ -193,11 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"depthpipe {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        message = describe(exc)
-        if message is None or os.environ.get("DEPTHPIPE_TRACEBACK"):
+        if not report(f"depthpipe {args.command}", exc):
             raise
-        for line in message.splitlines():
-            print(f"depthpipe {args.command}: error: {line}", file=sys.stderr)
         return exit_code(args.command)
 
 

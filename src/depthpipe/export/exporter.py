@@ -14,7 +14,7 @@ resolution, clamped to ``[min_depth, max_depth]``. Parity is measured on real te
 other than the export example's, which proves the batch dimension is dynamic; beyond the tolerance,
 ``export.json`` says ``passed: false`` and the export fails. :func:`staged_export` yields the checked files in
 a staging folder, under their final names, and moves them into place only when the caller's block succeeds
-(logging and registering them: :mod:`depthpipe.export.registration`); :func:`export_model` moves them at once.
+(logging and registering them: :mod:`depthpipe.export.registration`).
 """
 
 from __future__ import annotations
@@ -277,21 +277,6 @@ def staged_export(
         staged.commit()
     if not onnx:
         (out_dir / ONNX_FILE).unlink(missing_ok=True)  # a former export's file would not match this one
-
-
-def export_model(
-    model_dir: Path,
-    out_dir: Path,
-    parity_images: np.ndarray,
-    tolerance: float,
-    opset: int,
-    metrics_path: Path | None = None,
-    parity_batch: int = PARITY_BATCH,
-    onnx: bool = True,
-) -> dict[str, Any]:
-    """:func:`staged_export`, moved into place at once; returns the ``export.json`` content."""
-    with staged_export(model_dir, out_dir, parity_images, tolerance, opset, metrics_path, parity_batch, onnx) as done:
-        return done.report
 
 
 def read_export(export_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -211,11 +211,14 @@ def test_parity_failure_writes_report_and_raises(exported, tmp_path: Path, monke
 
 
 def test_bad_parity_images_rejected(exported, tmp_path: Path):
-    from depthpipe.export.exporter import export_model
+    from depthpipe.export.exporter import staged_export
 
     root, model_dir, _, frames, _, _ = exported
-    with pytest.raises(DepthpipeError, match=r"parity images must be \(N,64,96,3\) uint8"):
-        export_model(model_dir, tmp_path / "x", frames[:2, :32], 1e-3, 18)
+    with (
+        pytest.raises(DepthpipeError, match=r"parity images must be \(N,64,96,3\) uint8"),
+        staged_export(model_dir, tmp_path / "x", frames[:2, :32], 1e-3, 18),
+    ):
+        pass
 
 
 def _b64_jpeg(rgb: np.ndarray, size: tuple[int, int]) -> str:

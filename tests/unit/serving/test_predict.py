@@ -28,7 +28,7 @@ def rgb() -> np.ndarray:
 @pytest.fixture(scope="module")
 def export_dir(rgb: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A semantic_booster (resnet18, 64x96) with seeded weights, exported without registry."""
-    from depthpipe.export.exporter import export_model
+    from depthpipe.export.exporter import staged_export
 
     root = tmp_path_factory.mktemp("predict_root")
     small = np.stack([np.asarray(Image.fromarray(f).resize(INPUT_HW[::-1], Image.BILINEAR)) for f in rgb])
@@ -42,7 +42,8 @@ def export_dir(rgb: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Pat
         2.0,
     )
     out = root / "exports" / "semantic_booster"
-    export_model(root / "models" / "semantic_booster", out, small[:4], tolerance=1e-3, opset=18, metrics_path=None)
+    with staged_export(root / "models" / "semantic_booster", out, small[:4], tolerance=1e-3, opset=18):
+        pass  # in place once the block ends
     return out
 
 
