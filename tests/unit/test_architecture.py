@@ -33,7 +33,10 @@ LOCAL_IMPORTS = {
 }
 # ... and the modules that may import anything in a function: each verb's handler loads what it needs (torch, MLflow,
 # boto3), so `depthpipe --help` and the light verbs start at once
-LOCAL_IMPORTERS = {"depthpipe.cli": "the command line's verb handlers"}
+LOCAL_IMPORTERS = {
+    "depthpipe.cli": "the command line's verb handlers",
+    "depthpipe.data.codec": "torch and torchvision (3 s) for decoding: the stages that only read a .mat never decode",
+}
 
 
 def _no_output(module: str) -> bool:

@@ -5,7 +5,9 @@ Decoding uses ``torchvision.io`` (libjpeg-turbo, libpng): in a DataLoader worker
 thread. On a GPU, ``torchvision.io.decode_jpeg(list_of_tensors, device="cuda")`` decodes a whole batch of
 JPEGs with nvJPEG; the prepared files hold exactly those bytes, so a GPU-side decoder can read them as they
 are. Every failure is a one-line :class:`~depthpipe.errors.DepthpipeError` naming ``where`` (the file and
-member). Encoding is deterministic: the same array gives the same bytes.
+member). Encoding is deterministic: the same array gives the same bytes. torch and torchvision are imported by
+the functions that use them: a stage that never decodes (the download and validation of a ``.mat``) does not
+pay their three seconds of import.
 """
 
 from __future__ import annotations
@@ -15,10 +17,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.io import encode_jpeg as tv_encode_jpeg
 
 from depthpipe.errors import DepthpipeError
 
@@ -53,11 +52,15 @@ def png_header(data: bytes | np.ndarray, where: str) -> PngHeader:
 
 
 def _tensor(data: bytes | np.ndarray):
+    import torch
+
     array = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
     return torch.from_numpy(np.array(array, dtype=np.uint8, copy=True))
 
 
 def _decode(data: bytes | np.ndarray, where: str, what: str, rgb: bool) -> np.ndarray:
+    from torchvision.io import ImageReadMode, decode_image
+
     try:
         image = decode_image(_tensor(data), mode=ImageReadMode.RGB if rgb else ImageReadMode.UNCHANGED)
     except RuntimeError as exc:
@@ -122,5 +125,8 @@ def encode_png(array: np.ndarray) -> bytes:
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
     """(H, W, 3) uint8 RGB -> baseline JPEG bytes at ``quality`` (libjpeg-turbo through torchvision)."""
+    import torch
+    from torchvision.io import encode_jpeg as tv_encode_jpeg
+
     chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous()
     return tv_encode_jpeg(chw, quality=int(quality)).numpy().tobytes()

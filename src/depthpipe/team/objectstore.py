@@ -21,6 +21,7 @@ from pathlib import Path
 import boto3
 import botocore.config
 import botocore.exceptions
+import requests
 
 from depthpipe.errors import DepthpipeError, one_line
 from depthpipe.team import account, certificates, processes
@@ -28,6 +29,10 @@ from depthpipe.team.settings import LOOPBACK, Team
 
 NAME = "objectstore"
 START_TIMEOUT_S = 60.0
+# After SIGTERM the filer waits 15 s for its own S3 gateway's metadata stream, which never ends, before it stops.
+# Requests in flight finish within this grace; every write the store acknowledged is already in the kernel (volume
+# files and the filer's leveldb are written with write(2)), so the SIGKILL that follows loses nothing.
+STOP_GRACE_S = 3.0
 REGION = "us-east-1"  # SeaweedFS accepts any; boto3 needs one
 
 
@@ -96,6 +101,7 @@ def start(team: Team) -> int:
         f"-master.port.grpc={p['master_grpc']}",
         "-master.telemetry=false",
         "-master.volumeSizeLimitMB=256",
+        "-master.electionTimeout=1s",  # one master: a restart waits a second to lead again, not ten
         f"-volume.port={p['volume']}",
         f"-volume.port.grpc={p['volume_grpc']}",
         "-volume.max=0",  # as many volumes as the disk holds
@@ -113,7 +119,7 @@ def start(team: Team) -> int:
     ]
     log = team.log_dir / "objectstore.log"
     pid = processes.start(NAME, argv, team.run_dir, log, env=_environment())
-    processes.wait_ready(NAME, lambda: _bucket_ready(team), team.run_dir, log, START_TIMEOUT_S)
+    processes.wait_ready(NAME, lambda: _volumes_ready(team) and _bucket_ready(team), team.run_dir, log, START_TIMEOUT_S)
     return pid
 
 
@@ -129,6 +135,23 @@ def client(team: Team, endpoint: str | None = None, key_id: str | None = None, s
             connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}, s3={"addressing_style": "path"}
         ),
     )
+
+
+def _volumes_ready(team: Team) -> bool:
+    """Whether the master knows a volume server: until its first heartbeat after a restart, the gateway lists the
+    bucket but cannot read an object in it."""
+    tls = certificates.ensure(team.data_dir / "seaweedfs" / "tls")
+    try:
+        answer = requests.get(
+            f"https://{LOOPBACK}:{team.ports['master']}/dir/status",
+            cert=(str(tls.cert), str(tls.key)),
+            verify=str(tls.ca),
+            timeout=2,
+        )
+        racks = [r for dc in answer.json()["Topology"]["DataCenters"] or [] for r in dc["Racks"] or []]
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return False
+    return any(rack["DataNodes"] for rack in racks)
 
 
 def _bucket_ready(team: Team) -> bool:
@@ -178,4 +201,5 @@ def check_bucket(endpoint: str, bucket: str, key_id: str, secret: str) -> str | 
 
 
 def stop(team: Team) -> int | None:
-    return processes.stop(NAME, team.run_dir)
+    """SIGTERM, then SIGKILL after :data:`STOP_GRACE_S` (SeaweedFS's own graceful stop takes 15 s)."""
+    return processes.stop(NAME, team.run_dir, grace_s=STOP_GRACE_S)
