@@ -43,7 +43,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # fill in around them (longest first), rather than both long ones landing on one worker.
 LONGEST_FIRST = (
     "team_stack",
-    "tiny_project",
+    "team_backup",
     "tests.e2e.test_nyu50k_pipeline",
     "tests.unit.gate.test_gate",
     "tests.unit.export.test_exporter",
@@ -65,7 +65,8 @@ def _group(item: pytest.Item) -> str:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (`--dist loadgroup`)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A module's tests share one xdist worker (so its module-scoped fixtures are built once), unless they name a
-    group of their own (the end-to-end modules share ``tiny_project``); the longest groups come first."""
+    group of their own (the end-to-end modules of the session's tiny chain share ``team_stack``); the longest groups
+    come first."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
@@ -308,24 +309,20 @@ def trained(
 
 
 @pytest.fixture(scope="session")
-def tiny_project(tmp_path_factory: pytest.TempPathFactory):
-    """``(root, env, first)``: a fresh clone after ``dvc exp run -S recipe=tiny`` (``first``: its output), the
-    results committed. Built once per session; modules work on copies (:func:`project_copy`)."""
-    from helpers.project import copy_project, dvc, project_env, run
+def tiny_project(team_project, _mlflow_template: Path):
+    """``(root, env, first)``: the session's one tiny chain, teammate A's clone after ``dvc exp run -S recipe=tiny``
+    against the team's stack (:func:`helpers.team_stack.team_project`, results committed); ``env`` has no tracking
+    URI, so what runs in a copy logs to the copy's own ``mlflow.db``. Modules work on copies (:func:`project_copy`);
+    A's runs are on the team's server."""
+    from helpers.project import project_env
 
-    root = copy_project(tmp_path_factory.mktemp("tiny_project") / "repo")
-    env = project_env()
-    run(["git", "init", "-q", "-b", "main"], root, env)
-    run(["git", "add", "-A"], root, env)
-    run(["git", "commit", "-qm", "a fresh clone"], root, env)
-    first = run(dvc("exp", "run", "-S", "recipe=tiny"), root, env)
-    run(["git", "add", "-A"], root, env)
-    run(["git", "commit", "-qm", "tiny results"], root, env)
-    return root, env, first
+    return team_project.a, project_env(), team_project.first, _mlflow_template
 
 
 def project_copy(tiny_project, dest: Path):
-    """A copy of the session's tiny project (git history, DVC cache and MLflow store included) at ``dest``."""
-    root, env, first = tiny_project
+    """A copy of the session's tiny project (git history, DVC cache and config included) at ``dest``, with an
+    empty MLflow store of its own; returns ``(root, env, first)``."""
+    root, env, first, template = tiny_project
     shutil.copytree(root, dest, symlinks=True)
+    fresh_store(dest, template)
     return dest, env, first

@@ -19,8 +19,9 @@ import pytest
 
 from helpers.project import dvc, ran_stages, run
 
-# one xdist worker builds the session's tiny project and runs every test that copies it
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tiny_project")]
+# the worker that runs the team's stack and its tiny chain (helpers.team_stack.team_project) runs every test that
+# copies it
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team_stack")]
 NOT_WORKSPACE = (".git", ".dvc/tmp", ".dvc/cache", "mlflow.db", "mlflow.db.lock", "mlartifacts")
 
 

@@ -1,13 +1,12 @@
-"""End to end: the real `dvc exp run -S recipe=tiny` in a temporary copy of the repository, what dvc.lock records,
-which stages each param change reruns, and bad params stopping the pipeline before any data is read."""
+"""End to end: the session's tiny chain (teammate A's real `dvc exp run -S recipe=tiny` in a fresh clone, logged to
+the team's server: :func:`helpers.team_stack.team_project`), what dvc.lock and MLflow record, and, in a copy of
+it, which stages each param change reruns and bad params stopping the pipeline before any data is read."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -16,6 +15,7 @@ from helpers.project import copy_project, project_env
 from helpers.project import dvc as _dvc
 from helpers.project import ran_stages as _ran
 from helpers.project import run as _run
+from helpers.team_stack import mlflow_client
 
 STAGES = (
     "check",
@@ -30,8 +30,9 @@ STAGES = (
     "export@semantic_booster",
 )
 
-# one xdist worker builds the session's tiny project and runs every test that copies it
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tiny_project")]
+# the worker that runs the team's stack and its tiny chain (helpers.team_stack.team_project) runs every test that
+# copies it
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team_stack")]
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +42,12 @@ def project(tiny_project, tmp_path_factory):
     return project_copy(tiny_project, tmp_path_factory.mktemp("pipeline") / "repo")
 
 
-def _runs(root: Path, experiment: str = "depthpipe") -> list[dict[str, str]]:
-    con = sqlite3.connect(root / "mlflow.db")
-    try:
-        rows = con.execute(
-            "select r.run_uuid, r.status from runs r join experiments e "
-            "on r.experiment_id = e.experiment_id where e.name = ?",
-            (experiment,),
-        ).fetchall()
-        out = []
-        for run_id, status in rows:
-            tags = dict(con.execute("select key, value from tags where run_uuid=?", (run_id,)).fetchall())
-            params = dict(con.execute("select key, value from params where run_uuid=?", (run_id,)).fetchall())
-            out.append({"run_id": run_id, "status": status, "params": params, **tags})
-        return out
-    finally:
-        con.close()
+def _a_runs(stack, team_project) -> list[dict[str, str]]:
+    """The runs of A's experiment (the tiny chain) on the team's server: id, status, params and tags, flat."""
+    client = mlflow_client(stack)
+    experiment = client.get_experiment_by_name("depthpipe").experiment_id
+    found = client.search_runs([experiment], f"tags.`dvc.exp_name` = '{team_project.exp_name}'", max_results=5000)
+    return [{"run_id": r.info.run_id, "status": r.info.status, "params": r.data.params, **r.data.tags} for r in found]
 
 
 def test_exp_run_builds_the_whole_chain(project):
@@ -74,7 +65,8 @@ def test_exp_run_builds_the_whole_chain(project):
     assert "miou" in json.loads((root / "metrics" / "semantic_booster.json").read_text())["semantic"]
 
 
-def test_dvc_lock_records_what_ran(project):
+@pytest.mark.usefixtures("team_admin")
+def test_dvc_lock_records_what_ran(project, team_stack, team_project):
     """The recipe's values are in params.yaml, dvc.lock, config.json and the MLflow run alike."""
     root, _, _ = project
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -82,7 +74,7 @@ def test_dvc_lock_records_what_ran(project):
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
     assert lock["download"]["params"]["params.yaml"]["data"]["synthetic"]["frames"] == 24
     assert lock["prepare"]["params"]["params.yaml"]["prepare"]["input_size"] == [64, 96]
-    runs = _runs(root)
+    runs = _a_runs(team_stack, team_project)
     for variant in ("densedepth", "semantic_booster"):
         recorded = lock[f"train@{variant}"]["params"]["params.yaml"][f"train.{variant}"]
         assert recorded == params["train"][variant] and recorded["epochs"] == 2 and recorded["batch_size"] == 4
@@ -97,9 +89,9 @@ def test_dvc_lock_records_what_ran(project):
     assert frames == lock["download"]["params"]["params.yaml"]["data"]["synthetic"]["frames"]
 
 
-def test_mlflow_holds_every_run_with_tags(project):
-    root, _, _ = project
-    runs = [r for r in _runs(root) if r.get("depthpipe.stage") in ("train", "evaluate")]
+@pytest.mark.usefixtures("team_admin")
+def test_mlflow_holds_every_run_with_tags(team_stack, team_project):
+    runs = [r for r in _a_runs(team_stack, team_project) if r.get("depthpipe.stage") in ("train", "evaluate")]
     assert {(r["depthpipe.stage"], r["depthpipe.variant"]) for r in runs} == {
         (s, v) for s in ("train", "evaluate") for v in ("densedepth", "semantic_booster")
     }

@@ -1,8 +1,9 @@
 """The team's shared stack on real parts (PostgreSQL, SeaweedFS, ``mlflow server``, ``dvc`` on S3): two teammates,
 the faults a shared stack meets, and no secret anywhere.
 
-Teammate A's ``dvc exp run -S recipe=tiny`` against the session's stack (:mod:`helpers.team_stack`) is run once
-per module and shared: B clones it, and the fault tests work on copies of A's workspace.
+Teammate A's ``dvc exp run -S recipe=tiny`` against the session's stack (:func:`helpers.team_stack.team_project`)
+is the session's one tiny chain: B clones it, and the fault tests work on copies of A's workspace. A backup
+restored into a fresh stack: tests/e2e/test_team_backup.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import re
 import signal
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,11 +24,10 @@ import psycopg
 import pytest
 import requests
 import yaml
-from mlflow.tracking import MlflowClient
 
 from depthpipe.team.processes import free_port
 from helpers.paths import REPO
-from helpers.project import BIN, copy_project, dvc, project_env, ran_stages, run
+from helpers.project import BIN, dvc, project_env, ran_stages, run
 from helpers.team_stack import (
     Stack,
     TeamProject,
@@ -39,10 +38,9 @@ from helpers.team_stack import (
     set_epochs,
     sha,
     start_logged,
-    start_stack,
-    stop_stack,
     team_command,
     team_env,
+    teammate_env,
     wait_for,
     workspace,
 )
@@ -60,32 +58,10 @@ STAGES = {  # the stages that log a run (check only reads params and the store)
 }
 
 
-def _env(stack: Stack, **extra: str) -> dict[str, str]:
-    """A teammate's environment: the team's tracking URI, no S3 keys (MLflow proxies artifacts), and a home
-    whose ``~/.mlflow/credentials`` `team up` wrote."""
-    env = {k: v for k, v in project_env().items() if not k.startswith(("AWS_", "MLFLOW_TRACKING_"))}
-    return team_env(env) | {"MLFLOW_TRACKING_URI": stack.tracking_uri} | extra
-
-
 @pytest.fixture(scope="module")
-def team(team_stack: Stack, tmp_path_factory) -> TeamProject:
-    base = tmp_path_factory.mktemp("team")
-    a = copy_project(base / "A")
-    origin = base / "origin.git"
-    env = _env(team_stack)
-    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], base, env)
-    run(["git", "init", "-q", "-b", "main"], a, env)
-    run(["git", "add", "-A"], a, env)
-    run(["git", "commit", "-qm", "a fresh clone"], a, env)
-    run(["git", "remote", "add", "origin", str(origin)], a, env)
-    team_stack.up(cwd=a, env=env)  # A's .dvc/config.local: the team's remote and its keys
-    res = run(dvc("exp", "run", "-S", "recipe=tiny"), a, env)
-    exp_name = re.search(r"Ran experiment\(s\): (\S+)", res.stdout).group(1)
-    run(["git", "add", "-A"], a, env)
-    run(["git", "commit", "-qm", "tiny results"], a, env)
-    run(["git", "push", "-q", "origin", "main"], a, env)
-    run([DEPTHPIPE, "team", "push", "--run-cache"], a, env)  # the README's walkthrough, as written
-    return TeamProject(a, origin, env, exp_name)
+def team(team_project: TeamProject) -> TeamProject:
+    """Teammate A's clone (the session's tiny chain, :func:`helpers.team_stack.team_project`)."""
+    return team_project
 
 
 # ------------------------------------------------------------------------------------------ two teammates
@@ -110,7 +86,7 @@ def test_teammate_b_pulls_retrains_nothing_gates_and_loads_a_s_model(
     team: TeamProject, team_stack: Stack, tmp_path: Path
 ) -> None:
     b = tmp_path / "B"
-    env = _env(team_stack)
+    env = teammate_env(team_stack)
     run(["git", "clone", "-q", str(team.origin), str(b)], tmp_path, env)
     up = team_stack.up(cwd=b, env=env)  # reuses the running stack; writes B's .dvc/config.local
     assert up.stdout.count("already running") == 3 and team_stack.team.secret_access_key not in up.stdout
@@ -369,36 +345,3 @@ def test_nothing_of_the_stack_opens_without_credentials(team: TeamProject, team_
     assert not loose, [f"{p}: {stat.filemode(modes[p])}" for p in loose]
     listed = run(dvc("config", "-l"), team.a, team.env).stdout
     assert "credentialpath" in listed and "secret" not in listed and stack.secret_access_key not in listed
-
-
-def test_a_backup_restored_into_a_fresh_stack_holds_everything(
-    team: TeamProject, team_stack: Stack, tmp_path: Path
-) -> None:
-    """Restored into a new stack, a backup holds every run, metric, version and artifact; `db-upgrade` runs on
-    it, and a port changed later keeps the keys."""
-    client = mlflow_client(team_stack)
-    experiment = client.get_experiment_by_name("depthpipe").experiment_id
-    runs = {r.info.run_id: r.data.metrics for r in client.search_runs([experiment], max_results=5000)}
-    versions = {v.version: v.run_id for v in client.search_model_versions(f"name = '{MODEL}'")}
-    objects = sorted(bucket_keys(team_stack, ""))
-    backup = tmp_path / "backup"
-    team_command("backup", "--data-dir", str(team_stack.data_dir), str(backup))
-    fresh = start_stack(Path(tempfile.mkdtemp(prefix="depthpipe-team-restore-", dir="/tmp")))
-    try:
-        team_command("restore", "--data-dir", str(fresh.data_dir), str(backup))
-        team_command("db-upgrade", "--data-dir", str(fresh.data_dir))
-        restored = MlflowClient(tracking_uri=fresh.tracking_uri, registry_uri=fresh.tracking_uri)
-        got = {r.info.run_id: r.data.metrics for r in restored.search_runs([experiment], max_results=5000)}
-        assert got == runs
-        assert {v.version: v.run_id for v in restored.search_model_versions(f"name = '{MODEL}'")} == versions
-        assert sorted(bucket_keys(fresh, "")) == objects
-        version = restored.get_model_version(MODEL, "1")
-        assert Path(restored.download_artifacts(version.run_id, "", str(tmp_path / "artifacts"))).exists()
-        keys = fresh.keys()
-        team_command("down", "--data-dir", str(fresh.data_dir))
-        port = free_port()
-        team_command("up", "--data-dir", str(fresh.data_dir), "--mlflow-port", str(port), "--no-dvc-remote")
-        assert fresh.team.ports["mlflow"] == port and fresh.keys() == keys
-        assert team_command("status", "--data-dir", str(fresh.data_dir)).returncode == 0
-    finally:
-        stop_stack(fresh)

@@ -5,6 +5,10 @@ the command a person runs (in a folder under /tmp that PostgreSQL's unprivileged
 run as root), and stops them by process group with ``depthpipe team down --force`` at the end. Fault tests kill
 and restart one part through :class:`Stack`. Every command gets ``HOME`` in the session's folder, so the MLflow
 credentials ``team up`` writes (``~/.mlflow/credentials``) never touch the real home.
+
+The session fixture :func:`team_project` is teammate A's ``dvc exp run -S recipe=tiny`` against that stack,
+committed and pushed: the one tiny chain of the end-to-end tests. The team's tests use it as A's; the pipeline and
+experiment tests (``tiny_project`` in tests/conftest.py) work on copies of its workspace with a local store.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from mlflow.tracking import MlflowClient
 
 from depthpipe.team import processes, settings, stack
 from depthpipe.team.settings import Team
+from helpers.project import copy_project, dvc, project_env, run
 
 DEPTHPIPE = str(Path(sys.executable).with_name("depthpipe"))
 # the teammates' home (~/.mlflow/credentials), made by the first team command, removed with the session's stack
@@ -212,6 +217,37 @@ class TeamProject:
     origin: Path  # the team's git remote (bare)
     env: dict[str, str]
     exp_name: str
+    first: subprocess.CompletedProcess[str]  # A's `dvc exp run`
+
+
+def teammate_env(stack: Stack, **extra: str) -> dict[str, str]:
+    """A teammate's environment: the team's tracking URI, no S3 keys (MLflow proxies artifacts), and a home
+    whose ``~/.mlflow/credentials`` `team up` wrote."""
+    env = {k: v for k, v in project_env().items() if not k.startswith(("AWS_", "MLFLOW_TRACKING_"))}
+    return team_env(env) | {"MLFLOW_TRACKING_URI": stack.tracking_uri} | extra
+
+
+@pytest.fixture(scope="session")
+def team_project(team_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> TeamProject:
+    """Teammate A's fresh clone after ``dvc exp run -S recipe=tiny`` against the session's stack, its results
+    committed and pushed (git to a bare origin; data and run-cache with ``depthpipe team push``)."""
+    base = tmp_path_factory.mktemp("team")
+    a = copy_project(base / "A")
+    origin = base / "origin.git"
+    env = teammate_env(team_stack)
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], base, env)
+    run(["git", "init", "-q", "-b", "main"], a, env)
+    run(["git", "add", "-A"], a, env)
+    run(["git", "commit", "-qm", "a fresh clone"], a, env)
+    run(["git", "remote", "add", "origin", str(origin)], a, env)
+    team_stack.up(cwd=a, env=env)  # A's .dvc/config.local: the team's remote and its keys
+    first = run(dvc("exp", "run", "-S", "recipe=tiny"), a, env)
+    exp_name = re.search(r"Ran experiment\(s\): (\S+)", first.stdout).group(1)  # type: ignore[union-attr]
+    run(["git", "add", "-A"], a, env)
+    run(["git", "commit", "-qm", "tiny results"], a, env)
+    run(["git", "push", "-q", "origin", "main"], a, env)
+    run([DEPTHPIPE, "team", "push", "--run-cache"], a, env)  # the README's walkthrough, as written
+    return TeamProject(a, origin, env, exp_name, first)
 
 
 def workspace(team: TeamProject, dest: Path) -> Path:

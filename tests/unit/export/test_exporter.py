@@ -58,11 +58,11 @@ def make_model_dir(path: Path, frames: np.ndarray) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
+def env(tmp_path_factory: pytest.TempPathFactory, new_store):
     root = tmp_path_factory.mktemp("export_root")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # a new experiment's default artifact root is ./mlruns of the working directory
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        mp.setenv("MLFLOW_TRACKING_URI", new_store(root))
         yield root
 
 

@@ -77,21 +77,21 @@ def test_sigterm_ends_the_train_run_failed(tmp_path, tiny_data, tiny_params, _ml
     assert not list(root.rglob("*.tmp-*"))  # an interrupted write removes its temporary file
 
 
-def test_the_check_script_writes_the_sections_it_checked(tmp_path) -> None:
+def test_the_check_script_writes_the_sections_it_checked(tmp_path, new_store) -> None:
     """``pipeline/check.py`` is the stage itself: run as DVC runs it, it writes ``reports/check.json``."""
     import json
 
     root = copy_project(tmp_path / "repo")
-    env = project_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    env = project_env() | {"MLFLOW_TRACKING_URI": new_store(root)}
     res, _ = _stage(root, env, "pipeline/check.py")
     assert res.returncode == 0 and res.stdout.startswith("check: params.yaml ("), res.stderr
     report = json.loads((root / "reports" / "check.json").read_text())
     assert report["valid"] is True and "export" in report["sections"] and "validate" in report["sections"]
 
 
-def test_a_variant_stage_without_its_variant_is_one_line(tmp_path) -> None:
+def test_a_variant_stage_without_its_variant_is_one_line(tmp_path, new_store) -> None:
     root = copy_project(tmp_path / "repo")
-    env = project_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    env = project_env() | {"MLFLOW_TRACKING_URI": new_store(root)}
     res, _ = _stage(root, env, "pipeline/evaluate.py", "nonesuch")
     assert res.returncode == 1, res.stderr
     assert res.stderr.strip().splitlines() == [
@@ -118,13 +118,13 @@ def test_a_truncated_train_h5_is_one_line_before_training(tmp_path, tiny_data, _
     assert not (root / "models" / "densedepth").exists()
 
 
-def test_a_full_disk_is_one_line_naming_the_output(tmp_path) -> None:
+def test_a_full_disk_is_one_line_naming_the_output(tmp_path, new_store) -> None:
     """A stage whose output folder is a full disk (a real tmpfs, filled): one line naming the output, exit 1, and
     no partial file left behind."""
     from helpers.mounts import tmpfs
 
     root = copy_project(tmp_path / "repo")
-    env = project_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    env = project_env() | {"MLFLOW_TRACKING_URI": new_store(root)}
     with tmpfs(root / "reports", "16k") as reports:
         (reports / "filler").write_bytes(b"\0" * (16 << 10))
         res, _ = _stage(root, env, "pipeline/check.py")
