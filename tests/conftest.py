@@ -44,14 +44,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 LONGEST_FIRST = (
     "team_stack",
     "team_backup",
-    "tests.e2e.test_nyu50k_pipeline",
-    "tests.unit.gate.test_gate",
     "tests.unit.export.test_exporter",
+    "trained",  # the modules of the session's tiny models: evaluate, gate, trainer
+    "tests.e2e.test_nyu50k_pipeline",
+    "tests.unit.serving.test_predict",
     "tests.unit.benchmarks.test_gpu_check",
     "tests.unit.training.test_distributed",
     "tests.unit.tracking.test_runs",
-    "tests.unit.evaluation.test_evaluate",
-    "tests.unit.serving.test_predict",
 )
 
 

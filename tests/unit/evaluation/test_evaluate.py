@@ -32,7 +32,8 @@ VARIANTS = ("densedepth", "semantic_booster")
 TEST_FRAMES = 4
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# the session's tiny models (conftest.trained) are trained once, on the worker that runs every module using them
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.xdist_group("trained")]
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,9 @@ from depthpipe.gate.verdict import run_gate
 from depthpipe.metrics.depth import DEPTH_METRICS, DEPTH_SUMS, metrics_from_sums
 from helpers.paths import REPO
 
+# the session's tiny models (conftest.trained) are trained once, on the worker that runs every module using them
+pytestmark = pytest.mark.xdist_group("trained")
+
 METRICS = ["abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3", "miou", "pixel_acc"]
 ERRORS = ["abs_rel", "sq_rel", "rmse", "rmse_log", "log10"]
 GATE = GateConfig(

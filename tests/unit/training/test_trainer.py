@@ -25,6 +25,9 @@ from depthpipe.models.trained import load_state_dict, load_trained
 from depthpipe.training.loader import EpochBatchSampler
 from depthpipe.training.state import fingerprint
 
+# the session's tiny models (conftest.trained) are trained once, on the worker that runs every module using them
+pytestmark = pytest.mark.xdist_group("trained")
+
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_abs_rel", "val_rmse", "val_delta1", "lr"]
 VARIANTS = ("densedepth", "semantic_booster")
 
