@@ -50,11 +50,16 @@ GRPC_PARTS = ("master", "volume", "filer", "s3", "client", "admin", "worker", "m
 HTTPS_PARTS = ("master", "volume", "filer")
 
 
+def _tls(team: Team) -> certificates.Tls:
+    """The stack's CA and the parts' certificate (made on first use)."""
+    return certificates.ensure(team.data_dir / "seaweedfs" / "tls")
+
+
 def _security_dir(team: Team) -> Path:
     """``weed``'s ``-config_dir``: ``security.toml`` naming the stack's CA and certificate for every part."""
     account.private_dir(team.data_dir / "seaweedfs")
     folder = account.private_dir(team.data_dir / "seaweedfs" / "config")
-    tls = certificates.ensure(team.data_dir / "seaweedfs" / "tls")
+    tls = _tls(team)
     files = f'cert = "{tls.cert}"\nkey = "{tls.key}"\n'
     text = f'[grpc]\nca = "{tls.ca}"\n\n[access]\nui = false\n\n'
     text += "".join(f"[grpc.{part}]\n{files}\n" for part in GRPC_PARTS)
@@ -119,7 +124,9 @@ def start(team: Team) -> int:
     ]
     log = team.log_dir / "objectstore.log"
     pid = processes.start(NAME, argv, team.run_dir, log, env=_environment())
-    processes.wait_ready(NAME, lambda: _volumes_ready(team) and _bucket_ready(team), team.run_dir, log, START_TIMEOUT_S)
+    tls = _tls(team)
+    ready = lambda: _volumes_ready(team, tls) and _bucket_ready(team)
+    processes.wait_ready(NAME, ready, team.run_dir, log, START_TIMEOUT_S)
     return pid
 
 
@@ -137,10 +144,9 @@ def client(team: Team, endpoint: str | None = None, key_id: str | None = None, s
     )
 
 
-def _volumes_ready(team: Team) -> bool:
-    """Whether the master knows a volume server: until its first heartbeat after a restart, the gateway lists the
-    bucket but cannot read an object in it."""
-    tls = certificates.ensure(team.data_dir / "seaweedfs" / "tls")
+def _volumes_ready(team: Team, tls: certificates.Tls) -> bool:
+    """Whether the master (asked with the stack's certificate) knows a volume server: until its first heartbeat
+    after a restart, the gateway lists the bucket but cannot read an object in it."""
     try:
         answer = requests.get(
             f"https://{LOOPBACK}:{team.ports['master']}/dir/status",
