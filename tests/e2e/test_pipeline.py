@@ -15,7 +15,7 @@ from helpers.project import copy_project, project_env
 from helpers.project import dvc as _dvc
 from helpers.project import ran_stages as _ran
 from helpers.project import run as _run
-from helpers.team_stack import mlflow_client
+from helpers.team_stack import a_runs
 
 STAGES = (
     "check",
@@ -44,9 +44,7 @@ def project(tiny_project, tmp_path_factory):
 
 def _a_runs(stack, team_project) -> list[dict[str, str]]:
     """The runs of A's experiment (the tiny chain) on the team's server: id, status, params and tags, flat."""
-    client = mlflow_client(stack)
-    experiment = client.get_experiment_by_name("depthpipe").experiment_id
-    found = client.search_runs([experiment], f"tags.`dvc.exp_name` = '{team_project.exp_name}'", max_results=5000)
+    found = a_runs(stack, team_project)
     return [{"run_id": r.info.run_id, "status": r.info.status, "params": r.data.params, **r.data.tags} for r in found]
 
 

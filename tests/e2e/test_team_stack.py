@@ -29,6 +29,7 @@ from helpers.project import BIN, dvc, project_env, ran_stages, run
 from helpers.team_stack import (
     Stack,
     TeamProject,
+    a_runs,
     bucket_keys,
     history_losses,
     mlflow_client,
@@ -65,8 +66,7 @@ def team(team_project: TeamProject) -> TeamProject:
 # ------------------------------------------------------------------------------------------ two teammates
 def test_a_s_experiment_logs_to_the_server_and_lands_in_the_bucket(team: TeamProject, team_stack: Stack) -> None:
     client = mlflow_client(team_stack)
-    experiment = client.get_experiment_by_name("depthpipe")
-    runs = client.search_runs([experiment.experiment_id], f"tags.`dvc.exp_name` = '{team.exp_name}'")
+    runs = a_runs(team_stack, team)
     (parent,) = [r for r in runs if r.data.tags["depthpipe.stage"] == "pipeline"]
     stages = {r.data.tags["dvc.stage"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert set(stages) == STAGES and all(r.info.status == "FINISHED" for r in stages.values())

@@ -259,3 +259,10 @@ def workspace(team: TeamProject, dest: Path) -> Path:
 
 def mlflow_client(stack: Stack) -> MlflowClient:
     return MlflowClient(tracking_uri=stack.tracking_uri, registry_uri=stack.tracking_uri)
+
+
+def a_runs(stack: Stack, team: TeamProject) -> list:
+    """The runs of A's experiment (the session's tiny chain) on the team's server, in experiment ``depthpipe``."""
+    client = mlflow_client(stack)
+    experiment = client.get_experiment_by_name("depthpipe").experiment_id
+    return client.search_runs([experiment], f"tags.`dvc.exp_name` = '{team.exp_name}'", max_results=5000)

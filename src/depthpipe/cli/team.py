@@ -86,7 +86,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     """The stack's parts, and this clone's tracking store and DVC remote; exit 1 if any fails."""
-    from depthpipe.team import dvc_remote, stack
+    from depthpipe.team import stack
     from depthpipe.tracking.store import check_store, shown
 
     data_dir = _data_dir(args)
@@ -102,7 +102,7 @@ def status(args: argparse.Namespace) -> int:
         except DepthpipeError as exc:
             fine = False
             print(f"clone: {exc}")
-    remote = dvc_remote.remote_of(Path.cwd()) if (Path.cwd() / ".dvc").is_dir() else None
+    remote = _clone_remote()
     if remote is not None:
         checked = True
         problem = _remote_problem(remote)
@@ -115,6 +115,13 @@ def status(args: argparse.Namespace) -> int:
         print(f"team: no stack in {data_dir}, no MLFLOW_TRACKING_URI, no S3 DVC remote here: nothing to check")
         return 1
     return 0 if fine else 1
+
+
+def _clone_remote() -> Remote | None:
+    """The S3 DVC remote of the clone in the working directory (None outside a DVC project or without one)."""
+    from depthpipe.team import dvc_remote
+
+    return dvc_remote.remote_of(Path.cwd()) if (Path.cwd() / ".dvc").is_dir() else None
 
 
 def _remote_problem(remote: Remote) -> str | None:
@@ -135,9 +142,7 @@ def transfer(args: argparse.Namespace) -> int:
     import subprocess
     import sys
 
-    from depthpipe.team import dvc_remote
-
-    remote = dvc_remote.remote_of(Path.cwd()) if (Path.cwd() / ".dvc").is_dir() else None
+    remote = _clone_remote()
     problem = _remote_problem(remote) if remote is not None else None
     if remote is not None and problem is not None:
         raise DepthpipeError(f"dvc {args.action}: DVC remote '{remote.name}' ({remote.url}): {problem}")
