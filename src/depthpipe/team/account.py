@@ -8,28 +8,50 @@ file holding a secret is mode 0600.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from depthpipe.errors import DepthpipeError
 
 SERVICE_USER = "depthpipe-team"
+# held while a system user is made (opened without following links: /run/lock and /tmp are sticky shared folders)
+USERADD_LOCK = Path("/run/lock" if Path("/run/lock").is_dir() else tempfile.gettempdir()) / "depthpipe-useradd.lock"
 
 
 def postgres_user() -> str | None:
     """The user PostgreSQL runs as: None (this one), or :data:`SERVICE_USER` for root (created when missing)."""
     if os.geteuid() != 0:
         return None
+    system_user(SERVICE_USER)
+    return SERVICE_USER
+
+
+def system_user(name: str) -> int:
+    """The uid of the system user ``name``, made with ``useradd --system`` when missing.
+
+    Creation holds a lock: two ``useradd`` at once (two stacks started side by side) can both succeed and leave a
+    uid in one process's hands that the other rewrote out of ``/etc/passwd``.
+    """
     try:
-        pwd.getpwnam(SERVICE_USER)
+        return pwd.getpwnam(name).pw_uid
     except KeyError:
+        pass
+    fd = os.open(USERADD_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            return pwd.getpwnam(name).pw_uid
+        except KeyError:
+            pass
         useradd = shutil.which("useradd")
         done = (
             subprocess.run(
-                [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+                [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -40,10 +62,12 @@ def postgres_user() -> str | None:
         if done is None or done.returncode != 0:
             why = done.stderr.strip() if done is not None else "no useradd on PATH"
             raise DepthpipeError(
-                f"PostgreSQL refuses to run as root and the user '{SERVICE_USER}' could not be created ({why}); "
+                f"PostgreSQL refuses to run as root and the user '{name}' could not be created ({why}); "
                 f"create it, or run `depthpipe team up` as an ordinary user"
-            ) from None
-    return SERVICE_USER
+            )
+        return pwd.getpwnam(name).pw_uid
+    finally:
+        os.close(fd)
 
 
 def ids(user: str | None) -> tuple[int, int]:
