@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from depthpipe.errors import DepthpipeError
+from depthpipe.serving.program import load_program
 
 INPUT_NAME = "rgb"
 OUTPUT_NAME = "depth_m"
@@ -41,7 +42,7 @@ def load_pt2(path: str | os.PathLike[str]) -> Callable[[Tensor], Tensor]:
     """The callable module of a saved ``.pt2`` program."""
     try:
         with quiet_torch_export():
-            return torch.export.load(str(path)).module()
+            return load_program(path)
     except Exception as exc:  # noqa: BLE001 - any load failure is the same user error, named
         raise DepthpipeError(
             f"{path}: cannot load exported program ({type(exc).__name__}: {str(exc).splitlines()[0]}); export it "

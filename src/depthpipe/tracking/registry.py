@@ -37,7 +37,7 @@ from PIL import Image
 
 from depthpipe.errors import DepthpipeError, one_line
 from depthpipe.metrics.depth import DEPTH_METRICS
-from depthpipe.serving import photo
+from depthpipe.serving import photo, program
 from depthpipe.tracking import served_model
 from depthpipe.tracking.store import configure, redacted_text, shown
 
@@ -99,13 +99,15 @@ def log_servable_model(variant: str, export_dir: Path, card: Mapping[str, Any]) 
     """Log :mod:`depthpipe.tracking.served_model` with ``export_dir``'s program and card to the active run;
     returns the ModelInfo. Nothing is registered yet: :func:`register` does that last.
 
-    The model's code is :mod:`depthpipe.serving.photo` alone, at ``depthpipe/serving/photo.py`` without package
-    files: where depthpipe is installed its own package is imported, elsewhere that file (a namespace package).
+    The model's code is :mod:`depthpipe.serving.photo` and :mod:`depthpipe.serving.program` alone, under
+    ``depthpipe/serving/`` without package files: where depthpipe is installed its own package is imported,
+    elsewhere those files (a namespace package).
     """
     with tempfile.TemporaryDirectory(prefix="depthpipe-code-") as tmp:
         code = Path(tmp) / "depthpipe"
         (code / "serving").mkdir(parents=True)
-        shutil.copyfile(photo.__file__, code / "serving" / "photo.py")
+        for module in (photo, program):
+            shutil.copyfile(str(module.__file__), code / "serving" / Path(str(module.__file__)).name)
         return _log_model(variant, export_dir, card, code)
 
 

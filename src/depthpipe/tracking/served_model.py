@@ -1,9 +1,10 @@
 """The MLflow model that serves depth: a photo of any size in, depth in metres out, in bounded memory.
 
 :func:`~depthpipe.tracking.registry.log_servable_model` logs this file as an MLflow "model from code", beside
-the exported program (``model.pt2``) and its card (``export.json``), with :mod:`depthpipe.serving.photo` as its
-code; it needs only torch, numpy, Pillow and mlflow, not an installed depthpipe, so
-``mlflow models serve -m models:/depthpipe-densedepth@champion`` runs it anywhere. Input, one row per image:
+the exported program (``model.pt2``) and its card (``export.json``), with :mod:`depthpipe.serving.photo` and
+:mod:`depthpipe.serving.program` as its code; it needs only torch, numpy, Pillow and mlflow, not an installed
+depthpipe, so ``mlflow models serve -m models:/depthpipe-densedepth@champion`` runs it anywhere. Input, one row
+per image:
 
 - a column ``image`` holding the image file (PNG or JPEG) base64-encoded: what an HTTP client posts,
   ``{"dataframe_split": {"columns": ["image"], "data": [["<base64>"]]}}``;
@@ -43,6 +44,7 @@ from depthpipe.serving.photo import (
     to_model_input,
     to_original_size,
 )
+from depthpipe.serving.program import load_program
 
 IMAGE_COLUMN = "image"
 MAX_DEPTH_PIXELS = 1 << 22  # one served depth map (JSON floats): 4 megapixels
@@ -58,7 +60,7 @@ class DepthModel(PythonModel):
         level = exporter_log.level
         exporter_log.setLevel(logging.CRITICAL)
         try:
-            self.program = torch.export.load(context.artifacts["program"]).module()
+            self.program = load_program(context.artifacts["program"])
         except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt archive
             raise MlflowException(
                 f"the model's program cannot be loaded ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})"

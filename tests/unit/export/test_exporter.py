@@ -311,8 +311,8 @@ def test_registry_version_serves_images_of_any_size(exported):
 
 
 def test_the_logged_model_carries_its_photo_code_and_serves_without_depthpipe(exported, tmp_path: Path):
-    """The logged model holds ``code/depthpipe/serving/photo.py`` (no package files), and a Python that cannot
-    import the installed depthpipe loads it from there and answers a photo."""
+    """The logged model holds ``code/depthpipe/serving/photo.py`` and ``program.py`` (no package files), and a
+    Python that cannot import the installed depthpipe loads them from there and answers a photo."""
     import subprocess
     import sys
 
@@ -322,7 +322,8 @@ def test_the_logged_model_carries_its_photo_code_and_serves_without_depthpipe(ex
     local = Path(mlflow.artifacts.download_artifacts(result["registry"]["logged_model_uri"], dst_path=str(tmp_path)))
     code = local / "code"
     assert sorted(p.relative_to(code).as_posix() for p in code.rglob("*") if p.is_file()) == [
-        "depthpipe/serving/photo.py"
+        "depthpipe/serving/photo.py",
+        "depthpipe/serving/program.py",
     ]
     (tmp_path / "image.b64").write_text(_b64_png(frames[4]))
     child = (
@@ -331,6 +332,7 @@ def test_the_logged_model_carries_its_photo_code_and_serves_without_depthpipe(ex
         "import mlflow, pandas as pd\n"
         "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
         "import depthpipe.serving.photo as photo; assert photo.__file__.startswith(sys.argv[1]), photo.__file__\n"
+        "import depthpipe.serving.program as p; assert p.__file__.startswith(sys.argv[1]), p.__file__\n"
         "depth = model.predict(pd.DataFrame({'image': [open(sys.argv[2]).read()]}))[0]\n"
         "print(depth.shape)\n"
     )
