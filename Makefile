@@ -36,8 +36,8 @@ lint: venv
 	$(BIN)/ruff format --check src tests pipeline benchmarks
 	$(BIN)/mypy
 
-# two workers, one core and one torch thread each; the end-to-end tests of the session's one tiny chain (on the team's stack) stay on one worker;
-# the longest groups start first (tests/conftest.py: LONGEST_FIRST); the 25 slowest tests are listed at the end
+# two workers, one core and one torch thread each (a third only adds contention: docs/measurements.md); the groups are
+# handed out in the order of tests/conftest.py's LONGEST_FIRST; the 25 slowest tests are listed at the end
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 

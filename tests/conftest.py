@@ -38,20 +38,35 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 
 
-# The groups that take longest (seconds on 2 cores: `make test` lists them), handed out first: `make test` runs
-# `--dist loadgroup --no-loadscope-reorder`, so each worker starts on one of the two longest and the short modules
-# fill in around them (longest first), rather than both long ones landing on one worker.
+# The order the groups are handed out in (`make test` runs `--dist loadgroup --no-loadscope-reorder`): each worker
+# starts on one of the first, the rest fill in as workers free up. The team's tests come first, so that teammate A's
+# chain (the session's one tiny chain, made by the first worker that needs it) is made while the long unit modules
+# run; the modules that only work on copies of it come after those, when it is there.
 LONGEST_FIRST = (
-    "team_stack",
-    "team_backup",
+    "tests.e2e.test_team_stack",
     "tests.unit.export.test_exporter",
     "trained",  # the modules of the session's tiny models: evaluate, gate, trainer
+    "tests.e2e.test_team_backup",  # it has the stack alone a moment: after A's chain, which talks to it throughout
+    "tests.e2e.test_team_faults",
+    "tests.e2e.test_experiments",
+    "tests.e2e.test_pipeline",
     "tests.e2e.test_nyu50k_pipeline",
+    "tests.unit.training.test_distributed",
     "tests.unit.serving.test_predict",
     "tests.unit.benchmarks.test_gpu_check",
-    "tests.unit.training.test_distributed",
+    "tests.unit.pipeline.test_runner",
     "tests.unit.tracking.test_runs",
 )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The main process stops the run's team stack once every worker is done (a worker's end is not the run's:
+    the stack is shared, :mod:`helpers.team_stack`)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from helpers.team_stack import stop_shared_stack
+
+    stop_shared_stack(session.config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
 
 
 def _group(item: pytest.Item) -> str:
@@ -64,8 +79,7 @@ def _group(item: pytest.Item) -> str:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (`--dist loadgroup`)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A module's tests share one xdist worker (so its module-scoped fixtures are built once), unless they name a
-    group of their own (the end-to-end modules of the session's tiny chain share ``team_stack``); the longest groups
-    come first."""
+    group of their own (``trained``); the groups come in the order of :data:`LONGEST_FIRST`."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))

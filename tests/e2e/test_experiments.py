@@ -19,9 +19,7 @@ import pytest
 
 from helpers.project import dvc, ran_stages, run
 
-# the worker that runs the team's stack and its tiny chain (helpers.team_stack.team_project) runs every test that
-# copies it
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team_stack")]
+pytestmark = pytest.mark.slow
 NOT_WORKSPACE = (".git", ".dvc/tmp", ".dvc/cache", "mlflow.db", "mlflow.db.lock", "mlartifacts")
 
 
@@ -94,7 +92,7 @@ def _wait_for_queue(root: Path, env: dict[str, str], timeout_s: float = 900) -> 
         status = run(dvc("queue", "status"), root, env).stdout
         if not any(word in status for word in ("Queued", "Running")):
             return status
-        time.sleep(5)
+        time.sleep(1)
     pytest.fail(f"queued experiments not done after {timeout_s:.0f} s:\n{status}")
 
 

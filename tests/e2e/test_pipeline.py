@@ -15,7 +15,6 @@ from helpers.project import copy_project, project_env
 from helpers.project import dvc as _dvc
 from helpers.project import ran_stages as _ran
 from helpers.project import run as _run
-from helpers.team_stack import a_runs
 
 STAGES = (
     "check",
@@ -30,9 +29,7 @@ STAGES = (
     "export@semantic_booster",
 )
 
-# the worker that runs the team's stack and its tiny chain (helpers.team_stack.team_project) runs every test that
-# copies it
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("team_stack")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +37,6 @@ def project(tiny_project, tmp_path_factory):
     from conftest import project_copy
 
     return project_copy(tiny_project, tmp_path_factory.mktemp("pipeline") / "repo")
-
-
-def _a_runs(stack, team_project) -> list[dict[str, str]]:
-    """The runs of A's experiment (the tiny chain) on the team's server: id, status, params and tags, flat."""
-    found = a_runs(stack, team_project)
-    return [{"run_id": r.info.run_id, "status": r.info.status, "params": r.data.params, **r.data.tags} for r in found]
 
 
 def test_exp_run_builds_the_whole_chain(project):
@@ -63,8 +54,7 @@ def test_exp_run_builds_the_whole_chain(project):
     assert "miou" in json.loads((root / "metrics" / "semantic_booster.json").read_text())["semantic"]
 
 
-@pytest.mark.usefixtures("team_admin")
-def test_dvc_lock_records_what_ran(project, team_stack, team_project):
+def test_dvc_lock_records_what_ran(project, team_project):
     """The recipe's values are in params.yaml, dvc.lock, config.json and the MLflow run alike."""
     root, _, _ = project
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -72,7 +62,7 @@ def test_dvc_lock_records_what_ran(project, team_stack, team_project):
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
     assert lock["download"]["params"]["params.yaml"]["data"]["synthetic"]["frames"] == 24
     assert lock["prepare"]["params"]["params.yaml"]["prepare"]["input_size"] == [64, 96]
-    runs = _a_runs(team_stack, team_project)
+    runs = team_project.runs  # on the team's server
     for variant in ("densedepth", "semantic_booster"):
         recorded = lock[f"train@{variant}"]["params"]["params.yaml"][f"train.{variant}"]
         assert recorded == params["train"][variant] and recorded["epochs"] == 2 and recorded["batch_size"] == 4
@@ -87,9 +77,8 @@ def test_dvc_lock_records_what_ran(project, team_stack, team_project):
     assert frames == lock["download"]["params"]["params.yaml"]["data"]["synthetic"]["frames"]
 
 
-@pytest.mark.usefixtures("team_admin")
-def test_mlflow_holds_every_run_with_tags(team_stack, team_project):
-    runs = [r for r in _a_runs(team_stack, team_project) if r.get("depthpipe.stage") in ("train", "evaluate")]
+def test_mlflow_holds_every_run_with_tags(team_project):
+    runs = [r for r in team_project.runs if r.get("depthpipe.stage") in ("train", "evaluate")]
     assert {(r["depthpipe.stage"], r["depthpipe.variant"]) for r in runs} == {
         (s, v) for s in ("train", "evaluate") for v in ("densedepth", "semantic_booster")
     }

@@ -1,18 +1,24 @@
-"""The team's shared stack for the tests: ``depthpipe team up`` on free 127.0.0.1 ports, once per session.
+"""The team's shared stack for the tests: ``depthpipe team up`` on free 127.0.0.1 ports, once per test run.
 
 The session fixture :func:`team_stack` starts real PostgreSQL, SeaweedFS and ``mlflow server`` processes through
 the command a person runs (in a folder under /tmp that PostgreSQL's unprivileged user can enter when the tests
-run as root), and stops them by process group with ``depthpipe team down --force`` at the end. Fault tests kill
-and restart one part through :class:`Stack`. Every command gets ``HOME`` in the session's folder, so the MLflow
-credentials ``team up`` writes (``~/.mlflow/credentials``) never touch the real home.
+run as root). The first pytest worker that needs it starts it and every other worker uses it, as a team shares one
+stack; the main pytest process stops it by pid (``depthpipe team down --force``) when the run ends
+(:func:`stop_shared_stack`, from ``pytest_sessionfinish`` in tests/conftest.py). A test talks to it inside
+:meth:`Stack.using`: shared, or alone for the faults that kill and restart one part (and a backup that needs it
+quiet). Every command gets the run's ``HOME``, so the MLflow credentials ``team up`` writes
+(``~/.mlflow/credentials``) never touch the real home.
 
 The session fixture :func:`team_project` is teammate A's ``dvc exp run -S recipe=tiny`` against that stack,
-committed and pushed: the one tiny chain of the end-to-end tests. The team's tests use it as A's; the pipeline and
-experiment tests (``tiny_project`` in tests/conftest.py) work on copies of its workspace with a local store.
+committed and pushed: the one tiny chain of the end-to-end tests, likewise made by the first worker that needs it.
+The team's tests use it as A's; the pipeline and experiment tests (``tiny_project`` in tests/conftest.py) work on
+copies of its workspace with a local store. Nothing writes into A's clone once it is made.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -39,20 +45,50 @@ from depthpipe.team.settings import Team
 from helpers.project import copy_project, dvc, project_env, run
 
 DEPTHPIPE = str(Path(sys.executable).with_name("depthpipe"))
-# the teammates' home (~/.mlflow/credentials), made by the first team command, removed with the session's stack
-HOME = Path(tempfile.gettempdir()) / f"depthpipe-team-home-{os.getpid()}"
+# the teammates' home (~/.mlflow/credentials), one per test run (pytest-xdist gives its workers the run's id), made
+# by the first team command and removed with the run's stack
+RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+HOME = Path(tempfile.gettempdir()) / f"depthpipe-team-home-{RUN_ID}"
+STACK_RECORD = "team-stack.json"  # in the run's shared folder: where the stack is, for every worker and the end
 
 
-def team_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """``env`` (default: this process's) with the session's ``HOME``."""
-    HOME.mkdir(mode=0o700, exist_ok=True)
-    return dict(os.environ if env is None else env) | {"HOME": str(HOME)}
+def shared_folder(factory: pytest.TempPathFactory) -> Path:
+    """The folder every worker of the test run shares: pytest-xdist's workers have theirs inside the main
+    process's base temporary folder."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-def team_command(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True):
-    """``depthpipe team <args>``; fails the test with its output when ``check`` and it exits non-zero."""
+@contextlib.contextmanager
+def locked(path: Path, exclusive: bool = True) -> Iterator[None]:
+    """An advisory lock on ``path`` (``flock``), shared or exclusive, across the run's processes."""
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def team_env(env: dict[str, str] | None = None, home: Path = HOME) -> dict[str, str]:
+    """``env`` (default: this process's) with ``HOME`` at ``home`` (default: the run's)."""
+    home.mkdir(mode=0o700, exist_ok=True)
+    return dict(os.environ if env is None else env) | {"HOME": str(home)}
+
+
+def team_command(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True, home: Path = HOME
+):
+    """``depthpipe team <args>`` with ``HOME`` at ``home`` (``team up`` writes the stack's MLflow credentials
+    there); fails the test with its output when ``check`` and it exits non-zero."""
     res = subprocess.run(
-        [DEPTHPIPE, "team", *args], cwd=cwd, env=team_env(env), capture_output=True, text=True, timeout=600, check=False
+        [DEPTHPIPE, "team", *args],
+        cwd=cwd,
+        env=team_env(env, home),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if check:
         assert res.returncode == 0, f"depthpipe team {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}"
@@ -64,6 +100,12 @@ class Stack:
     """A running team stack: its folder and settings, and the faults the tests make."""
 
     data_dir: Path
+    use_lock: Path  # held shared by every test that talks to the stack, alone by one that breaks it
+
+    def using(self, alone: bool = False) -> contextlib.AbstractContextManager[None]:
+        """Talk to the stack (shared with the other workers' tests), or have it ``alone``: no other test talks to
+        it meanwhile (for a fault, and for a snapshot that must hold still)."""
+        return locked(self.use_lock, exclusive=alone)
 
     @property
     def team(self) -> Team:
@@ -105,27 +147,62 @@ class Stack:
         return {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": self.team.admin_password}
 
 
-def start_stack(data_dir: Path, *extra: str) -> Stack:
-    """``depthpipe team up`` of a new stack in ``data_dir`` on free ports."""
+def start_stack(data_dir: Path, *extra: str, home: Path = HOME) -> Stack:
+    """``depthpipe team up`` of a new stack in ``data_dir`` on free ports (its MLflow credentials in ``home``: one
+    stack's to a home)."""
     ports = ("--mlflow-port", "0", "--s3-port", "0", "--postgres-port", "0")
-    team_command("up", "--data-dir", str(data_dir), *ports, "--no-dvc-remote", *extra)
-    return Stack(data_dir)
+    team_command("up", "--data-dir", str(data_dir), *ports, "--no-dvc-remote", *extra, home=home)
+    return Stack(data_dir, data_dir.with_name(data_dir.name + ".lock"))
 
 
-def stop_stack(stack: Stack) -> None:
-    team_command("down", "--data-dir", str(stack.data_dir), "--force", check=False)
-    shutil.rmtree(stack.data_dir, ignore_errors=True)
+def stop_stack(data_dir: Path, home: Path = HOME) -> None:
+    team_command("down", "--data-dir", str(data_dir), "--force", check=False, home=home)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.with_name(data_dir.name + ".lock").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
-def team_stack() -> Iterator[Stack]:
-    """The stack, started once per session on free ports and stopped (by pid) at its end."""
-    data_dir = Path(tempfile.mkdtemp(prefix="depthpipe-team-", dir="/tmp"))
-    try:
-        yield start_stack(data_dir)
-    finally:
-        stop_stack(Stack(data_dir))
-        shutil.rmtree(HOME, ignore_errors=True)
+def team_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """The run's stack on free ports: started by the first worker that asks, found by the others."""
+    shared = shared_folder(tmp_path_factory)
+    record = shared / STACK_RECORD
+    with locked(shared / (STACK_RECORD + ".lock")):
+        if not record.exists():
+            data_dir = Path(tempfile.mkdtemp(prefix="depthpipe-team-", dir="/tmp"))
+            # written first: the end of the run stops what was started, even when the start fails half-way
+            record.write_text(json.dumps({"data_dir": str(data_dir), "home": str(HOME), "started": False}))
+            start_stack(data_dir)
+            record.write_text(json.dumps({"data_dir": str(data_dir), "home": str(HOME), "started": True}))
+    found = json.loads(record.read_text())
+    if not found["started"]:
+        pytest.fail(f"the run's team stack did not start (another worker tried: {found['data_dir']})")
+    data_dir = Path(found["data_dir"])
+    return Stack(data_dir, data_dir.with_name(data_dir.name + ".lock"))
+
+
+@pytest.fixture
+def stack_shared(team_stack: Stack) -> Iterator[Stack]:
+    """The run's stack, for a test that talks to it (any number at once)."""
+    with team_stack.using():
+        yield team_stack
+
+
+@pytest.fixture
+def stack_alone(team_stack: Stack) -> Iterator[Stack]:
+    """The run's stack, for a test that breaks a part of it: no other test talks to it meanwhile."""
+    with team_stack.using(alone=True):
+        yield team_stack
+
+
+def stop_shared_stack(shared: Path) -> None:
+    """Stop the run's stack, if one was started, and remove its folder and the run's home (the main process, once
+    every worker is done)."""
+    record = shared / STACK_RECORD
+    if record.exists():
+        found = json.loads(record.read_text())
+        stop_stack(Path(found["data_dir"]), Path(found["home"]))
+        shutil.rmtree(found["home"], ignore_errors=True)
+        record.unlink()
 
 
 def bucket_keys(stack: Stack, prefix: str) -> list[str]:
@@ -218,6 +295,8 @@ class TeamProject:
     env: dict[str, str]
     exp_name: str
     first: subprocess.CompletedProcess[str]  # A's `dvc exp run`
+    # the runs A's experiment logged, as the server had them when A was done: id, status, params and tags, flat
+    runs: list[dict]
 
 
 def teammate_env(stack: Stack, **extra: str) -> dict[str, str]:
@@ -229,9 +308,27 @@ def teammate_env(stack: Stack, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def team_project(team_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> TeamProject:
-    """Teammate A's fresh clone after ``dvc exp run -S recipe=tiny`` against the session's stack, its results
-    committed and pushed (git to a bare origin; data and run-cache with ``depthpipe team push``)."""
-    base = tmp_path_factory.mktemp("team")
+    """Teammate A's fresh clone after ``dvc exp run -S recipe=tiny`` against the run's stack, its results
+    committed and pushed (git to a bare origin; data and run-cache with ``depthpipe team push``): made by the
+    first worker that asks, found by the others."""
+    shared = shared_folder(tmp_path_factory)
+    base, made = shared / "team", shared / "team.json"
+    with locked(shared / "team.lock"):
+        if not made.exists():
+            if base.exists():
+                pytest.fail(f"teammate A's chain failed in another worker ({base}): see that worker's error")
+            base.mkdir()
+            with team_stack.using():
+                made.write_text(json.dumps(_make_team_project(team_stack, base)))
+    found = json.loads(made.read_text())
+    first = subprocess.CompletedProcess(found["args"], 0, found["stdout"], found["stderr"])
+    env = teammate_env(team_stack)
+    return TeamProject(base / "A", base / "origin.git", env, found["exp_name"], first, found["runs"])
+
+
+def _make_team_project(team_stack: Stack, base: Path) -> dict:
+    """Teammate A's clone in ``base/A`` with its bare origin ``base/origin.git``; returns A's ``dvc exp run``
+    (its arguments and output), the experiment's name and its runs (:class:`TeamProject`)."""
     a = copy_project(base / "A")
     origin = base / "origin.git"
     env = teammate_env(team_stack)
@@ -247,7 +344,12 @@ def team_project(team_stack: Stack, tmp_path_factory: pytest.TempPathFactory) ->
     run(["git", "commit", "-qm", "tiny results"], a, env)
     run(["git", "push", "-q", "origin", "main"], a, env)
     run([DEPTHPIPE, "team", "push", "--run-cache"], a, env)  # the README's walkthrough, as written
-    return TeamProject(a, origin, env, exp_name, first)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in team_stack.admin().items():
+            mp.setenv(key, value)
+        found = runs_of(team_stack, exp_name)
+    runs = [{"run_id": r.info.run_id, "status": r.info.status, "params": r.data.params, **r.data.tags} for r in found]
+    return {"args": first.args, "stdout": first.stdout, "stderr": first.stderr, "exp_name": exp_name, "runs": runs}
 
 
 def workspace(team: TeamProject, dest: Path) -> Path:
@@ -261,8 +363,8 @@ def mlflow_client(stack: Stack) -> MlflowClient:
     return MlflowClient(tracking_uri=stack.tracking_uri, registry_uri=stack.tracking_uri)
 
 
-def a_runs(stack: Stack, team: TeamProject) -> list:
-    """The runs of A's experiment (the session's tiny chain) on the team's server, in experiment ``depthpipe``."""
+def runs_of(stack: Stack, exp_name: str) -> list:
+    """The runs of a DVC experiment on the team's server, in MLflow experiment ``depthpipe``."""
     client = mlflow_client(stack)
     experiment = client.get_experiment_by_name("depthpipe").experiment_id
-    return client.search_runs([experiment], f"tags.`dvc.exp_name` = '{team.exp_name}'", max_results=5000)
+    return client.search_runs([experiment], f"tags.`dvc.exp_name` = '{exp_name}'", max_results=5000)

@@ -3,16 +3,12 @@ real ``mlflow server`` over HTTP."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -21,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from depthpipe.files import sha256_file
 from depthpipe.tracking import provenance, runs, store
+from helpers.team_stack import bucket_keys
 
 EXP = "depthpipe-test"
 
@@ -267,7 +264,6 @@ def test_a_run_left_running_by_a_killed_process_is_closed(tmp_path, mlflow_store
 
 
 def test_store_problems_are_one_line_within_seconds(tmp_path, monkeypatch) -> None:
-    import time
 
     from depthpipe.errors import DepthpipeError
     from depthpipe.tracking.store import check_store
@@ -327,78 +323,26 @@ def test_find_runs(tmp_path, mlflow_store) -> None:
 
 
 # ------------------------------------------------------------------------------------------ a real server
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"mlflow server not healthy after {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.mark.slow
-def test_stage_run_against_a_real_mlflow_server(tmp_path, monkeypatch, tiny_data) -> None:
-    """``mlflow server`` (SQLite backend, proxied artifacts) on a free local port; log a stage over HTTP."""
-    exe = Path(sys.executable).with_name("mlflow")
-    if not exe.exists():
-        pytest.skip(f"{exe} not found")
-    port = _free_port()
-    log = tmp_path / "server.log"
-    cmd = [
-        str(exe),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'srv.db'}",
-        "--serve-artifacts",
-        "--artifacts-destination",
-        str(tmp_path / "art"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--allowed-hosts",
-        f"127.0.0.1:{port},localhost:{port}",
-    ]
-    with open(log, "wb") as out:
-        # its own session: the server starts uvicorn as a child, and the whole group is stopped below
-        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(f"{url}/health", proc, log, timeout_s=120)
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-        monkeypatch.setenv(provenance.PIPELINE_RUN_ENV, "srv-1")
-        client, run, artifact = _log_and_fetch(tmp_path, tiny_data.train_h5, url)
-        run_id = run.info.run_id
-        assert run.info.status == "FINISHED"
-        assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied through the server
-        assert run.data.tags["depthpipe.pipeline_run"] == "srv-1" and run.data.tags["depthpipe.stage"] == "train"
-        assert run.data.params["train.lr"] == "0.001" and run.data.params["prepare.input_size"] == "[64, 96]"
-        assert [m.step for m in client.get_metric_history(run_id, "train_loss")] == [1, 2, 3]
-        assert {a.path for a in client.list_artifacts(run_id)} == {"history.csv", "reports", "extra"}
-        assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["prepared-train"]
-        back = client.download_artifacts(run_id, "history.csv", str(tmp_path / "dl"))
-        assert Path(back).read_text() == artifact.read_text()
-        assert list((tmp_path / "art").rglob("history.csv")), "artifacts did not land in the server's destination"
-        assert [r.info.run_id for r in runs.find_runs("tags.`depthpipe.stage` = 'train'")] == [run_id]
-    finally:
-        for sig, wait_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):  # the server's whole process group
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=wait_s)
+@pytest.mark.usefixtures("team_admin", "stack_shared")
+def test_stage_run_against_a_real_mlflow_server(tmp_path, monkeypatch, tiny_data, team_stack) -> None:
+    """The team's ``mlflow server`` (PostgreSQL, artifacts proxied into the object store, basic auth; the run's
+    stack, :mod:`helpers.team_stack`): log a stage over HTTP into an experiment of its own."""
+    url = team_stack.tracking_uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "stage-run-over-http")
+    monkeypatch.setenv(provenance.PIPELINE_RUN_ENV, "srv-1")
+    client, run, artifact = _log_and_fetch(tmp_path, tiny_data.train_h5, url)
+    run_id = run.info.run_id
+    assert run.info.status == "FINISHED"
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied through the server
+    assert run.data.tags["depthpipe.pipeline_run"] == "srv-1" and run.data.tags["depthpipe.stage"] == "train"
+    assert run.data.params["train.lr"] == "0.001" and run.data.params["prepare.input_size"] == "[64, 96]"
+    assert [m.step for m in client.get_metric_history(run_id, "train_loss")] == [1, 2, 3]
+    assert {a.path for a in client.list_artifacts(run_id)} == {"history.csv", "reports", "extra"}
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["prepared-train"]
+    back = client.download_artifacts(run_id, "history.csv", str(tmp_path / "dl"))
+    assert Path(back).read_text() == artifact.read_text()
+    stored = [k for k in bucket_keys(team_stack, "mlartifacts/") if k.endswith(f"/{run_id}/artifacts/history.csv")]
+    assert stored, "the artifact did not land in the team's bucket"
+    assert [r.info.run_id for r in runs.find_runs("tags.`depthpipe.stage` = 'train'")] == [run_id]
