@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,24 +23,10 @@ def images_to_tensor(images: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255.0).contiguous()
 
 
-@contextlib.contextmanager
-def quiet_torch_export() -> Iterator[None]:
-    """``torch.export`` logs the traceback of a file it cannot read before raising: the error, one line, says
-    it."""
-    logger = logging.getLogger("torch.export")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def load_pt2(path: str | os.PathLike[str]) -> Callable[[Tensor], Tensor]:
     """The callable module of a saved ``.pt2`` program."""
     try:
-        with quiet_torch_export():
-            return load_program(path)
+        return load_program(path)
     except Exception as exc:  # noqa: BLE001 - any load failure is the same user error, named
         raise DepthpipeError(
             f"{path}: cannot load exported program ({type(exc).__name__}: {str(exc).splitlines()[0]}); export it "

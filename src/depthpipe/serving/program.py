@@ -3,7 +3,8 @@
 ``torch.export.load`` deserialises a program's graph in Python: seconds for DenseNet-169, whatever the input
 size. The export stage loads the program it has written (its parity check), and MLflow then loads the model it
 logs again to try its input example: that second load of the same bytes is the first one's module. The last
-program loaded is kept, keyed by the sha256 of its file, so a process holds at most one.
+program loaded is kept, keyed by the sha256 of its file, so a process holds at most one. ``torch.export`` logs
+the traceback of a file it cannot read before raising; that log is silenced: the caller's error, one line, says it.
 
 It imports nothing of depthpipe: the served model carries this file (its ``code_paths``, beside
 :mod:`depthpipe.serving.photo`) and needs only torch to run it.
@@ -12,6 +13,7 @@ It imports nothing of depthpipe: the served model carries this file (its ``code_
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from typing import Any
 
@@ -30,5 +32,11 @@ def load_program(path: str | os.PathLike[str]) -> Any:
             h.update(block)
     digest = h.hexdigest()
     if _last is None or _last[0] != digest:
-        _last = (digest, torch.export.load(os.fspath(path)).module())
+        logger = logging.getLogger("torch.export")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            _last = (digest, torch.export.load(os.fspath(path)).module())
+        finally:
+            logger.setLevel(level)
     return _last[1]

@@ -56,17 +56,12 @@ class DepthModel(PythonModel):
     """Runs the exported program on images of any size (see the module docstring)."""
 
     def load_context(self, context: Any) -> None:
-        exporter_log = logging.getLogger("torch.export")  # it logs a traceback for a file it cannot read
-        level = exporter_log.level
-        exporter_log.setLevel(logging.CRITICAL)
         try:
             self.program = load_program(context.artifacts["program"])
         except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt archive
             raise MlflowException(
                 f"the model's program cannot be loaded ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})"
             ) from None
-        finally:
-            exporter_log.setLevel(level)
         with open(context.artifacts["card"]) as fh:
             card = json.load(fh)["model_card"]
         self.input_size = tuple(card["input"]["size"])
