@@ -46,7 +46,7 @@ LONGEST_FIRST = (
     "tests.e2e.test_team_stack",
     "tests.unit.export.test_exporter",
     "trained",  # the modules of the session's tiny models: evaluate, gate, trainer
-    "tests.e2e.test_team_backup",  # it has the stack alone a moment: after A's chain, which talks to it throughout
+    "tests.e2e.test_team_backup",
     "tests.e2e.test_team_faults",
     "tests.e2e.test_experiments",
     "tests.e2e.test_pipeline",

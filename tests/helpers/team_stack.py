@@ -5,9 +5,8 @@ the command a person runs (in a folder under /tmp that PostgreSQL's unprivileged
 run as root). The first pytest worker that needs it starts it and every other worker uses it, as a team shares one
 stack; the main pytest process stops it by pid (``depthpipe team down --force``) when the run ends
 (:func:`stop_shared_stack`, from ``pytest_sessionfinish`` in tests/conftest.py). A test talks to it inside
-:meth:`Stack.using`: shared, or alone for the faults that kill and restart one part (and a backup that needs it
-quiet). Every command gets the run's ``HOME``, so the MLflow credentials ``team up`` writes
-(``~/.mlflow/credentials``) never touch the real home.
+:meth:`Stack.using`: shared, or alone for the faults that kill and restart one part. Every command gets the run's
+``HOME``, so the MLflow credentials ``team up`` writes (``~/.mlflow/credentials``) never touch the real home.
 
 The session fixture :func:`team_project` is teammate A's ``dvc exp run -S recipe=tiny`` against that stack,
 committed and pushed: the one tiny chain of the end-to-end tests, likewise made by the first worker that needs it.
@@ -100,7 +99,11 @@ class Stack:
     """A running team stack: its folder and settings, and the faults the tests make."""
 
     data_dir: Path
-    use_lock: Path  # held shared by every test that talks to the stack, alone by one that breaks it
+
+    @property
+    def use_lock(self) -> Path:
+        """Held shared by every test that talks to the stack, alone by one that breaks it."""
+        return self.data_dir.with_name(self.data_dir.name + ".lock")
 
     def using(self, alone: bool = False) -> contextlib.AbstractContextManager[None]:
         """Talk to the stack (shared with the other workers' tests), or have it ``alone``: no other test talks to
@@ -152,13 +155,13 @@ def start_stack(data_dir: Path, *extra: str, home: Path = HOME) -> Stack:
     stack's to a home)."""
     ports = ("--mlflow-port", "0", "--s3-port", "0", "--postgres-port", "0")
     team_command("up", "--data-dir", str(data_dir), *ports, "--no-dvc-remote", *extra, home=home)
-    return Stack(data_dir, data_dir.with_name(data_dir.name + ".lock"))
+    return Stack(data_dir)
 
 
 def stop_stack(data_dir: Path, home: Path = HOME) -> None:
     team_command("down", "--data-dir", str(data_dir), "--force", check=False, home=home)
     shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.with_name(data_dir.name + ".lock").unlink(missing_ok=True)
+    Stack(data_dir).use_lock.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -168,16 +171,15 @@ def team_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     record = shared / STACK_RECORD
     with locked(shared / (STACK_RECORD + ".lock")):
         if not record.exists():
-            data_dir = Path(tempfile.mkdtemp(prefix="depthpipe-team-", dir="/tmp"))
+            where = {"data_dir": tempfile.mkdtemp(prefix="depthpipe-team-", dir="/tmp"), "home": str(HOME)}
             # written first: the end of the run stops what was started, even when the start fails half-way
-            record.write_text(json.dumps({"data_dir": str(data_dir), "home": str(HOME), "started": False}))
-            start_stack(data_dir)
-            record.write_text(json.dumps({"data_dir": str(data_dir), "home": str(HOME), "started": True}))
+            record.write_text(json.dumps(where | {"started": False}))
+            start_stack(Path(where["data_dir"]))
+            record.write_text(json.dumps(where | {"started": True}))
     found = json.loads(record.read_text())
     if not found["started"]:
         pytest.fail(f"the run's team stack did not start (another worker tried: {found['data_dir']})")
-    data_dir = Path(found["data_dir"])
-    return Stack(data_dir, data_dir.with_name(data_dir.name + ".lock"))
+    return Stack(Path(found["data_dir"]))
 
 
 @pytest.fixture
