@@ -6,6 +6,10 @@ pipeline before DVC removes a single output. Its output is the same for every va
 checked), so a change of params reruns only the stages that declare what changed.
 """
 
+import gc
+
+gc.disable()  # until run_stage: no collection while the libraries import (depthpipe.stage_runner)
+
 from depthpipe.config import Params
 from depthpipe.files import write_json_atomic
 from depthpipe.stage_runner import run_stage

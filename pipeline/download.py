@@ -1,6 +1,10 @@
 """DVC stage `download`: the data `data.source` names (official NYU download, a user's file, or synthetic)
 -> data/raw/, with source.json (what it is, its sha256, frame counts), and the stage's MLflow run."""
 
+import gc
+
+gc.disable()  # until run_stage: no collection while the libraries import (depthpipe.stage_runner)
+
 from depthpipe.config import Params, flatten
 from depthpipe.data.download.materialise import materialise_source
 from depthpipe.data.sources.raw_folder import SOURCE_JSON

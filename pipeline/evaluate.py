@@ -1,6 +1,10 @@
 """DVC stage `evaluate@<variant>`: test-split metrics against full-resolution ground truth, per frame and in
 all -> metrics/<variant>.json and reports/eval/<variant>/, and the stage's MLflow run."""
 
+import gc
+
+gc.disable()  # until run_stage: no collection while the libraries import (depthpipe.stage_runner)
+
 from depthpipe.config import Params
 from depthpipe.evaluation.evaluate import evaluate_variant
 from depthpipe.stage_runner import run_stage, variant_arg

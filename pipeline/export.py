@@ -2,6 +2,10 @@
 -> exports/<variant>/, moved into place once the stage's MLflow run has logged them (and, with
 `export.register`, the registry holds the servable model)."""
 
+import gc
+
+gc.disable()  # until run_stage: no collection while the libraries import (depthpipe.stage_runner)
+
 from depthpipe.config import Params
 from depthpipe.data.prepared.hdf5 import TEST, PreparedSplit, split_path
 from depthpipe.export.exporter import staged_export

@@ -1,6 +1,10 @@
 """DVC stage `prepare`: data/raw split, resized, with reciprocal-depth targets (or frames kept encoded)
 -> data/prepared/, and the stage's MLflow run."""
 
+import gc
+
+gc.disable()  # until run_stage: no collection while the libraries import (depthpipe.stage_runner)
+
 from depthpipe.config import Params, flatten
 from depthpipe.data.prepared.build import prepare_source
 from depthpipe.data.sources.raw_folder import SOURCE_JSON, open_raw

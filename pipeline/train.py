@@ -1,6 +1,10 @@
 """DVC stage `train@<variant>`: one model variant trained on data/prepared -> models/<variant>/ and
 reports/train/<variant>/ (relaunched under torchrun when `train.<variant>.nproc_per_node` > 1)."""
 
+import gc
+
+gc.disable()  # until run_stage: no collection while the libraries import (depthpipe.stage_runner)
+
 import sys
 from pathlib import Path
 

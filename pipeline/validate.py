@@ -1,6 +1,10 @@
 """DVC stage `validate`: great-expectations checks on per-frame statistics of data/raw; bad data stops the
 pipeline -> reports/validation.json, reports/frame_stats.csv, and the stage's MLflow run."""
 
+import gc
+
+gc.disable()  # until run_stage: no collection while the libraries import (depthpipe.stage_runner)
+
 import sys
 
 from depthpipe.config import Params, flatten
