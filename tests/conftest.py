@@ -16,6 +16,7 @@ folder on ``sys.path``.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -57,6 +58,12 @@ LONGEST_FIRST = (
     "tests.unit.pipeline.test_runner",
     "tests.unit.tracking.test_runs",
 )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (torch, mlflow, dvc: the test modules' imports) lives as long as the worker: frozen,
+    the collector no longer walks it at every full collection (about a tenth of a worker's CPU time)."""
+    gc.freeze()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -92,7 +92,7 @@ def _wait_for_queue(root: Path, env: dict[str, str], timeout_s: float = 900) -> 
         status = run(dvc("queue", "status"), root, env).stdout
         if not any(word in status for word in ("Queued", "Running")):
             return status
-        time.sleep(1)
+        time.sleep(3)  # each look is a DVC process: half a second of a core the experiments could use
     pytest.fail(f"queued experiments not done after {timeout_s:.0f} s:\n{status}")
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from helpers.project import copy_project, project_env
+from helpers.project import copy_project, dvc_status, project_env
 from helpers.project import dvc as _dvc
 from helpers.project import ran_stages as _ran
 from helpers.project import run as _run
@@ -119,23 +119,23 @@ def _set(params: dict, dotted: str, value) -> None:
 
 
 def test_each_param_change_names_exactly_its_stages(project):
-    root, env, _ = project
+    root, _, _ = project
     original = (root / "params.yaml").read_text()
     try:
         for stage, (key, value) in KEY_OF_STAGE.items():
             params = yaml.safe_load(original)
             _set(params, key, value)
             (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-            status = json.loads(_run(_dvc("status", "--json"), root, env).stdout)
+            status = dvc_status(root)
             assert set(status) == {"check", stage} | SHARED_SECTION.get(stage, set()), (key, status)
         for key, value in (("gate.rel_tol", 0.5), ("recipe", "mine")):  # read by no stage but the check
             params = yaml.safe_load(original)
             _set(params, key, value)
             (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-            assert set(json.loads(_run(_dvc("status", "--json"), root, env).stdout)) == {"check"}, key
+            assert set(dvc_status(root)) == {"check"}, key
     finally:
         (root / "params.yaml").write_text(original)
-    assert json.loads(_run(_dvc("status", "--json"), root, env).stdout) == {}
+    assert dvc_status(root) == {}
 
 
 # an edit to a module names every stage that imports it, and no other (dvc.yaml declares the folders)
@@ -161,16 +161,16 @@ EDITED_MODULE = {
 
 
 def test_a_code_change_names_exactly_the_stages_that_import_it(project):
-    root, env, _ = project
+    root, _, _ = project
     for module, stages in EDITED_MODULE.items():
         original = (root / module).read_text()
         try:
             (root / module).write_text(original + "\n# an edit\n")
-            status = json.loads(_run(_dvc("status", "--json"), root, env).stdout)
+            status = dvc_status(root)
             assert set(status) == stages, (module, status)
         finally:
             (root / module).write_text(original)
-    assert json.loads(_run(_dvc("status", "--json"), root, env).stdout) == {}
+    assert dvc_status(root) == {}
 
 
 def test_a_retrain_to_the_same_weights_reruns_nothing_downstream(project):
@@ -215,7 +215,7 @@ def test_a_bad_param_stops_the_pipeline_before_dvc_removes_any_output(project):
     finally:
         (root / "params.yaml").write_text(original)
         _run(_dvc("repro", "check"), root, env)
-    assert json.loads(_run(_dvc("status", "--json"), root, env).stdout) == {}
+    assert dvc_status(root) == {}
 
 
 def test_data_file_is_tracked_by_content(project):
@@ -229,9 +229,9 @@ def test_data_file_is_tracked_by_content(project):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         assert _ran(_run(_dvc("repro"), root, env)) == {"check", "download"}  # same frames: nothing else reruns
-        assert json.loads(_run(_dvc("status", "--json"), root, env).stdout) == {}
+        assert dvc_status(root) == {}
         mine.write_bytes(b"second version, same path")
-        status = json.loads(_run(_dvc("status", "--json"), root, env).stdout)
+        status = dvc_status(root)
         # data.file and data.nyu_test.file both name data/external by default: both deps see the new bytes
         (changed,) = status["download"]
         assert set(status) == {"download"} and changed["changed deps"]["data/external/mine.bin"] == "modified"

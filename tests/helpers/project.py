@@ -3,6 +3,7 @@ environment, and running commands in it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -78,6 +79,15 @@ def run(
 def dvc(*args: str) -> list[str]:
     """The venv's ``dvc`` with ``args``."""
     return [str(BIN / "dvc"), *args]
+
+
+def dvc_status(root: Path) -> dict:
+    """What ``dvc status --json`` prints in ``root``: the same call (``Repo.status`` under the repo lock, stages
+    named relative to the working directory), made in this process instead of a new one that imports DVC first."""
+    from dvc.repo import Repo, lock_repo
+
+    with contextlib.chdir(root), Repo() as repo, lock_repo(repo):
+        return repo.status()
 
 
 def ran_stages(res: subprocess.CompletedProcess[str]) -> set[str]:
