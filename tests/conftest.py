@@ -62,7 +62,7 @@ LONGEST_FIRST = (
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """What collection imported (torch, mlflow, dvc: the test modules' imports) lives as long as the worker: frozen,
-    the collector no longer walks it at every full collection (about a tenth of a worker's CPU time)."""
+    the collector no longer walks it at every full collection."""
     gc.freeze()
 
 

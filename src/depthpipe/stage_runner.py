@@ -41,8 +41,7 @@ def run_stage(name: str, body: Callable[[Params, WorkspacePaths], int | None]) -
     signal.signal(signal.SIGTERM, _terminated)
     # What the imports made (torch, torchvision and mlflow: some 4,000 modules) lives until the process ends:
     # frozen, the collector no longer walks it at every full collection and again at exit. The scripts keep
-    # collection off while they import (`gc.disable()` first); a tiny stage runs a third faster
-    # (docs/measurements.md).
+    # collection off while they import (`gc.disable()` first). Figures: docs/measurements.md.
     gc.freeze()
     gc.enable()
     paths = WorkspacePaths(Path.cwd())
