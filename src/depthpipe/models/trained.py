@@ -13,7 +13,6 @@ bytes (:func:`save_tensors`).
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 from collections.abc import Mapping
@@ -43,13 +42,18 @@ def save_trained(
 def save_tensors(path: str | os.PathLike[str], obj: Any) -> None:
     """``torch.save`` atomically and byte-reproducibly.
 
-    Serialising to memory first keeps the archive's inner folder name fixed (``archive/``) instead of the
-    temporary file's name, so the same tensors always give the same bytes (DVC cache hits).
+    Saving to an open file, not to a path, keeps the archive's inner folder name fixed (``archive/``) instead of
+    the temporary file's name, so the same tensors always give the same bytes (DVC cache hits).
     """
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        try:
+            torch.save(obj, fh)
+        except RuntimeError as exc:
+            # whatever stops the write (a full disk, Ctrl-C) makes torch's archive writer fail again as it closes,
+            # with a RuntimeError that hides it: raise what happened
+            if exc.__context__ is not None:
+                raise exc.__context__ from None
+            raise
 
 
 def read_config(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
