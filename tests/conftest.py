@@ -342,7 +342,9 @@ def tiny_project(team_project, _mlflow_template: Path):
 def project_copy(tiny_project, dest: Path):
     """A copy of the session's tiny project (git history, DVC cache and config included) at ``dest``, with an
     empty MLflow store of its own; returns ``(root, env, first)``."""
+    from helpers.project import copy_workspace
+
     root, env, first, template = tiny_project
-    shutil.copytree(root, dest, symlinks=True)
+    copy_workspace(root, dest)
     fresh_store(dest, template)
     return dest, env, first

@@ -95,5 +95,5 @@ def test_a_backup_restored_into_a_fresh_stack_holds_everything(logged: str, team
         assert team_command("status", "--data-dir", str(fresh.data_dir), home=home).returncode == 0
         assert set(bucket_keys(fresh, "")) == got_objects  # the object store's restart kept every object
     finally:
-        stop_stack(fresh.data_dir, home)
+        stop_stack(fresh.data_dir)
         shutil.rmtree(home, ignore_errors=True)

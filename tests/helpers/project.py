@@ -43,6 +43,22 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def copy_workspace(src: Path, dest: Path, *ignore: str) -> Path:
+    """A copy of the project at ``src`` (git, DVC cache and config included; names matching ``ignore`` left out)
+    at ``dest``. The DVC cache's files are hard links: DVC never writes into a cache file once it is there (a new
+    object is a new file), and no test writes into one, so the copy's cache costs no copying."""
+
+    def copy(a: str, b: str) -> None:
+        if f"{os.sep}.dvc{os.sep}cache{os.sep}" in a:
+            with contextlib.suppress(OSError):
+                os.link(a, b)
+                return
+        shutil.copy2(a, b)
+
+    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(*ignore), copy_function=copy)
+    return dest
+
+
 def project_env() -> dict[str, str]:
     env = {
         **os.environ,

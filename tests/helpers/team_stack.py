@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -41,7 +42,7 @@ from mlflow.tracking import MlflowClient
 
 from depthpipe.team import processes, settings, stack
 from depthpipe.team.settings import Team
-from helpers.project import copy_project, dvc, project_env, run
+from helpers.project import copy_project, copy_workspace, dvc, project_env, run
 
 DEPTHPIPE = str(Path(sys.executable).with_name("depthpipe"))
 # the teammates' home (~/.mlflow/credentials), one per test run (pytest-xdist gives its workers the run's id), made
@@ -152,14 +153,23 @@ class Stack:
 
 def start_stack(data_dir: Path, *extra: str, home: Path = HOME) -> Stack:
     """``depthpipe team up`` of a new stack in ``data_dir`` on free ports (its MLflow credentials in ``home``: one
-    stack's to a home)."""
+    stack's to a home), with one MLflow worker process: a worker imports MLflow and opens both stores at every
+    start of the server, and the tests' few requests at a time need no second one (``team up``'s default is two)."""
     ports = ("--mlflow-port", "0", "--s3-port", "0", "--postgres-port", "0")
-    team_command("up", "--data-dir", str(data_dir), *ports, "--no-dvc-remote", *extra, home=home)
+    team_command("up", "--data-dir", str(data_dir), *ports, "--workers", "1", "--no-dvc-remote", *extra, home=home)
     return Stack(data_dir)
 
 
-def stop_stack(data_dir: Path, home: Path = HOME) -> None:
-    team_command("down", "--data-dir", str(data_dir), "--force", check=False, home=home)
+def stop_stack(data_dir: Path) -> None:
+    """Stop a stack the tests are done with, by pid and at once, and remove its folder: MLflow's and SeaweedFS's
+    process groups (with what a crashed daemon left) are killed, PostgreSQL shuts down immediately (SIGQUIT: it
+    still removes its shared memory). ``team down``'s graceful stop, seconds of waiting for SeaweedFS, is tested
+    where a test runs it."""
+    team = settings.load(data_dir) if data_dir.exists() else None
+    if team is not None:
+        for name in ("mlflow", "objectstore"):
+            processes.stop(name, team.run_dir, sig=signal.SIGKILL, grace_s=10)
+        processes.stop("postgres", team.run_dir, sig=signal.SIGQUIT, grace_s=10)
     shutil.rmtree(data_dir, ignore_errors=True)
     Stack(data_dir).use_lock.unlink(missing_ok=True)
 
@@ -202,7 +212,7 @@ def stop_shared_stack(shared: Path) -> None:
     record = shared / STACK_RECORD
     if record.exists():
         found = json.loads(record.read_text())
-        stop_stack(Path(found["data_dir"]), Path(found["home"]))
+        stop_stack(Path(found["data_dir"]))
         shutil.rmtree(found["home"], ignore_errors=True)
         record.unlink()
 
@@ -357,8 +367,7 @@ def _make_team_project(team_stack: Stack, base: Path) -> dict:
 def workspace(team: TeamProject, dest: Path) -> Path:
     """A copy of A's workspace (git, DVC cache and config.local included), without A's training checkpoints
     (0.6 GB; no DVC output, and a training of other params does not resume them)."""
-    shutil.copytree(team.a, dest, symlinks=True, ignore=shutil.ignore_patterns("checkpoints"))
-    return dest
+    return copy_workspace(team.a, dest, "checkpoints")
 
 
 def mlflow_client(stack: Stack) -> MlflowClient:

@@ -290,22 +290,22 @@ def _log_one(uri: str, barrier) -> str:
 
 
 def test_stages_starting_together_on_a_fresh_store_all_log(tmp_path) -> None:
-    """Three processes create a fresh SQLite store at once: the schema is created once, under a lock."""
+    """Three processes create a fresh SQLite store at once: the schema is created once, under a lock. Twice, each
+    time a new store, by the same three processes (a process start imports MLflow: seconds)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    for attempt in range(2):
-        uri = f"sqlite:///{tmp_path / f'fresh{attempt}.db'}"
-        with ctx.Manager() as manager:
-            barrier = manager.Barrier(3)
-            with ctx.Pool(3) as pool:
-                ids = pool.starmap(_log_one, [(uri, barrier)] * 3)
-        assert len(set(ids)) == 3
-        found = MlflowClient(tracking_uri=uri).search_runs(
-            [MlflowClient(tracking_uri=uri).get_experiment_by_name(EXP).experiment_id],
-            "tags.`depthpipe.stage` = 'evaluate'",
-        )
-        assert len(found) == 3 and all(r.info.status == "FINISHED" for r in found)
+    with ctx.Manager() as manager, ctx.Pool(3) as pool:
+        barrier = manager.Barrier(3)  # each task waits for all three: every process takes one
+        for attempt in range(2):
+            uri = f"sqlite:///{tmp_path / f'fresh{attempt}.db'}"
+            ids = pool.starmap(_log_one, [(uri, barrier)] * 3)
+            assert len(set(ids)) == 3
+            found = MlflowClient(tracking_uri=uri).search_runs(
+                [MlflowClient(tracking_uri=uri).get_experiment_by_name(EXP).experiment_id],
+                "tags.`depthpipe.stage` = 'evaluate'",
+            )
+            assert len(found) == 3 and all(r.info.status == "FINISHED" for r in found)
 
 
 def test_find_runs(tmp_path, mlflow_store) -> None:
