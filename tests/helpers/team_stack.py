@@ -40,7 +40,7 @@ import requests
 import yaml
 from mlflow.tracking import MlflowClient
 
-from depthpipe.team import processes, settings, stack
+from depthpipe.team import objectstore, processes, settings, stack
 from depthpipe.team.settings import Team
 from helpers.project import copy_project, copy_workspace, dvc, project_env, run
 
@@ -169,6 +169,7 @@ def stop_stack(data_dir: Path) -> None:
     if team is not None:
         for name in ("mlflow", "objectstore"):
             processes.stop(name, team.run_dir, sig=signal.SIGKILL, grace_s=10)
+        objectstore.remove_sockets(team)
         processes.stop("postgres", team.run_dir, sig=signal.SIGQUIT, grace_s=10)
     shutil.rmtree(data_dir, ignore_errors=True)
     Stack(data_dir).use_lock.unlink(missing_ok=True)

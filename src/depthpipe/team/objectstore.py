@@ -34,6 +34,16 @@ START_TIMEOUT_S = 60.0
 # files and the filer's leveldb are written with write(2)), so the SIGKILL that follows loses nothing.
 STOP_GRACE_S = 3.0
 REGION = "us-east-1"  # SeaweedFS accepts any; boto3 needs one
+# the Unix sockets ``weed server`` opens beside some of its ports, in the temporary folder ($TMPDIR, else /tmp), as
+# seaweedfs-<socket>-<port>.sock: what each is named after, and the port of ``Team.ports`` that numbers it
+SOCKETS = {
+    "master-grpc": "master_grpc",
+    "volume-grpc": "volume_grpc",
+    "filer": "filer",
+    "filer-grpc": "filer_grpc",
+    "s3": "s3",
+    "s3-grpc": "s3_grpc",
+}
 
 
 def weed_binary() -> str:
@@ -207,5 +217,17 @@ def check_bucket(endpoint: str, bucket: str, key_id: str, secret: str) -> str | 
 
 
 def stop(team: Team) -> int | None:
-    """SIGTERM, then SIGKILL after :data:`STOP_GRACE_S` (SeaweedFS's own graceful stop takes 15 s)."""
-    return processes.stop(NAME, team.run_dir, grace_s=STOP_GRACE_S)
+    """SIGTERM, then SIGKILL after :data:`STOP_GRACE_S` (SeaweedFS's own graceful stop takes 15 s); then the Unix
+    sockets it leaves go (:func:`remove_sockets`)."""
+    pid = processes.stop(NAME, team.run_dir, grace_s=STOP_GRACE_S)
+    remove_sockets(team)
+    return pid
+
+
+def remove_sockets(team: Team) -> None:
+    """Remove the Unix sockets of a stopped ``weed server`` (:data:`SOCKETS`): killed, it leaves them behind."""
+    folder = Path(os.environ.get("TMPDIR") or "/tmp")  # where Go's os.TempDir() puts them
+    for socket, port in SOCKETS.items():
+        path = folder / f"seaweedfs-{socket}-{team.ports[port]}.sock"
+        if path.is_socket():
+            path.unlink(missing_ok=True)
