@@ -9,6 +9,7 @@ so it needs no pipeline run; the other tests go on using the stack while it is b
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -89,8 +90,9 @@ def test_a_backup_restored_into_a_fresh_stack_holds_everything(logged: str, team
         assert Path(restored.download_artifacts(version.run_id, "model/weights.bin", str(tmp_path / "a"))).exists()
         keys = fresh.keys()
         team_command("down", "--data-dir", str(fresh.data_dir), home=home)
+        tmp = Path(os.environ.get("TMPDIR") or "/tmp")  # where weed (Go's os.TempDir) puts its Unix sockets
         sockets = [f"seaweedfs-*-{port}.sock" for port in fresh.team.ports.values()]
-        assert [s.name for pattern in sockets for s in Path(tempfile.gettempdir()).glob(pattern)] == []  # gone too
+        assert [s.name for pattern in sockets for s in tmp.glob(pattern)] == []  # gone with it
         port = free_port()
         team_command("up", "--data-dir", str(fresh.data_dir), "--mlflow-port", str(port), "--no-dvc-remote", home=home)
         assert fresh.team.ports["mlflow"] == port and fresh.keys() == keys
