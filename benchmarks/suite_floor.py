@@ -49,6 +49,7 @@ class Kind:
     name: str
     pattern: str  # searched in the command line
     probe: tuple[str, ...] | None  # what a process of this kind runs before any work; None: not in the floor
+    collects: bool = False  # the probe collects tests: it gets the run's pytest arguments
 
 
 KINDS = (
@@ -72,6 +73,7 @@ KINDS = (
         "pytest worker",
         r"-c import sys;exec\(eval\(sys\.stdin",
         (sys.executable, "-m", "pytest", "-n", "0", "--collect-only", "-q", "-p", "no:cacheprovider"),
+        collects=True,
     ),
     Kind("MLflow server (uvicorn worker)", r"uvicorn --log-config .*mlflow", _imports("mlflow.server.fastapi_app")),
     Kind("MLflow server (launcher)", r"bin/mlflow server", _imports("mlflow.cli")),
@@ -83,6 +85,7 @@ KINDS = (
     Kind("dvc", r"bin/dvc ", _imports("dvc.cli", "dvc.repo")),
     Kind("depthpipe predict/serve", r"bin/depthpipe (predict|serve)", _imports("depthpipe.serving.predict")),
     Kind("depthpipe (other verbs)", r"bin/depthpipe ", (str(BIN / "depthpipe"), "--version")),
+    Kind("pytest (main process)", r"-m pytest ", None),  # before benchmarks/: its arguments may name their tests
     Kind("torchrun", r"bin/torchrun ", _imports("torch.distributed.run")),
     Kind("benchmarks/", r"benchmarks/\w+\.py", _imports("torch", "torchvision")),
     Kind("PostgreSQL", r"postgres|pginstall|pg_ctl|initdb|pg_dump|pg_restore", None),
@@ -178,13 +181,14 @@ def report(sampler: Sampler, wall: float, busy: float, last: str, pytest_args: l
     for cmdline, cpu in sampler.seen.values():
         cpus[kind_of(cmdline)].append(cpu)
     cores = os.cpu_count() or 1
+    share = busy / (wall * cores)
     print(f"pytest: {last}")
-    print(f"wall {wall:.0f} s; the machine's {cores} cores busy {busy:.0f} core-s ({busy / (wall * cores):.0%})\n")
+    print(f"wall {wall:.0f} s; the machine's {cores} cores busy {busy:.0f} core-s ({share:.0%})\n")
     print("| kind | processes | CPU, core-s | probe each, core-s | floor, core-s |")
     print("| --- | ---: | ---: | ---: | ---: |")
     floor = 0.0
     for kind, seen in sorted(cpus.items(), key=lambda item: -sum(item[1])):
-        probe = kind.probe and kind.probe + tuple(pytest_args if kind.name == "pytest worker" else ())
+        probe = kind.probe and kind.probe + tuple(pytest_args if kind.collects else ())
         each = probe_cpu(probe, repeats) if probe else None
         part = sum(min(cpu, each) for cpu in seen) if each is not None else 0.0
         floor += part
@@ -192,14 +196,17 @@ def report(sampler: Sampler, wall: float, busy: float, last: str, pytest_args: l
         print(f"| {kind.name} | {len(seen)} | {sum(seen):.0f} | {shown} |")
     total = sum(sum(seen) for seen in cpus.values())
     print(f"| all | {sum(len(seen) for seen in cpus.values())} | {total:.0f} | | **{floor:.0f}** |\n")
-    share = busy / (wall * cores)
     print(
         f"start-ups alone: {floor:.0f} core-s = {floor / (cores * share):.0f} s of wall time on {cores} cores at "
         f"the run's {share:.0%}; the rest of the run's busy time, {busy - floor:.0f} core-s, is the tests' work and "
         "the services'."
     )
     others = sorted(((cpu, cmd) for cmd, cpu in sampler.seen.values() if kind_of(cmd) is OTHER), reverse=True)
-    print("\nthe largest of kind other:", *(f"  {cpu:.1f} core-s  {cmd[:150]}" for cpu, cmd in others[:5]), sep="\n")
+    print(
+        "\nthe largest of kind other:",
+        *(f"  {cpu:.1f} core-s  {' '.join(cmd.split())[:150]}" for cpu, cmd in others[:5]),
+        sep="\n",
+    )
 
 
 def main() -> None:

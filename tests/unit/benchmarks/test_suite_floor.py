@@ -47,6 +47,8 @@ def test_command_lines_of_the_suite_sort_into_their_kinds() -> None:
         f"{VENV}/python -B -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=2)": (
             "multiprocessing child"
         ),
+        f"{VENV}/python benchmarks/train_throughput.py --variants densedepth": "benchmarks/",
+        f"{VENV}/python -m pytest -n 2 tests/unit/benchmarks/test_suite_floor.py": "pytest (main process)",
         "bash -c true": "other",
     }
     assert {cmd: floor.kind_of(cmd).name for cmd in cases} == cases
