@@ -75,6 +75,7 @@ if [ "$SMOKE" = 1 ]; then  # every size shrunk: the script's own check, on a CPU
   SIZES="64x96"; FULL="96x128"; FRAMES=8; BATCH=2; STEPS=1; WARMUP=1; MODES="fp32 bf16-cl"
   COMPILE=""; COMPILE_SIZES=""; DATA_SIZES="64x96"
   WORKERS="1 2"; VARIANTS="densedepth"; PAPER=""; DATA_WORKERS=1; TARGET=${GPU_CHECK_RUN_TARGET:-check}
+  DATA_MODE=fp32  # part 2's steps: a CPU without native bf16 emulates it, several times slower
   RUN_S=(-S recipe=paper -S data.synthetic.frames=8 -S prepare.input_size=[64,96] -S prepare.workers=1
          -S models.densedepth.decoder_width=0.25 -S train.densedepth.batch_size=2 -S train.densedepth.workers=0
          -S train.densedepth.device=cpu)
@@ -82,7 +83,7 @@ else
   SIZES="240x320 480x640"; FULL="480x640"; FRAMES=224; BATCH=8; STEPS=10; WARMUP=3  # 25 train batches: no epoch ends
   MODES="fp32 bf16-cl"; WORKERS="4 8"; VARIANTS="densedepth semantic_booster"; PAPER="--paper"
   COMPILE="bf16-cl-compile"; COMPILE_SIZES="480x640 240x320"; DATA_SIZES="256x320 480x640"
-  DATA_WORKERS=16; TARGET=${GPU_CHECK_RUN_TARGET:-evaluate@densedepth}
+  DATA_WORKERS=16; TARGET=${GPU_CHECK_RUN_TARGET:-evaluate@densedepth}; DATA_MODE=bf16-cl
   RUN_S=(-S recipe=paper -S data.synthetic.frames=48 -S prepare.workers=8)
 fi
 # part 2's frames first, in at most DATA_S (about 80 s on an H200 machine: 26 s of rendering, 27 s per 480x640
@@ -93,7 +94,9 @@ PYDIR=$(cd "$(dirname "$(command -v "$PY")")" && pwd)
 DVC="$PYDIR/dvc"
 [ -x "$DVC" ] || DVC=$(command -v dvc || true)
 RUN_3=1
-if [ -z "$DVC" ] || ! "$PY" -c 'import mlflow, great_expectations, hydra' >/dev/null 2>&1; then
+# (found, not imported: importing great_expectations alone takes seconds; a broken install shows in part 3's log)
+if [ -z "$DVC" ] || ! "$PY" -c 'import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ("mlflow", "great_expectations", "hydra")))' >/dev/null 2>&1; then
   RUN_3=0; RESERVE_3=0
 fi
 # shared by both: synthetic frames, no downloads (nothing may be reachable), one epoch
@@ -134,7 +137,7 @@ for size in $COMPILE_SIZES; do  # one process per size, fp32 again for the ratio
     | grep -v '^device \|^| variant \|^| --- \|^| [a-z_]* | [0-9x]* | fp32 |'
 done
 
-section "2. data-loader wait, encoded layout (bf16 + channels_last steps)"
+section "2. data-loader wait, encoded layout ($DATA_MODE steps)"
 cat "$WORK/data.log"
 # shellcheck disable=SC2086
 N_SIZES=$(echo $DATA_SIZES | wc -w)
@@ -147,7 +150,7 @@ if [ "$DATA_RC" = 0 ]; then
     reserve=$(( RESERVE_2 * (N_SIZES - i) / N_SIZES + RESERVE_3 ))  # the next sizes' and part 3's
     # shellcheck disable=SC2086
     limited "$reserve" "$PY" benchmarks/train_throughput.py $PAPER --variants $VARIANTS --sizes "$size" \
-      --batch "$BATCH" --modes bf16-cl --steps $(( STEPS * 2 )) --repeats 1 --warmup "$WARMUP" \
+      --batch "$BATCH" --modes "$DATA_MODE" --steps $(( STEPS * 2 )) --repeats 1 --warmup "$WARMUP" \
       --prepared "$WORK/frames/$size/train.h5" --workers $WORKERS | grep -v '^device \|^| variant \|^| --- '
   done
 fi

@@ -97,8 +97,8 @@ def _wait_for_queue(root: Path, env: dict[str, str], timeout_s: float = 900) -> 
 
 
 def test_queued_experiments_run_apart_and_all_log(team) -> None:
-    """Two queued seeds of one variant, run side by side: each in its own workspace, each logged, and a train param
-    of one variant reruns that variant's training only (the stage asked for)."""
+    """Two queued seeds of one variant (one epoch each), run side by side: each in its own workspace, each logged,
+    and a train param of one variant reruns that variant's training only (the stage asked for)."""
     root, env, _ = team
     before = _snapshot(root)
     for seed in (1, 2):
@@ -114,6 +114,8 @@ def test_queued_experiments_run_apart_and_all_log(team) -> None:
                 "recipe=tiny",
                 "-S",
                 f"train.semantic_booster.seed={seed}",
+                "-S",
+                "train.semantic_booster.epochs=1",  # a training that runs and logs is all this needs
             ),
             root,
             env,

@@ -1,6 +1,6 @@
 """A team stack's backup restored into a fresh stack (real PostgreSQL, SeaweedFS and ``mlflow server``): every
-run, metric, model version, artifact and DVC object comes back, MLflow's schema upgrade runs on it, and a port
-changed later keeps the keys.
+run, metric, model version, artifact and DVC object comes back at the installed MLflow's schema (``team restore``
+runs MLflow's schema upgrade on it), and a port changed later keeps the keys.
 
 The stack is the run's (:mod:`helpers.team_stack`); this module logs its own run, version and DVC object into it,
 so it needs no pipeline run; the other tests go on using the stack while it is backed up.
@@ -66,7 +66,7 @@ def _snapshot(client: MlflowClient, stack: Stack) -> tuple[dict, dict, set]:
 def test_a_backup_restored_into_a_fresh_stack_holds_everything(logged: str, team_stack: Stack, tmp_path: Path) -> None:
     """A backup of the stack while the other tests use it, restored into a new stack, holds every finished run
     (and its metrics), version, artifact and object the stack had when the backup began, and nothing the stack
-    did not have when it ended; `db-upgrade` runs on it, and a port changed later keeps the keys."""
+    did not have when it ended; the restore upgrades its schema, and a port changed later keeps the keys."""
     client = mlflow_client(team_stack)
     backup = tmp_path / "backup"
     with team_stack.using():  # no fault meanwhile; other tests may log
@@ -78,8 +78,8 @@ def test_a_backup_restored_into_a_fresh_stack_holds_everything(logged: str, team
     home = Path(tempfile.mkdtemp(prefix="depthpipe-team-restore-home-", dir="/tmp"))
     fresh = start_stack(Path(tempfile.mkdtemp(prefix="depthpipe-team-restore-", dir="/tmp")), home=home)
     try:
-        team_command("restore", "--data-dir", str(fresh.data_dir), str(backup), home=home)
-        team_command("db-upgrade", "--data-dir", str(fresh.data_dir), home=home)
+        restore = team_command("restore", "--data-dir", str(fresh.data_dir), str(backup), home=home)
+        assert "the database is at this MLflow's schema" in restore.stdout, restore.stdout
         restored = MlflowClient(tracking_uri=fresh.tracking_uri, registry_uri=fresh.tracking_uri)
         got_runs, got_versions, got_objects = _snapshot(restored, fresh)
         assert runs.items() <= got_runs.items() and got_runs.keys() <= runs_after.keys()

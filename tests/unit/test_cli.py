@@ -79,6 +79,9 @@ def test_each_verb_names_its_handler_function():
         "team up": "team.up",
         "team down": "team.down",
         "team status": "team.status",
+        "team backup x": "team.backup",
+        "team restore x": "team.restore",
+        "team db-upgrade": "team.db_upgrade",
     }
     for argv, name in handlers.items():
         handler = build_parser().parse_args(argv.split()).handler

@@ -3,7 +3,9 @@
 A backup is a folder (mode 0700): ``mlflow.dump`` (``pg_dump -Fc`` of MLflow's database: runs, metrics, the
 registry), ``bucket/`` (every object of the bucket: MLflow's artifacts and the DVC remote), ``basic_auth.db``
 (MLflow's users) and ``backup.json`` (the users' passwords, which the users file holds only hashed). A restore
-puts all of it into a stack, its own keys and ports kept; MLflow's server is stopped meanwhile.
+puts all of it into a stack, its own keys and ports kept, and brings the restored database to the installed
+MLflow's schema (a backup made with an older MLflow would not serve otherwise); MLflow's server is stopped
+meanwhile.
 """
 
 from __future__ import annotations
@@ -72,18 +74,29 @@ def restore(team: Team, src: Path, say: Callable[[str], None] = print) -> None:
             db.backup(out)
         team.admin_password, team.users = manifest["admin_password"], dict(manifest.get("users", {}))
         team.save()
+    _upgrade_schema(team)
     mlflow_server.start(team)
-    say(f"team: restored MLflow's database and {len(files)} objects into s3://{team.bucket} from {src}")
+    say(
+        f"team: restored MLflow's database and {len(files)} objects into s3://{team.bucket} from {src}; "
+        "the database is at this MLflow's schema"
+    )
 
 
 def db_upgrade(team: Team, say: Callable[[str], None] = print) -> None:
     """``mlflow db upgrade`` on the stack's database (MLflow's server stopped meanwhile, then started again)."""
     was_running = processes.running_pid(team.run_dir, mlflow_server.NAME) is not None
     mlflow_server.stop(team)
-    env = mlflow_server.environment(team)
+    _upgrade_schema(team)
+    say(f"team: MLflow's schema in {team.backend_store_uri} is up to date")
+    if was_running:
+        mlflow_server.start(team)
+
+
+def _upgrade_schema(team: Team) -> None:
+    """``mlflow db upgrade`` of the stack's database (its server stopped); one line quoting it on failure."""
     done = subprocess.run(
         [mlflow_server.mlflow_binary(), "db", "upgrade", team.backend_store_uri],
-        env=env,
+        env=mlflow_server.environment(team),
         capture_output=True,
         text=True,
         check=False,
@@ -91,6 +104,3 @@ def db_upgrade(team: Team, say: Callable[[str], None] = print) -> None:
     if done.returncode != 0:
         tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-2:])
         raise DepthpipeError(f"mlflow db upgrade of {team.backend_store_uri} failed: {tail}")
-    say(f"team: MLflow's schema in {team.backend_store_uri} is up to date")
-    if was_running:
-        mlflow_server.start(team)
