@@ -147,7 +147,9 @@ def _team_verbs(sub: Any) -> None:
     bk = actions.add_parser("backup", parents=[common], help="MLflow's database, the bucket and users to a folder")
     bk.add_argument("dest", help="a new folder")
     bk.set_defaults(handler=team.backup)
-    rs = actions.add_parser("restore", parents=[common], help="put a `team backup` folder into the running stack")
+    rs = actions.add_parser(
+        "restore", parents=[common], help="put a `team backup` folder into the running stack, at this MLflow's schema"
+    )
     rs.add_argument("src", help="the backup folder")
     rs.set_defaults(handler=team.restore)
     dbu = actions.add_parser("db-upgrade", parents=[common], help="`mlflow db upgrade` on the stack's database")

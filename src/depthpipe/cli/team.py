@@ -69,7 +69,7 @@ def backup(args: argparse.Namespace) -> int:
 
 
 def restore(args: argparse.Namespace) -> int:
-    """Put a backup into the running stack (MLflow's server restarts)."""
+    """Put a backup into the running stack, upgraded to the installed MLflow's schema (MLflow's server restarts)."""
     from depthpipe.team import backup as backups
 
     backups.restore(_running_team(args), Path(args.src).resolve())
