@@ -27,11 +27,16 @@ def _recorded(monkeypatch: pytest.MonkeyPatch, running: bool, upgrade_fails: boo
     return calls
 
 
+@pytest.fixture
+def team(tmp_path: Path) -> settings.Team:
+    """A stack's settings (nothing started: the server's stop and start are recorded, not run)."""
+    return settings.create(tmp_path, "127.0.0.1", {"mlflow": 0, "s3": 0, "postgres": 0}, "bkt", 1)
+
+
 @pytest.mark.parametrize("running, expected", [(True, ["stop", "upgrade", "start"]), (False, ["stop", "upgrade"])])
 def test_the_server_is_stopped_for_the_upgrade_and_started_only_if_it_ran(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, running: bool, expected: list[str]
+    team: settings.Team, monkeypatch: pytest.MonkeyPatch, running: bool, expected: list[str]
 ) -> None:
-    team = settings.create(tmp_path, "127.0.0.1", {"mlflow": 0, "s3": 0, "postgres": 0}, "bkt", 1)
     calls = _recorded(monkeypatch, running)
     said: list[str] = []
     backup.db_upgrade(team, say=said.append)
@@ -40,9 +45,8 @@ def test_the_server_is_stopped_for_the_upgrade_and_started_only_if_it_ran(
 
 
 def test_a_failed_upgrade_is_one_line_and_leaves_the_server_stopped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    team: settings.Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    team = settings.create(tmp_path, "127.0.0.1", {"mlflow": 0, "s3": 0, "postgres": 0}, "bkt", 1)
     calls = _recorded(monkeypatch, running=True, upgrade_fails=True)
     with pytest.raises(DepthpipeError, match="mlflow db upgrade of .* failed"):
         backup.db_upgrade(team, say=lambda _: None)
