@@ -179,7 +179,8 @@ def one_thread():
 
 def tiny_prepared(root: Path, frames: int, seed: int, test_fraction: float) -> Path:
     """Synthetic frames at the tiny recipe's sizes in ``root`` (``labeled.mat``, ``splits.mat``), prepared like
-    ``params.yaml`` says but at ``TINY_INPUT``; returns the prepared folder, ``root/prepared``."""
+    ``params.yaml`` says but at ``TINY_INPUT`` and, as the tiny recipe, with no worker pool (a pool writes the same
+    bytes: tests/unit/data/test_prepared.py); returns the prepared folder, ``root/prepared``."""
     from depthpipe.config import load_config
     from depthpipe.data.synthetic import write_synthetic
     from helpers.nyu import prepare_mat
@@ -196,7 +197,7 @@ def tiny_prepared(root: Path, frames: int, seed: int, test_fraction: float) -> P
         width=TINY_FULL_HW[1],
         progress=False,
     )
-    prep = load_config(REPO / "params.yaml").prepare.model_copy(update={"input_size": tuple(TINY_INPUT)})
+    prep = load_config(REPO / "params.yaml").prepare.model_copy(update={"input_size": tuple(TINY_INPUT), "workers": 0})
     prepare_mat(mat, splits, CLASS_MAPPING, root / "prepared", prep, source="synthetic", progress=False)
     return root / "prepared"
 
