@@ -1,7 +1,7 @@
 """The faults a shared team stack meets, on real parts (PostgreSQL, SeaweedFS, ``mlflow server``): the tracking
-server killed mid-training or staying down, its database down, the object store down under two exports and a
-push. Each test has the run's stack alone (:meth:`helpers.team_stack.Stack.using`) and works on copies of
-teammate A's workspace (the session's tiny chain, :func:`helpers.team_stack.team_project`).
+server staying down mid-training, then killed and restarted under the rerun; its database down; the object store
+down under two exports and a push. Each test has the run's stack alone (:meth:`helpers.team_stack.Stack.using`)
+and works on copies of teammate A's workspace (the session's tiny chain, :func:`helpers.team_stack.team_project`).
 """
 
 from __future__ import annotations
@@ -41,45 +41,23 @@ def team(team_project: TeamProject) -> TeamProject:
     return team_project
 
 
-def test_a_server_killed_mid_training_and_restarted_loses_no_metric(
+def test_a_server_down_mid_training_is_one_line_and_a_crashed_one_restarted_loses_no_metric(
     team: TeamProject, team_stack: Stack, tmp_path: Path
 ) -> None:
+    """One training, two faults: the server killed and left down (a short retry window, so the test does not wait
+    out the default minute) ends the stage with one line and its old output whole; the rerun resumes the same
+    MLflow run, rides out its main process killed and restarted by ``team up`` (within the client's retries,
+    depthpipe.env), and every epoch's loss is on the server."""
     w = workspace(team, tmp_path / "W")
     set_epochs(w, epochs=3, seed=3)
-    log = tmp_path / "train.log"
-    proc = start_logged([PY, "pipeline/train.py", "densedepth"], w, team.env, log)
-    run_id = wait_for(log, r"MLflow run (\w+) in", proc).group(1)
-    wait_for(log, r"epoch 1/3: train_loss", proc)
-    main = team_stack.mlflow_pid()
-    os.kill(main, signal.SIGKILL)  # the main process alone: its uvicorn workers are left serving
-    time.sleep(1)
-    status = team_command("status", "--data-dir", str(team_stack.data_dir), check=False)
-    assert status.returncode == 1 and re.search(r"MLflow server +crashed .* left \d+ processes", status.stdout)
-    up = team_stack.up()  # stops the leftovers, starts it again, within the client's retries (depthpipe.env)
-    assert "MLflow server had crashed; stopped the" in up.stdout and team_stack.mlflow_pid() != main
-    assert proc.wait(timeout=900) == 0, log.read_text()[-4000:]
-    client = mlflow_client(team_stack)
-    logged = {m.step: m.value for m in client.get_metric_history(run_id, "train/loss")}
-    expected = history_losses(w)
-    assert sorted(logged) == [1, 2, 3] == sorted(expected)
-    assert all(abs(logged[e] - expected[e]) <= 1e-5 * abs(expected[e]) for e in expected)
-    assert client.get_run(run_id).info.status == "FINISHED"
-
-
-def test_a_server_that_stays_down_is_one_line_and_the_rerun_resumes(
-    team: TeamProject, team_stack: Stack, tmp_path: Path
-) -> None:
-    w = workspace(team, tmp_path / "W")
-    set_epochs(w, epochs=2, seed=4)
     model = w / "models" / "densedepth" / "model.pt"
     before = sha(model)
     log = tmp_path / "train.log"
-    # a short retry window, so the test does not wait out the default minute
     proc = start_logged(
         [PY, "pipeline/train.py", "densedepth"], w, team.env | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}, log
     )
     run_id = wait_for(log, r"MLflow run (\w+) in", proc).group(1)
-    wait_for(log, r"epoch 1/2: train_loss", proc)
+    wait_for(log, r"epoch 1/3: train_loss", proc)
     team_stack.kill("mlflow")
     try:
         assert proc.wait(timeout=300) == 1
@@ -93,10 +71,27 @@ def test_a_server_that_stays_down_is_one_line_and_the_rerun_resumes(
         assert not leftovers and not list(w.rglob(".staging-*"))
     finally:
         team_stack.up()
-    res = run([PY, "pipeline/train.py", "densedepth"], w, team.env)
-    assert "resuming from" in res.stdout and f"MLflow run {run_id} in" in res.stdout, res.stdout
+
+    log = tmp_path / "rerun.log"
+    proc = start_logged([PY, "pipeline/train.py", "densedepth"], w, team.env, log)
+    # the first process may have finished epoch 2 before it gave up: the rerun resumes after epoch 1 or 2, and the
+    # server is killed once the rerun has its run, before its remaining epochs log
+    wait_for(log, rf"MLflow run {run_id} in", proc)
+    main = team_stack.mlflow_pid()
+    os.kill(main, signal.SIGKILL)  # the main process alone: its uvicorn workers are left serving
+    time.sleep(1)
+    status = team_command("status", "--data-dir", str(team_stack.data_dir), check=False)
+    assert status.returncode == 1 and re.search(r"MLflow server +crashed .* left \d+ processes", status.stdout)
+    up = team_stack.up()  # stops the leftovers, starts it again, within the client's retries (depthpipe.env)
+    assert "MLflow server had crashed; stopped the" in up.stdout and team_stack.mlflow_pid() != main
+    assert proc.wait(timeout=900) == 0, log.read_text()[-4000:]
+    assert "resuming from" in log.read_text()
     client = mlflow_client(team_stack)
-    assert sorted(m.step for m in client.get_metric_history(run_id, "train/loss")) == [1, 2]
+    logged = {m.step: m.value for m in client.get_metric_history(run_id, "train/loss")}
+    expected = history_losses(w)
+    assert sorted(logged) == [1, 2, 3] == sorted(expected)
+    assert all(abs(logged[e] - expected[e]) <= 1e-5 * abs(expected[e]) for e in expected)
+    assert client.get_run(run_id).info.status == "FINISHED"
     experiment = client.get_experiment_by_name("depthpipe").experiment_id
     assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
 
