@@ -87,9 +87,9 @@ def _alive(pid: int) -> bool:
 
 
 def _queue_status(root: Path) -> list[str]:
-    """The status of each of the queue's tasks (``Queued``, ``Running``, ``Success``, ``Failed``): what ``dvc queue
-    status`` lists, read through DVC's API in this process (a ``dvc`` process a look would cost a core-second of
-    the two the experiments run on, and its worker census waits on the workers)."""
+    """The status of each of the queue's tasks (``Queued``, ``Running``, ``Success``, ``Failed``), as ``dvc queue
+    status`` lists them, read through DVC's API in this process: a ``dvc`` process per look would take about a
+    core-second from the experiments, and its census of the workers waits on them."""
     from dvc.repo import Repo
 
     with contextlib.chdir(root), Repo() as repo:
