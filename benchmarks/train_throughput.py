@@ -1,15 +1,21 @@
 """Training-step throughput per variant and mode: images/s, FLOPs per image, TFLOP/s, data wait.
 
     python benchmarks/train_throughput.py                        # the params.yaml recipe, CPU modes
-    python benchmarks/train_throughput.py --paper --sizes 480x640 --batch 8 --modes fp32 bf16-cl bf16-cl-compile
+    python benchmarks/train_throughput.py --paper --sizes 480x640 --batch 8 --modes fp32 fp32-det bf16-cl bf16-cl-graphs
                                           [--prepared data/prepared/train.h5 --workers 4 8] [--steps 10] [--repeats 3]
 
 Models: by default the ``models.<variant>`` settings, input size and batch of ``params.yaml`` (the recipe
 ``make repro`` trains); ``--paper`` uses the paper sizes (DenseDepth width 1.0, booster ResNet-50).
-Modes: ``fp32``; ``fp32-cl`` (channels_last); ``bf16`` (bf16 autocast); ``bf16-cl`` (both);
-``bf16-cl-compile`` (plus ``torch.compile``). Each mode times full training steps (forward, the variant's own
+Modes: ``<arithmetic>[-cl][-det][-compile|-graphs]``. Arithmetic: ``fp32`` (true float32: TF32 off for cuDNN and
+matrix products, as ``precision: fp32`` trains), ``tf32`` (float32 weights, TF32 tensor-core arithmetic) or ``bf16``
+(bf16 autocast, as ``precision: bf16``). ``-cl``: channels_last. ``-det``: the kernels the train stage asks for
+(:func:`depthpipe.training.device.seed_everything`: deterministic algorithms, on CUDA best effort with cuDNN's
+autotuner off); without it, deterministic algorithms are off and, on CUDA, cuDNN's autotuner is on.
+``-compile``: ``torch.compile``; ``-graphs``: ``torch.compile(mode="reduce-overhead")``, whose CUDA graphs replay
+the step's kernels without launching each. Each mode times full training steps (forward, the variant's own
 loss, backward, the trainer's fused AdamW step) after warm-up; the figure is the median of ``--repeats``
-measurements, and every mode's ratio to ``fp32`` is measured in the same run. FLOPs per image:
+measurements, and every mode's ratio to ``fp32`` is measured in the same run; ``paper h`` is the hours
+the ``paper`` recipe's 20 epochs of 50,688 images would train at that rate. FLOPs per image:
 ``torch.utils.flop_counter`` over one forward + backward. With ``--prepared`` batches come from the prepared
 HDF5 through the training DataLoader (once per ``--workers`` count) and the data wait is reported as a fraction of the
 step; otherwise batches are fixed tensors on the device. ``benchmarks/gpu_check.sh`` runs it on a GPU.
@@ -22,12 +28,14 @@ import argparse
 import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from depthpipe.config import VARIANTS, load_config
 from depthpipe.models import build_loss, build_model
+from depthpipe.training.device import seed_everything
 from depthpipe.training.optim import make_optimizer
 from depthpipe.training.precision import native_bf16_cpu
 
@@ -42,7 +50,45 @@ PAPER_MODELS = {
         "decoder_width": 1.0,
     },
 }
+PAPER_IMAGES = 50_688 * 20  # the paper recipe's training images: nyu50k's train frames x its 20 epochs
 CPU_MODES = ("fp32", "fp32-cl", "bf16", "bf16-cl")
+GPU_MODES = ("fp32", "bf16-cl", "bf16-cl-compile")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A training step's settings, read from a mode's name (the module's docstring)."""
+
+    name: str
+    arithmetic: str  # fp32 | tf32 | bf16
+    channels_last: bool
+    deterministic: bool
+    compile: str | None  # None, "default" or "reduce-overhead"
+
+    @classmethod
+    def parse(cls, name: str) -> Mode:
+        arithmetic, *flags = name.split("-")
+        known = ("cl", "det", "compile", "graphs")
+        if (
+            arithmetic not in ("fp32", "tf32", "bf16")
+            or any(f not in known for f in flags)
+            or len(set(flags)) < len(flags)
+        ):
+            raise argparse.ArgumentTypeError(f"mode {name!r}: <fp32|tf32|bf16>[-cl][-det][-compile|-graphs]")
+        if "compile" in flags and "graphs" in flags:
+            raise argparse.ArgumentTypeError(f"mode {name!r}: -compile or -graphs, not both")
+        compiled = "reduce-overhead" if "graphs" in flags else "default" if "compile" in flags else None
+        return cls(name, arithmetic, "cl" in flags, "det" in flags, compiled)
+
+    def apply(self, device: torch.device) -> None:
+        """Set the process-wide switches this mode measures (each mode sets all of them, whatever ran before)."""
+        torch.backends.cuda.matmul.allow_tf32 = self.arithmetic == "tf32"
+        torch.backends.cudnn.allow_tf32 = self.arithmetic != "fp32"  # bf16: cuDNN's default
+        if self.deterministic:
+            seed_everything(0, device)
+        else:
+            torch.use_deterministic_algorithms(False)
+            torch.backends.cudnn.benchmark = device.type == "cuda"
 
 
 def fake_batch(b: int, h: int, w: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -90,15 +136,16 @@ def measure(
     hw: tuple[int, int],
     batch_size: int,
     steps: int,
-    mode: str,
+    mode: Mode,
     device: torch.device,
     prepared: Path | None,
     workers: int = 4,
     warmup: int = 3,
 ) -> tuple[float, float]:
     """(images/s, data-wait fraction) over ``steps`` timed training steps after ``warmup`` warm-up steps."""
+    mode.apply(device)
     torch.manual_seed(0)
-    channels_last = "-cl" in mode
+    channels_last = mode.channels_last
     model = build_model(name, model_cfg).to(device)
     model = model.to(memory_format=torch.channels_last) if channels_last else model
     loss_fn = build_loss(name, loss_cfg, min_depth=0.1, max_depth=10.0)
@@ -106,7 +153,7 @@ def measure(
     # dynamic=False: a fixed-size training run compiles for its one input size; without it, Dynamo's automatic
     # dynamic shapes (its state is kept per code object for the whole process) would compile the second size this
     # process measures with symbolic H and W, and time that instead
-    net = torch.compile(model, dynamic=False) if mode.endswith("compile") else model
+    net = torch.compile(model, dynamic=False, mode=mode.compile) if mode.compile else model
     source = _batches(prepared, batch_size, *hw, device, workers)
 
     def step() -> float:
@@ -115,7 +162,9 @@ def measure(
         waited = time.perf_counter() - t
         x = b["rgb"].float().div_(255)
         x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode.startswith("bf16")):
+        if mode.compile == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are no longer read
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode.arithmetic == "bf16"):
             out = net(x)
         loss, _ = loss_fn({k: v.float() for k, v in out.items()}, b)
         opt.zero_grad(set_to_none=True)
@@ -158,7 +207,12 @@ def main() -> None:
     p.add_argument("--batch", type=int, help="batch size (default: the recipe's)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--modes", nargs="+", help=f"default on the CPU: {' '.join(CPU_MODES)}")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        type=Mode.parse,
+        help=f"default on the CPU: {' '.join(CPU_MODES)}; on CUDA: {' '.join(GPU_MODES)}",
+    )
     p.add_argument("--prepared", type=Path, help="a prepared train.h5 to feed from (reports data wait)")
     p.add_argument("--workers", nargs="+", type=int, default=[4], help="DataLoader workers with --prepared (4)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement (default 3)")
@@ -166,7 +220,7 @@ def main() -> None:
     args = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     models, losses, sizes, batch = _settings(args)
-    modes = args.modes or (CPU_MODES if device.type == "cpu" else ("fp32", "bf16-cl", "bf16-cl-compile"))
+    modes = args.modes or [Mode.parse(m) for m in (CPU_MODES if device.type == "cpu" else GPU_MODES)]
     peak = args.peak_tflops or (
         next((v for k, v in PEAK_BF16_TFLOPS.items() if k in torch.cuda.get_device_name()), None)
         if device.type == "cuda"
@@ -177,8 +231,8 @@ def main() -> None:
         f"device {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, "
         f"medians of {args.repeats} x {args.steps} steps"
     )
-    print("| variant | input | mode | img/s | vs fp32 | GFLOP/img | TFLOP/s | % bf16 peak | data wait |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| variant | input | mode | img/s | vs fp32 | GFLOP/img | TFLOP/s | % bf16 peak | data wait | paper h |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for variant in args.variants:
         for hw in sizes:
             gflop = flops_per_image(variant, models[variant], losses[variant], *hw, device) / 1e9
@@ -202,14 +256,14 @@ def main() -> None:
                 ]
                 ips = statistics.median(r[0] for r in runs)
                 wait = statistics.median(r[1] for r in runs)
-                base = ips if mode == "fp32" else base
+                base = ips if mode.name == "fp32" else base
                 tflops = ips * gflop / 1e3
                 pct = f"{100 * tflops / peak:.1f}" if peak else "-"
                 ratio = f"{ips / base:.2f}x" if base else "-"
                 waits = f"{100 * wait:.1f} % ({workers} workers)" if args.prepared else "-"
                 print(
-                    f"| {variant} | {hw[0]}x{hw[1]} | {mode} | {ips:.2f} | {ratio} | {gflop:.1f} | {tflops:.3f} | "
-                    f"{pct} | {waits} |",
+                    f"| {variant} | {hw[0]}x{hw[1]} | {mode.name} | {ips:.2f} | {ratio} | {gflop:.1f} | {tflops:.3f} | "
+                    f"{pct} | {waits} | {PAPER_IMAGES / ips / 3600:.1f} |",
                     flush=True,
                 )
 

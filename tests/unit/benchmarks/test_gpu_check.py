@@ -1,5 +1,6 @@
 """benchmarks/gpu_check.sh, the GPU check of the paper recipe, on the CPU: it refuses to start without a GPU, and
-with --smoke (every size shrunk) runs all three parts: throughput, data-loader wait, a paper-shaped dvc run."""
+with --smoke (every size shrunk) runs all three parts: throughput, data-loader wait, a paper-shaped dvc run, whose
+log, dvc.lock and MLflow store --out keeps."""
 
 from __future__ import annotations
 
@@ -36,15 +37,19 @@ def test_it_refuses_to_start_without_a_gpu_in_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_smoke_runs_every_part_with_every_size_shrunk() -> None:
-    env = project_env() | {"OMP_NUM_THREADS": "1", "GPU_CHECK_LIMIT_S": "240"}
-    res = _run(["--smoke"], env, timeout=300)
+def test_smoke_runs_every_part_with_every_size_shrunk(tmp_path: Path) -> None:
+    env = project_env() | {"OMP_NUM_THREADS": "1", "GPU_CHECK_LIMIT_S": "240", "GPU_CHECK_RUN_TARGET": "download"}
+    res = _run(["--smoke", "--out", str(tmp_path)], env, timeout=300)
     out = res.stdout
     assert res.returncode == 0, f"{out[-3000:]}\n{res.stderr[-3000:]}"
     for part in ("## 1. train images/s", "## 2. data-loader wait", "## 3. a short paper-shaped run"):
         assert part in out, part
-    assert "| densedepth | 64x96 | fp32 |" in out and "| densedepth | 64x96 | bf16-cl |" in out
+    for mode in ("fp32", "fp32-det", "bf16-cl"):
+        assert f"| densedepth | 64x96 | {mode} |" in out, mode
     assert "(1 workers) |" in out and "(2 workers) |" in out  # the loader's wait, per worker count
     assert "check: params.yaml (paper recipe) and the MLflow store are fine" in out  # the paper's overrides compose
-    assert "| paper-shaped (check) | 0 |" in out and "stopped at its share" not in out
+    assert "| (download: no metrics) | 0 |" in out and "stopped at its share" not in out
+    assert "| download | - | FINISHED |" in out  # the run's MLflow store, read back
+    assert {p.name for p in tmp_path.iterdir()} == {"gpu_check_run.log", "dvc.lock", "mlflow.db"}
+    assert "download:" in (tmp_path / "dvc.lock").read_text()
     assert "gpu_check: done in" in out
