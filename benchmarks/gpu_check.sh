@@ -18,8 +18,8 @@
 #
 #     benchmarks/gpu_check.sh [--out DIR]          # on a machine with a CUDA GPU; refuses to start without one
 #     benchmarks/gpu_check.sh --smoke [--out DIR]  # every size shrunk, on the CPU: checks the script itself runs
-#                                        # (its dvc run stops after the check stage: GPU_CHECK_RUN_TARGET=evaluate@densedepth
-#                                        # runs a variant's chain, about 1.5 min on 2 cores)
+#         (its dvc run stops after the check stage; GPU_CHECK_RUN_TARGET=evaluate@densedepth runs a variant's chain,
+#         about 1.5 min on 2 cores, and GPU_CHECK_RUN_TARGET= every stage, about 2.5 min)
 #
 # Run from anywhere; it works in the repository it sits in. Python: .venv when it has what the pipeline needs;
 # else python3 with the wheels in wheelhouse/ (benchmarks/gpu_wheelhouse.py builds them for a machine that
@@ -37,9 +37,10 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 ;;
     --out)
-      [ $# -ge 2 ] && [ -d "$2" ] || { echo "gpu_check: --out needs an existing folder" >&2; exit 2; }
+      [ $# -ge 2 ] || { echo "gpu_check: --out needs a folder" >&2; exit 2; }
+      [ -d "$2" ] || { echo "gpu_check: --out $2: no such folder" >&2; exit 2; }
       RESULTS=$(cd "$2" && pwd); shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^set -uo/ {exit} NR > 1' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown argument '$1' (use --smoke, --out DIR or nothing)" >&2; exit 2 ;;
   esac
   shift

@@ -34,6 +34,8 @@ def test_it_refuses_to_start_without_a_gpu_in_one_line(tmp_path: Path) -> None:
     ]
     bad = _run(["--fast"], env, timeout=30)
     assert bad.returncode == 2 and "unknown argument '--fast'" in bad.stderr
+    missing = _run(["--out", str(tmp_path / "nowhere")], env, timeout=30)
+    assert missing.returncode == 2 and missing.stderr == f"gpu_check: --out {tmp_path / 'nowhere'}: no such folder\n"
 
 
 @pytest.mark.slow

@@ -3,27 +3,15 @@ Python, with a missing wheel and a total over the limit named; pip reads a local
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from helpers.paths import REPO
+from helpers.benchmarks import load_benchmark
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("gpu_wheelhouse", REPO / "benchmarks" / "gpu_wheelhouse.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_wheelhouse"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-wheelhouse = _module()
+wheelhouse = load_benchmark("gpu_wheelhouse")
 CLOSURE = wheelhouse.requirement_closure("depthpipe", wheelhouse.target_environment("3.12"))
 
 

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import time
 
-from helpers.paths import REPO
+from helpers.benchmarks import load_benchmark
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("suite_floor", REPO / "benchmarks" / "suite_floor.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["suite_floor"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-floor = _module()
+floor = load_benchmark("suite_floor")
 VENV = "/work/x/.venv/bin"
 BUSY = (
     "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\ntime.sleep(0.6)  # floor-marker"

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from collections.abc import Iterator
 
 import pytest
 import torch
 
-from helpers.paths import REPO
+from helpers.benchmarks import load_benchmark
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("train_throughput", REPO / "benchmarks" / "train_throughput.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_throughput"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-Mode = _module().Mode
+Mode = load_benchmark("train_throughput").Mode
 
 
 @pytest.fixture
