@@ -37,7 +37,7 @@ from depthpipe.config import VARIANTS, load_config
 from depthpipe.models import build_loss, build_model
 from depthpipe.training.device import seed_everything
 from depthpipe.training.optim import make_optimizer
-from depthpipe.training.precision import native_bf16_cpu
+from depthpipe.training.precision import native_bf16_cpu, strict_float32
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}  # dense, no sparsity
 PAPER_MODELS = {
@@ -82,8 +82,11 @@ class Mode:
 
     def apply(self, device: torch.device) -> None:
         """Set the process-wide switches this mode measures (each mode sets all of them, whatever ran before)."""
-        torch.backends.cuda.matmul.allow_tf32 = self.arithmetic == "tf32"
-        torch.backends.cudnn.allow_tf32 = self.arithmetic != "fp32"  # bf16: cuDNN's default
+        if self.arithmetic == "fp32":
+            strict_float32()  # as precision: fp32 trains
+        else:
+            torch.backends.cuda.matmul.allow_tf32 = self.arithmetic == "tf32"
+            torch.backends.cudnn.allow_tf32 = True  # bf16: cuDNN's default for what autocast leaves in float32
         if self.deterministic:
             seed_everything(0, device)
         else:
